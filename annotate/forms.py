@@ -1,0 +1,150 @@
+import json
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .models import PromptTemplate, Role, Task
+from .rendering import PRESETS, PROMPT_FIELDS
+
+PRESET_CHOICES = [("", "— none —")] + [(key, value["title"]) for key, value in PRESETS.items()]
+FIELD_NAMES = (*PROMPT_FIELDS, "output")
+
+
+class LabelsField(forms.CharField):
+    """Labels typed as a comma-separated list."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return ", ".join(value)
+        return value
+
+    def to_python(self, value) -> list[str]:
+        text = super().to_python(value) or ""
+        return [label.strip() for label in text.split(",") if label.strip()]
+
+
+class JSONTextField(forms.CharField):
+    widget = forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "mono"})
+
+    def prepare_value(self, value):
+        if value is None or isinstance(value, str):
+            return value or ""
+        return json.dumps(value, indent=2)
+
+    def to_python(self, value):
+        text = (super().to_python(value) or "").strip()
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from exc
+
+
+class TaskForm(forms.ModelForm):
+    labels = LabelsField(required=False, help_text="Comma-separated, for a label task.")
+    json_schema = JSONTextField(required=False, label="JSON Schema", help_text="Optional, for a json task.")
+    approvals_required = forms.TypedChoiceField(choices=[(1, "1 reviewer"), (2, "2 distinct reviewers")], coerce=int)
+
+    class Meta:
+        model = Task
+        fields = [
+            "name",
+            "slug",
+            "guidelines",
+            "output_format",
+            "labels",
+            "json_schema",
+            "system_prompt",
+            "approvals_required",
+            "self_review_allowed",
+            "allow_new_examples",
+            "validation_ratio",
+            "split_seed",
+        ]
+        widgets = {
+            "guidelines": forms.Textarea(attrs={"rows": 10}),
+            "system_prompt": forms.Textarea(attrs={"rows": 3}),
+            "validation_ratio": forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": "0.99"}),
+        }
+
+
+class TaskCreateForm(TaskForm):
+    preset = forms.ChoiceField(choices=PRESET_CHOICES, required=False, help_text="Starting point for the template.")
+
+    class Meta(TaskForm.Meta):
+        fields = [*TaskForm.Meta.fields, "preset"]
+
+
+class TaskEditForm(TaskForm):
+    class Meta(TaskForm.Meta):
+        fields = [name for name in TaskForm.Meta.fields if name != "slug"]
+
+
+class TemplateForm(forms.ModelForm):
+    """The template, with each field's label and help as separate inputs, and sample values for the preview."""
+
+    preset = forms.ChoiceField(choices=PRESET_CHOICES, required=False)
+
+    class Meta:
+        model = PromptTemplate
+        fields = ["preset", "instruction_text", "prompt_format", "chat_user_format", "alpaca_input_format", "system_message"]
+        widgets = {
+            "instruction_text": forms.Textarea(attrs={"rows": 2}),
+            "prompt_format": forms.Textarea(attrs={"rows": 8, "class": "mono", "spellcheck": "false"}),
+            "chat_user_format": forms.Textarea(attrs={"rows": 3, "class": "mono", "spellcheck": "false"}),
+            "alpaca_input_format": forms.Textarea(attrs={"rows": 2, "class": "mono", "spellcheck": "false"}),
+            "system_message": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    # Exact text: a prompt format's trailing newline matters, and browsers send textareas with CRLF line ends.
+    EXACT_TEXT = ("instruction_text", "prompt_format", "chat_user_format", "alpaca_input_format", "system_message")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.EXACT_TEXT:
+            self.fields[name].strip = False
+        current = (self.instance.fields if self.instance else None) or {}
+        for name in FIELD_NAMES:
+            self.fields[f"{name}_label"] = forms.CharField(
+                max_length=60, initial=current.get(name, {}).get("label", name.title()), label=f"Label of “{name}”"
+            )
+            self.fields[f"{name}_help"] = forms.CharField(
+                max_length=300, required=False, initial=current.get(name, {}).get("help", ""), label=f"Help for “{name}”"
+            )
+
+    def clean(self):
+        data = super().clean()
+        for name in self.EXACT_TEXT:
+            if isinstance(data.get(name), str):
+                data[name] = data[name].replace("\r\n", "\n")
+        data["fields"] = {
+            name: {"label": data.get(f"{name}_label", name.title()), "help": data.get(f"{name}_help", "")}
+            for name in FIELD_NAMES
+        }
+        return data
+
+    def template_values(self) -> dict:
+        keys = ("preset", "instruction_text", "prompt_format", "chat_user_format", "alpaca_input_format", "system_message")
+        return {**{k: self.cleaned_data[k] for k in keys}, "fields": self.cleaned_data["fields"]}
+
+
+class PreviewSampleForm(forms.Form):
+    def clean(self):
+        data = super().clean()
+        return {name: value.replace("\r\n", "\n") for name, value in data.items()}
+
+    sample_instruction = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Instruction")
+    sample_context = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Context")
+    sample_input = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Input")
+    sample_completion = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Completion")
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class MemberRemoveForm(forms.Form):
+    user_id = forms.IntegerField()
+    role = forms.ChoiceField(choices=Role.choices)

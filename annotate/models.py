@@ -1,0 +1,277 @@
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from .rendering import PROMPT_FIELDS, template_fields_error
+
+
+class Role(models.TextChoices):
+    ANNOTATOR = "annotator", "Annotator"
+    REVIEWER = "reviewer", "Reviewer"
+    LEAD = "lead", "Lead"
+
+
+class OutputFormat(models.TextChoices):
+    TEXT = "text", "Free text"
+    JSON = "json", "JSON"
+    LABEL = "label", "Label"
+    CHAT = "chat", "Chat"
+
+
+class Kind(models.TextChoices):
+    HAPPY = "happy", "Happy path"
+    EDGE = "edge", "Edge case"
+    NEGATIVE = "negative", "Negative / out of scope"
+    AMBIGUOUS = "ambiguous", "Ambiguous"
+
+
+class TaskQuerySet(models.QuerySet):
+    def for_user(self, user) -> "TaskQuerySet":
+        """Tasks the user may see: staff see all, others those they are a member of."""
+        if user.is_staff:
+            return self.all()
+        return self.filter(memberships__user=user).distinct()
+
+
+class Task(models.Model):
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=200)
+    guidelines = models.TextField(blank=True, help_text="Markdown. Raw HTML is shown as text.")
+    output_format = models.CharField(max_length=5, choices=OutputFormat, default=OutputFormat.TEXT)
+    labels = models.JSONField(default=list, blank=True, help_text="The label set of a label task.")
+    json_schema = models.JSONField(null=True, blank=True, help_text="Optional JSON Schema for a json task.")
+    system_prompt = models.TextField(blank=True)
+    approvals_required = models.PositiveSmallIntegerField(default=1)
+    self_review_allowed = models.BooleanField(default=False)
+    allow_new_examples = models.BooleanField(
+        default=True, help_text="Annotators may write new examples from scratch (edge cases, negatives)."
+    )
+    validation_ratio = models.FloatField(default=0.1)
+    split_seed = models.CharField(max_length=64, default="pairsmith")
+    blocking_checks = models.JSONField(default=list, blank=True, help_text="Quality checks that block a submission.")
+    coverage_targets = models.JSONField(default=dict, blank=True, help_text='Minimum share per kind, e.g. {"negative": 0.1}')
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TaskQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(approvals_required__in=[1, 2]), name="annotate_task_approvals_1_or_2"),
+            models.CheckConstraint(
+                condition=Q(validation_ratio__gte=0, validation_ratio__lt=1), name="annotate_task_validation_ratio"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("annotate:task_detail", args=[self.slug])
+
+    def clean(self) -> None:
+        errors = {}
+        if self.output_format == OutputFormat.LABEL:
+            labels = self.labels or []
+            if not labels:
+                errors["labels"] = "A label task needs at least one label."
+            elif len(set(labels)) != len(labels):
+                errors["labels"] = "Labels must be distinct."
+        if self.json_schema is not None and self.output_format != OutputFormat.JSON:
+            errors["json_schema"] = "Only a json task has a JSON Schema."
+        if self.json_schema is not None:
+            from jsonschema import Draft202012Validator
+            from jsonschema.exceptions import SchemaError
+
+            try:
+                Draft202012Validator.check_schema(self.json_schema)
+            except SchemaError as exc:
+                errors["json_schema"] = f"Not a valid JSON Schema: {exc.message}"
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def current_template(self) -> "PromptTemplate | None":
+        return self.templates.order_by("-version").first()
+
+
+class Membership(models.Model):
+    """A user's role on one task; a user may hold several roles, one row each."""
+
+    task = models.ForeignKey(Task, models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "user", "role"], name="annotate_membership_unique")]
+        indexes = [models.Index(fields=["user", "task"], name="annotate_membership_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.role} · {self.task}"
+
+
+def default_field_help() -> dict:
+    return {
+        "instruction": {"label": "Instruction", "help": "What the model is asked to do."},
+        "context": {"label": "Context", "help": "Background the model may use (optional)."},
+        "input": {"label": "Input", "help": "The input to act on (optional)."},
+        "output": {"label": "Completion", "help": "The ideal answer."},
+    }
+
+
+class PromptTemplate(models.Model):
+    """How an example's fields become a training record. Versioned; a version used by examples is frozen."""
+
+    task = models.ForeignKey(Task, models.CASCADE, related_name="templates")
+    version = models.PositiveIntegerField()
+    preset = models.CharField(max_length=30, blank=True)
+    instruction_text = models.TextField(blank=True, help_text="Default instruction for new examples.")
+    fields = models.JSONField(default=default_field_help, help_text="Label and help of each field.")
+    prompt_format = models.TextField(
+        default="### Instruction:\n{instruction}\n\n[[### Context:\n{context}\n\n]][[### Input:\n{input}\n\n]]### Response:\n"
+    )
+    chat_user_format = models.TextField(default="[[{context}\n\n]]{instruction}[[\n\n{input}]]")
+    alpaca_input_format = models.TextField(default="[[{context}\n\n]]{input}", blank=True)
+    system_message = models.TextField(blank=True, help_text="Chat system message; empty uses the task's system prompt.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["task", "-version"]
+        constraints = [models.UniqueConstraint(fields=["task", "version"], name="annotate_template_task_version")]
+
+    def __str__(self) -> str:
+        return f"{self.task.slug} template v{self.version}"
+
+    def clean(self) -> None:
+        errors = {}
+        for name in ("prompt_format", "chat_user_format", "alpaca_input_format"):
+            message = template_fields_error(getattr(self, name))
+            if message:
+                errors[name] = message
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.pk is not None and self.examples.exists()
+
+    def effective_system_message(self) -> str:
+        return self.system_message or self.task.system_prompt
+
+    def field_label(self, name: str) -> str:
+        return (self.fields or {}).get(name, {}).get("label") or name.title()
+
+
+class ExampleQuerySet(models.QuerySet):
+    def for_user(self, user) -> "ExampleQuerySet":
+        return self.filter(task__in=Task.objects.for_user(user))
+
+
+class Example(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        DRAFT = "draft", "Draft"
+        SUBMITTED = "submitted", "Submitted"
+        APPROVED = "approved", "Approved"
+        FLAGGED = "flagged", "Flagged"
+        REJECTED = "rejected", "Rejected"
+
+    class Source(models.TextChoices):
+        IMPORTED = "imported", "Imported"
+        WRITTEN = "written", "Written"
+
+    task = models.ForeignKey(Task, models.CASCADE, related_name="examples")
+    template = models.ForeignKey(PromptTemplate, models.PROTECT, related_name="examples")
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    instruction = models.TextField(blank=True)
+    context = models.TextField(blank=True)
+    input = models.TextField(blank=True)
+    messages = models.JSONField(default=list, blank=True, help_text="Prior chat turns: [{role, content}, ...].")
+    completion = models.TextField(blank=True)
+    kind = models.CharField(max_length=10, choices=Kind, default=Kind.HAPPY)
+    source = models.CharField(max_length=8, choices=Source, default=Source.IMPORTED)
+    external_id = models.CharField(max_length=200, blank=True)
+    prompt_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    status = models.CharField(max_length=10, choices=Status, default=Status.NEW)
+    version = models.PositiveIntegerField(default=1, help_text="Optimistic lock: bumped by every save.")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="authored_examples"
+    )
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="claimed_examples"
+    )
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ExampleQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task", "external_id"], condition=~Q(external_id=""), name="annotate_example_external_id"
+            ),
+        ]
+        indexes = [
+            # Counts per status on the home and task pages; the claim query's filter.
+            models.Index(fields=["task", "status", "id"], name="annotate_example_task_status"),
+            models.Index(fields=["author", "status"], name="annotate_example_author"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task.slug}:{self.uuid}"
+
+    def prompt_fields(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in PROMPT_FIELDS}
+
+
+class Revision(models.Model):
+    """Every saved text of a completion. Never deleted."""
+
+    class Reason(models.TextChoices):
+        AUTOSAVE = "autosave", "Autosave"
+        SAVE = "save", "Save"
+        SUBMIT = "submit", "Submit"
+        REVIEWER_EDIT = "reviewer_edit", "Reviewer edit"
+        IMPORT = "import", "Import"
+
+    example = models.ForeignKey(Example, models.CASCADE, related_name="revisions")
+    text = models.TextField(blank=True)
+    kind = models.CharField(max_length=10, choices=Kind, default=Kind.HAPPY)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
+    reason = models.CharField(max_length=16, choices=Reason)
+    example_version = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["example", "created_at", "id"]
+        indexes = [models.Index(fields=["example", "-id"], name="annotate_revision_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.example_id} rev {self.pk} ({self.reason})"
+
+
+class Transition(models.Model):
+    """One move of an example through the state machine: who, when, from, to."""
+
+    example = models.ForeignKey(Example, models.CASCADE, related_name="transitions")
+    from_status = models.CharField(max_length=10, choices=Example.Status)
+    to_status = models.CharField(max_length=10, choices=Example.Status)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["example", "created_at", "id"]
+        indexes = [models.Index(fields=["example", "id"], name="annotate_transition_example")]
+
+    def __str__(self) -> str:
+        return f"{self.example_id}: {self.from_status} -> {self.to_status}"

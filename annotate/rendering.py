@@ -1,0 +1,205 @@
+"""Render an example's fields into the training records of each export format.
+
+A template is plain text with `{field}` placeholders for the prompt fields (instruction, context, input) and
+optional sections `[[ ... ]]` that are dropped when every field inside them is empty, so that an example without
+context does not carry an empty "### Context:" heading. Nothing else is interpreted: no attribute access, no
+format specs, no code. Literal braces are written `{{` and `}}`; literal brackets `[[`/`]]` cannot be used.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+PROMPT_FIELDS = ("instruction", "context", "input")
+EXPORT_FORMATS = ("openai-chat", "prompt-completion", "alpaca")
+CHAT_ROLES = ("system", "user", "assistant")
+
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|\{|\}")
+_SECTION = re.compile(r"\[\[(.*?)\]\]", re.DOTALL)
+
+
+class TemplateError(ValueError):
+    pass
+
+
+def _placeholders(text: str) -> list[str]:
+    names = []
+    for match in _TOKEN.finditer(text):
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            continue
+        if match.group(1) is None:
+            raise TemplateError(f"unmatched '{token}' at character {match.start() + 1}; write '{token * 2}' for a literal")
+        name = match.group(1).strip()
+        if name not in PROMPT_FIELDS:
+            allowed = ", ".join("{" + f + "}" for f in PROMPT_FIELDS)
+            raise TemplateError(f"unknown placeholder {{{match.group(1)}}} at character {match.start() + 1}; use {allowed}")
+        names.append(name)
+    return names
+
+
+def template_fields_error(text: str) -> str | None:
+    """The message for a malformed template text, or None when it is well formed."""
+    if text.count("[[") != text.count("]]"):
+        return "optional sections are unbalanced: every '[[' needs a closing ']]'"
+    if any("[[" in match.group(1) for match in _SECTION.finditer(text)) or "]]" in _SECTION.sub("", text):
+        return "optional sections cannot be nested"
+    try:
+        _placeholders(text)
+    except TemplateError as exc:
+        return str(exc)
+    return None
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    def replace(match: re.Match) -> str:
+        token = match.group(0)
+        if token == "{{":
+            return "{"
+        if token == "}}":
+            return "}"
+        return values.get(match.group(1).strip(), "")
+
+    return _TOKEN.sub(replace, text)
+
+
+def render_text(text: str, values: Mapping[str, str]) -> str:
+    """Fill `text` with `values`; an optional section whose fields are all empty disappears."""
+
+    def section(match: re.Match) -> str:
+        inner = match.group(1)
+        names = _placeholders(inner)
+        if names and not any((values.get(name) or "").strip() for name in names):
+            return ""
+        return _fill(inner, values)
+
+    return _fill(_SECTION.sub(section, text), values)
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    """The parts of a PromptTemplate that rendering needs (so previews of unsaved edits work too)."""
+
+    prompt_format: str
+    chat_user_format: str
+    alpaca_input_format: str
+    system_message: str = ""
+
+    @classmethod
+    def of(cls, template) -> "TemplateSpec":
+        return cls(
+            prompt_format=template.prompt_format,
+            chat_user_format=template.chat_user_format,
+            alpaca_input_format=template.alpaca_input_format,
+            system_message=template.effective_system_message(),
+        )
+
+
+def render_record(
+    spec: TemplateSpec,
+    export_format: str,
+    *,
+    fields: Mapping[str, str],
+    completion: str,
+    messages: list[dict] | None = None,
+) -> dict:
+    """The training record of one example, exactly in the shape DESIGN.md fixes for `export_format`."""
+    if export_format == "prompt-completion":
+        return {"prompt": render_text(spec.prompt_format, fields), "completion": completion}
+    if export_format == "alpaca":
+        return {
+            "instruction": fields.get("instruction", ""),
+            "input": render_text(spec.alpaca_input_format, fields),
+            "output": completion,
+        }
+    if export_format == "openai-chat":
+        turns: list[dict] = []
+        if spec.system_message:
+            turns.append({"role": "system", "content": spec.system_message})
+        if messages:
+            # A chat task keeps its prior turns; a system turn of the example replaces the template's.
+            prior = [{"role": m["role"], "content": m["content"]} for m in messages]
+            if prior and prior[0]["role"] == "system":
+                turns = []
+            turns.extend(prior)
+        user = render_text(spec.chat_user_format, fields)
+        if user.strip():
+            turns.append({"role": "user", "content": user})
+        turns.append({"role": "assistant", "content": completion})
+        return {"messages": turns}
+    raise TemplateError(f"unknown export format {export_format!r}; use one of {', '.join(EXPORT_FORMATS)}")
+
+
+def render_prompt(spec: TemplateSpec, *, fields: Mapping[str, str]) -> str:
+    """The prompt as the model will see it in a prompt/completion export."""
+    return render_text(spec.prompt_format, fields)
+
+
+# Presets of DESIGN.md: a starting point for a task's first template.
+PRESETS: dict[str, dict] = {
+    "qa-context": {
+        "title": "Question answering over context",
+        "instruction_text": "Answer the question using only the context.",
+        "fields": {
+            "instruction": {"label": "Question", "help": "The user's question."},
+            "context": {"label": "Context", "help": "The passage the answer must come from."},
+            "input": {"label": "Input", "help": "Unused for this preset."},
+            "output": {"label": "Answer", "help": "A short answer grounded in the context, or say it is not there."},
+        },
+        "prompt_format": "### Context:\n{context}\n\n### Question:\n{instruction}\n\n### Answer:\n",
+        "chat_user_format": "Context:\n{context}\n\nQuestion: {instruction}",
+        "alpaca_input_format": "{context}",
+    },
+    "classification": {
+        "title": "Classification",
+        "instruction_text": "Classify the text into exactly one of the labels.",
+        "fields": {
+            "instruction": {"label": "Instruction", "help": "The classification to make."},
+            "context": {"label": "Context", "help": "Optional background."},
+            "input": {"label": "Text", "help": "The text to classify."},
+            "output": {"label": "Label", "help": "Exactly one label of the task's label set."},
+        },
+        "prompt_format": "### Instruction:\n{instruction}\n\n### Text:\n{input}\n\n### Label:\n",
+        "chat_user_format": "{instruction}\n\nText: {input}",
+        "alpaca_input_format": "{input}",
+    },
+    "summarisation": {
+        "title": "Summarisation",
+        "instruction_text": "Summarise the text in two sentences.",
+        "fields": {
+            "instruction": {"label": "Instruction", "help": "How to summarise (length, audience)."},
+            "context": {"label": "Context", "help": "Optional background."},
+            "input": {"label": "Text", "help": "The text to summarise."},
+            "output": {"label": "Summary", "help": "The ideal summary."},
+        },
+        "prompt_format": "### Instruction:\n{instruction}\n\n### Text:\n{input}\n\n### Summary:\n",
+        "chat_user_format": "{instruction}\n\n{input}",
+        "alpaca_input_format": "{input}",
+    },
+    "extraction-json": {
+        "title": "Extraction to JSON",
+        "instruction_text": "Extract the fields as JSON.",
+        "fields": {
+            "instruction": {"label": "Instruction", "help": "What to extract."},
+            "context": {"label": "Context", "help": "Optional background."},
+            "input": {"label": "Document", "help": "The text to extract from."},
+            "output": {"label": "JSON", "help": "A JSON object matching the task's schema."},
+        },
+        "prompt_format": "### Instruction:\n{instruction}\n\n### Document:\n{input}\n\n### JSON:\n",
+        "chat_user_format": "{instruction}\n\n{input}",
+        "alpaca_input_format": "{input}",
+    },
+    "chat-persona": {
+        "title": "Chat persona",
+        "instruction_text": "",
+        "fields": {
+            "instruction": {"label": "User message", "help": "What the user says in this turn."},
+            "context": {"label": "Context", "help": "Optional facts the assistant may use."},
+            "input": {"label": "Input", "help": "Unused for this preset."},
+            "output": {"label": "Assistant reply", "help": "The reply in the persona's voice."},
+        },
+        "prompt_format": "[[{context}\n\n]]User: {instruction}\nAssistant:",
+        "chat_user_format": "[[{context}\n\n]]{instruction}",
+        "alpaca_input_format": "{context}",
+    },
+}

@@ -1,0 +1,57 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+class ReasonCode(models.TextChoices):
+    INACCURATE = "inaccurate", "Inaccurate"
+    UNCLEAR = "unclear", "Unclear"
+    FORMAT = "format", "Format"
+    INCONSISTENT = "inconsistent", "Inconsistent"
+    LEAK = "leak", "Answer leaked into prompt"
+    OFF_TASK = "off_task", "Off task"
+    UNSAFE = "unsafe", "Unsafe"
+    DUPLICATE = "duplicate", "Duplicate"
+    OTHER = "other", "Other"
+
+
+class Verdict(models.Model):
+    """A reviewer's decision on one revision of an example. Immutable once written."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve", "Approve"
+        FLAG = "flag", "Flag"
+        REJECT = "reject", "Reject"
+
+    example = models.ForeignKey("annotate.Example", models.CASCADE, related_name="verdicts")
+    revision = models.ForeignKey("annotate.Revision", models.PROTECT, related_name="verdicts")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="verdicts")
+    decision = models.CharField(max_length=7, choices=Decision)
+    reasons = models.JSONField(default=list, blank=True, help_text="Reason codes.")
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["example", "created_at", "id"]
+        indexes = [
+            models.Index(fields=["example", "id"], name="reviews_verdict_example"),
+            models.Index(fields=["reviewer", "created_at"], name="reviews_verdict_reviewer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} by {self.reviewer} on {self.example_id}"
+
+    def clean(self) -> None:
+        unknown = [r for r in self.reasons or [] if r not in ReasonCode.values]
+        if unknown:
+            raise ValidationError({"reasons": f"Unknown reason code(s): {', '.join(map(str, unknown))}"})
+        if self.decision in (self.Decision.FLAG, self.Decision.REJECT) and not self.reasons:
+            raise ValidationError({"reasons": "A flag or a rejection needs at least one reason."})
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValidationError("A verdict is immutable; record a new one instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("A verdict is immutable and is never deleted.")

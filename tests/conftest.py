@@ -1,0 +1,203 @@
+"""Personas, a fast hasher, and real services (a celery worker process, chromium) for the tests that need them."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from annotate.models import Role
+
+from .factories import MembershipFactory, TaskFactory, UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(name: str, reason: str) -> None:
+    """Skip a test whose service is missing, except in CI, where a missing service fails the run."""
+    if IN_CI:
+        pytest.fail(f"{name} is required in CI: {reason}", pytrace=False)
+    pytest.skip(f"{name} not available: {reason}")
+
+
+def pytest_report_header(config) -> list[str]:
+    db = settings.DATABASES["default"]
+    return [
+        f"pairsmith database: {db['ENGINE'].rsplit('.', 1)[-1]} ({db.get('HOST') or db['NAME']}:{db.get('PORT') or ''})",
+        f"pairsmith broker: {'redis ' + settings.REDIS_URL if settings.REDIS_URL else 'none (celery runs tasks inline)'}",
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _fast_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _export_root(settings, tmp_path):
+    settings.EXPORT_ROOT = tmp_path / "exports"
+
+
+@pytest.fixture
+def task(db):
+    return TaskFactory(slug="support", name="Support answers")
+
+
+@pytest.fixture
+def other_task(db):
+    return TaskFactory(slug="elsewhere", name="Another team's task")
+
+
+def _member(task, username: str, *roles: str):
+    user = UserFactory(username=username)
+    for role in roles:
+        MembershipFactory(task=task, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def annotator(task):
+    return _member(task, "anna", Role.ANNOTATOR)
+
+
+@pytest.fixture
+def reviewer(task):
+    return _member(task, "rita", Role.REVIEWER)
+
+
+@pytest.fixture
+def lead(task):
+    return _member(task, "leo", Role.LEAD)
+
+
+@pytest.fixture
+def outsider(other_task):
+    """A lead of another task: a real user with real roles, none on `task`."""
+    return _member(other_task, "otto", Role.LEAD, Role.ANNOTATOR, Role.REVIEWER)
+
+
+@pytest.fixture
+def staff(db):
+    return UserFactory(username="stella", is_staff=True)
+
+
+# --- real services -------------------------------------------------------------------------------------------
+
+
+def _worker_env(db_settings) -> dict:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "pairsmith.settings", "PYTHONUNBUFFERED": "1"}
+    if db_settings["ENGINE"].endswith("postgresql"):
+        user = db_settings.get("USER") or ""
+        auth = f"{user}:{db_settings.get('PASSWORD') or ''}@" if user else ""
+        env["DATABASE_URL"] = f"postgres://{auth}{db_settings['HOST']}:{db_settings['PORT']}/{db_settings['NAME']}"
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{db_settings['NAME']}"
+    env["EXPORT_ROOT"] = str(settings.EXPORT_ROOT)
+    return env
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings):
+    """A real `celery worker` process on the real Redis of REDIS_URL, using the test database."""
+    if not settings.REDIS_URL:
+        require_service("Redis", "set REDIS_URL to run the tests that need a real broker and worker")
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        require_service("Redis", f"{settings.REDIS_URL} does not answer ({exc})")
+    from django.db import connection
+
+    log = ARTIFACTS / "celery-worker.log"
+    log.parent.mkdir(exist_ok=True)
+    queue = f"test-{os.getpid()}-{time.monotonic_ns()}"  # a private queue: no other worker steals our messages
+    handle = log.open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "pairsmith", "worker", "--pool=solo", "-Q", queue, "--loglevel=INFO",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=_worker_env(connection.settings_dict), stdout=handle, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    from pairsmith.celery import app
+
+    old_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"celery worker exited with {process.returncode}; see {log}")
+            if app.control.inspect(timeout=0.5, destination=None).ping():
+                break
+            time.sleep(0.3)
+        yield process
+    finally:
+        app.conf.task_default_queue = old_queue
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        handle.close()
+
+
+def chromium_path() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium, driven by Playwright (launched by path: browser downloads do not work here)."""
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+    executable = chromium_path()
+    if executable is None:
+        require_service("chromium", "install Debian's chromium package (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def screenshot(page, request):
+    """Save a full-page screenshot under test-artifacts/ (a test artifact people look at)."""
+
+    def take(name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{request.node.name}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
