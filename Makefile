@@ -35,6 +35,8 @@ worker: install
 	$(BIN)/celery -A pairsmith worker --loglevel=INFO --concurrency=2
 
 test: install-test
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-test

@@ -23,7 +23,7 @@ def roles_on(user, task: Task) -> set[str]:
 
 
 def task_for(user, slug: str, *roles: str) -> tuple[Task, set[str]]:
-    """The task and the user's roles on it. Raise Http404 for non-members, PermissionDenied without a role in `roles`."""
+    """The task and the user's roles. Raise Http404 for non-members, PermissionDenied without a role in `roles`."""
     task = get_object_or_404(Task.objects.for_user(user), slug=slug)
     held = roles_on(user, task)
     if roles and not held.intersection(roles):

@@ -53,7 +53,9 @@ class Task(models.Model):
     validation_ratio = models.FloatField(default=0.1)
     split_seed = models.CharField(max_length=64, default="pairsmith")
     blocking_checks = models.JSONField(default=list, blank=True, help_text="Quality checks that block a submission.")
-    coverage_targets = models.JSONField(default=dict, blank=True, help_text='Minimum share per kind, e.g. {"negative": 0.1}')
+    coverage_targets = models.JSONField(
+        default=dict, blank=True, help_text='Minimum share per kind, e.g. {"negative": 0.1}'
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -135,7 +137,10 @@ class PromptTemplate(models.Model):
     instruction_text = models.TextField(blank=True, help_text="Default instruction for new examples.")
     fields = models.JSONField(default=default_field_help, help_text="Label and help of each field.")
     prompt_format = models.TextField(
-        default="### Instruction:\n{instruction}\n\n[[### Context:\n{context}\n\n]][[### Input:\n{input}\n\n]]### Response:\n"
+        default=(
+            "### Instruction:\n{instruction}\n\n[[### Context:\n{context}\n\n]][[### Input:\n{input}\n\n]]"
+            "### Response:\n"
+        )
     )
     chat_user_format = models.TextField(default="[[{context}\n\n]]{instruction}[[\n\n{input}]]")
     alpaca_input_format = models.TextField(default="[[{context}\n\n]]{input}", blank=True)

@@ -9,6 +9,7 @@ format specs, no code. Literal braces are written `{{` and `}}`; literal bracket
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 PROMPT_FIELDS = ("instruction", "context", "input")
 EXPORT_FORMATS = ("openai-chat", "prompt-completion", "alpaca")
@@ -29,11 +30,15 @@ def _placeholders(text: str) -> list[str]:
         if token in ("{{", "}}"):
             continue
         if match.group(1) is None:
-            raise TemplateError(f"unmatched '{token}' at character {match.start() + 1}; write '{token * 2}' for a literal")
+            raise TemplateError(
+                f"unmatched '{token}' at character {match.start() + 1}; write '{token * 2}' for a literal"
+            )
         name = match.group(1).strip()
         if name not in PROMPT_FIELDS:
             allowed = ", ".join("{" + f + "}" for f in PROMPT_FIELDS)
-            raise TemplateError(f"unknown placeholder {{{match.group(1)}}} at character {match.start() + 1}; use {allowed}")
+            raise TemplateError(
+                f"unknown placeholder {{{match.group(1)}}} at character {match.start() + 1}; use {allowed}"
+            )
         names.append(name)
     return names
 
@@ -51,29 +56,55 @@ def template_fields_error(text: str) -> str | None:
     return None
 
 
-def _fill(text: str, values: Mapping[str, str]) -> str:
-    def replace(match: re.Match) -> str:
+def _compile_plain(text: str) -> tuple:
+    """Literal strings and field names, in order: ("Q: ", ("instruction",), "\n")."""
+    parts: list = []
+    position = 0
+    for match in _TOKEN.finditer(text):
+        parts.append(text[position : match.start()])
         token = match.group(0)
-        if token == "{{":
-            return "{"
-        if token == "}}":
-            return "}"
-        return values.get(match.group(1).strip(), "")
+        if token in ("{{", "}}"):
+            parts.append(token[0])
+        else:
+            parts.append((match.group(1).strip(),))
+        position = match.end()
+    parts.append(text[position:])
+    return tuple(part for part in parts if part != "")
 
-    return _TOKEN.sub(replace, text)
+
+@lru_cache(maxsize=256)
+def _compile(text: str) -> tuple:
+    """A template as a tuple of literals, (field,) and [section parts, field names] entries; parsed once per text."""
+    if template_fields_error(text):
+        raise TemplateError(template_fields_error(text))
+    compiled: list = []
+    position = 0
+    for match in _SECTION.finditer(text):
+        compiled.extend(_compile_plain(text[position : match.start()]))
+        inner = match.group(1)
+        compiled.append([_compile_plain(inner), tuple(_placeholders(inner))])
+        position = match.end()
+    compiled.extend(_compile_plain(text[position:]))
+    return tuple(compiled)
+
+
+def _join(parts: tuple, values: Mapping[str, str]) -> str:
+    return "".join(part if part.__class__ is str else (values.get(part[0]) or "") for part in parts)
 
 
 def render_text(text: str, values: Mapping[str, str]) -> str:
     """Fill `text` with `values`; an optional section whose fields are all empty disappears."""
-
-    def section(match: re.Match) -> str:
-        inner = match.group(1)
-        names = _placeholders(inner)
-        if names and not any((values.get(name) or "").strip() for name in names):
-            return ""
-        return _fill(inner, values)
-
-    return _fill(_SECTION.sub(section, text), values)
+    out = []
+    for part in _compile(text):
+        if part.__class__ is str:
+            out.append(part)
+        elif part.__class__ is tuple:
+            out.append(values.get(part[0]) or "")
+        else:  # an optional section
+            inner, names = part
+            if not names or any((values.get(name) or "").strip() for name in names):
+                out.append(_join(inner, values))
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -146,8 +177,8 @@ PRESETS: dict[str, dict] = {
             "input": {"label": "Input", "help": "Unused for this preset."},
             "output": {"label": "Answer", "help": "A short answer grounded in the context, or say it is not there."},
         },
-        "prompt_format": "### Context:\n{context}\n\n### Question:\n{instruction}\n\n### Answer:\n",
-        "chat_user_format": "Context:\n{context}\n\nQuestion: {instruction}",
+        "prompt_format": "[[### Context:\n{context}\n\n]]### Question:\n{instruction}\n\n### Answer:\n",
+        "chat_user_format": "[[Context:\n{context}\n\n]]Question: {instruction}",
         "alpaca_input_format": "{context}",
     },
     "classification": {

@@ -185,6 +185,10 @@ def example_create(
     example.save()
     if completion:
         reason = Revision.Reason.IMPORT if source == Example.Source.IMPORTED else Revision.Reason.SAVE
-        Revision.objects.create(example=example, text=completion, kind=kind, author=author, reason=reason, example_version=1)
-    Transition.objects.create(example=example, from_status=Example.Status.NEW, to_status=status, actor=author, note=source)
+        Revision.objects.create(
+            example=example, text=completion, kind=kind, author=author, reason=reason, example_version=1
+        )
+    Transition.objects.create(
+        example=example, from_status=Example.Status.NEW, to_status=status, actor=author, note=source
+    )
     return example

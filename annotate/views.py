@@ -102,7 +102,9 @@ def _preview_context(task: Task, form: TemplateForm, samples: PreviewSampleForm)
     completion = samples.cleaned_data["sample_completion"]
     try:
         records = {
-            fmt: json.dumps(render_record(spec, fmt, fields=fields, completion=completion), indent=2, ensure_ascii=False)
+            fmt: json.dumps(
+                render_record(spec, fmt, fields=fields, completion=completion), indent=2, ensure_ascii=False
+            )
             for fmt in EXPORT_FORMATS
         }
         prompt = render_prompt(spec, fields=fields)
@@ -154,7 +156,11 @@ def template_edit(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
             form.add_error(None, exc)
         else:
             if saved.version != getattr(template, "version", None):
-                messages.success(request, f"Saved as template version {saved.version}: version {template.version} is used by examples and stays as it was.")
+                messages.success(
+                    request,
+                    f"Saved as template version {saved.version}: version {template.version} is used by examples "
+                    "and stays as it was.",
+                )
             else:
                 messages.success(request, f"Template version {saved.version} saved.")
             return redirect("annotate:template_edit", task.slug)

@@ -38,7 +38,9 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (production).")
     SECRET_KEY = DEVELOPMENT_SECRET_KEY
 elif not DEBUG and (SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 50):
-    raise ImproperlyConfigured("SECRET_KEY is the development key or shorter than 50 characters; set a long random one.")
+    raise ImproperlyConfigured(
+        "SECRET_KEY is the development key or shorter than 50 characters; set a long random one."
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -94,9 +96,13 @@ if _database_url:
     try:
         _database = dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
     except Exception as exc:  # dj_database_url raises ValueError, KeyError or its own errors
-        raise ImproperlyConfigured(f"DATABASE_URL is malformed ({exc}); expected postgres://USER@HOST:PORT/NAME") from exc
+        raise ImproperlyConfigured(
+            f"DATABASE_URL is malformed ({exc}); expected postgres://USER@HOST:PORT/NAME"
+        ) from exc
     if not _database.get("ENGINE"):
-        raise ImproperlyConfigured("DATABASE_URL names no known database engine; expected postgres://USER@HOST:PORT/NAME")
+        raise ImproperlyConfigured(
+            "DATABASE_URL names no known database engine; expected postgres://USER@HOST:PORT/NAME"
+        )
     if _database["ENGINE"] == "django.db.backends.postgresql" and not _database.get("NAME"):
         raise ImproperlyConfigured("DATABASE_URL has no database name; expected postgres://USER@HOST:PORT/NAME")
 else:

@@ -41,17 +41,17 @@ class Verdict(models.Model):
     def __str__(self) -> str:
         return f"{self.decision} by {self.reviewer} on {self.example_id}"
 
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValidationError("A verdict is immutable; record a new one instead.")
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         unknown = [r for r in self.reasons or [] if r not in ReasonCode.values]
         if unknown:
             raise ValidationError({"reasons": f"Unknown reason code(s): {', '.join(map(str, unknown))}"})
         if self.decision in (self.Decision.FLAG, self.Decision.REJECT) and not self.reasons:
             raise ValidationError({"reasons": "A flag or a rejection needs at least one reason."})
-
-    def save(self, *args, **kwargs) -> None:
-        if self.pk is not None:
-            raise ValidationError("A verdict is immutable; record a new one instead.")
-        super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         raise ValidationError("A verdict is immutable and is never deleted.")

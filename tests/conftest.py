@@ -28,10 +28,10 @@ def require_service(name: str, reason: str) -> None:
 
 def pytest_report_header(config) -> list[str]:
     db = settings.DATABASES["default"]
-    return [
-        f"pairsmith database: {db['ENGINE'].rsplit('.', 1)[-1]} ({db.get('HOST') or db['NAME']}:{db.get('PORT') or ''})",
-        f"pairsmith broker: {'redis ' + settings.REDIS_URL if settings.REDIS_URL else 'none (celery runs tasks inline)'}",
-    ]
+    engine = db["ENGINE"].rsplit(".", 1)[-1]
+    where = f"{db.get('HOST')}:{db.get('PORT')}/{db['NAME']}" if db.get("HOST") else db["NAME"]
+    broker = f"redis {settings.REDIS_URL}" if settings.REDIS_URL else "none (celery runs tasks inline)"
+    return [f"pairsmith database: {engine} {where}", f"pairsmith broker: {broker}"]
 
 
 @pytest.fixture(autouse=True)

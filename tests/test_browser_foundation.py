@@ -1,9 +1,11 @@
 """Real chromium: the demo lead logs in, creates a task with a template, and watches the preview follow the edits."""
 
 import re
+from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -17,7 +19,7 @@ def login(page, username: str, password: str) -> None:
 
 
 def test_lead_creates_task_and_sees_the_preview_update(page, screenshot):
-    call_command("seed_demo", quiet_accounts=True, stdout=open("/dev/null", "w"))
+    call_command("seed_demo", quiet_accounts=True, stdout=StringIO())
     login(page, "lead", "lead-demo-pairs")
     assert page.get_by_role("link", name=re.compile("Skylark", re.I)).first.is_visible()
     screenshot("home")
@@ -33,14 +35,14 @@ def test_lead_creates_task_and_sees_the_preview_update(page, screenshot):
     prompt = page.locator("[data-testid=rendered-prompt]")
     page.get_by_label("Instruction", exact=True).fill("Can I get a refund after 40 days?")
     page.get_by_label("Context", exact=True).fill("Order #1042, delivered 40 days ago")
-    page.wait_for_function(
-        "document.querySelector('[data-testid=rendered-prompt]').textContent.includes('refund after 40 days')"
-    )
+    expect(prompt).to_contain_text("refund after 40 days")
     assert "### Context:\nOrder #1042, delivered 40 days ago" in prompt.text_content()
 
     page.get_by_label("Prompt format").fill("Q: {instruction}\n[[Facts: {context}\n]]A:")
-    page.wait_for_function("document.querySelector('[data-testid=rendered-prompt]').textContent.startsWith('Q: Can I')")
-    assert prompt.text_content() == "Q: Can I get a refund after 40 days?\nFacts: Order #1042, delivered 40 days ago\nA:"
+    expect(prompt).to_have_text(re.compile(r"^Q: Can I"))
+    assert (
+        prompt.text_content() == "Q: Can I get a refund after 40 days?\nFacts: Order #1042, delivered 40 days ago\nA:"
+    )
     assert '"prompt": "Q: Can I get a refund' in page.locator("[data-format=prompt-completion]").text_content()
 
     page.get_by_label("Prompt format").fill("Q: {question}")

@@ -8,9 +8,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start(**env) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DEBUG", "SECRET_KEY"}}
+# The browser fixture allows sync ORM calls under Playwright's event loop; a production start must not inherit that.
+NOT_INHERITED = {"DATABASE_URL", "DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
+def clean_env(**env) -> dict:
+    environment = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     environment.update(env)
+    return environment
+
+
+def start(**env) -> subprocess.CompletedProcess:
+    environment = clean_env(**env)
     return subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
     )
@@ -41,8 +50,10 @@ def test_bad_boolean_is_named():
 
 
 def test_production_settings_pass_check_deploy():
-    environment = {k: v for k, v in os.environ.items() if k != "DEBUG"}
-    environment.update(DEBUG="0", SECRET_KEY="x" * 20 + "-a-long-random-production-secret-key-for-tests", ALLOWED_HOSTS="example.org")
+    environment = clean_env(
+        DEBUG="0", SECRET_KEY="x" * 20 + "-a-long-random-production-secret-key-for-tests", ALLOWED_HOSTS="example.org"
+    )
+    environment["DATABASE_URL"] = os.environ.get("DATABASE_URL", "")
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120,

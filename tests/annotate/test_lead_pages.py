@@ -83,7 +83,9 @@ def test_lead_edits_task_settings(client, task, lead):
 
 
 def test_guidelines_render_markdown_and_escape_html(client, task, annotator):
-    task.guidelines = "## Tone\n**Be kind.** <script>alert(1)</script> [x](javascript:alert(1)) <img src=x onerror=alert(1)>"
+    task.guidelines = (
+        "## Tone\n**Be kind.** <script>alert(1)</script> [x](javascript:alert(1)) <img src=x onerror=alert(1)>"
+    )
     task.save()
     client.force_login(annotator)
     response = client.get(reverse("annotate:task_detail", args=[task.slug]))

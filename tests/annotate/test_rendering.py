@@ -9,7 +9,9 @@ from annotate.rendering import (
 )
 
 ALPACA_STYLE = TemplateSpec(
-    prompt_format="### Instruction:\n{instruction}\n\n[[### Context:\n{context}\n\n]][[### Input:\n{input}\n\n]]### Response:\n",
+    prompt_format=(
+        "### Instruction:\n{instruction}\n\n[[### Context:\n{context}\n\n]][[### Input:\n{input}\n\n]]### Response:\n"
+    ),
     chat_user_format="[[{context}\n\n]]{instruction}[[\n\n{input}]]",
     alpaca_input_format="[[{context}\n\n]]{input}",
     system_message="You are Skylark's support assistant.",
@@ -85,3 +87,11 @@ def test_literal_braces_are_doubled():
 def test_every_preset_is_well_formed(preset):
     for key in ("prompt_format", "chat_user_format", "alpaca_input_format"):
         assert template_fields_error(PRESETS[preset][key]) is None, (preset, key)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_no_preset_leaves_an_empty_heading_when_optional_fields_are_empty(preset):
+    spec = TemplateSpec(PRESETS[preset]["prompt_format"], PRESETS[preset]["chat_user_format"], "{input}")
+    fields = {"instruction": "Q?", "context": "", "input": "text"}
+    for text in (render_record(spec, "prompt-completion", fields=fields, completion="A")["prompt"],):
+        assert "Context" not in text and "\n\n\n" not in text, (preset, text)

@@ -20,7 +20,9 @@ class Command(BaseCommand):
     def handle(self, *args, slug, username, role, password, **options) -> None:
         task = Task.objects.filter(slug=slug).first()
         if task is None:
-            raise CommandError(f"No task with slug {slug!r}. Create it with: python manage.py create_task {slug} --name NAME")
+            raise CommandError(
+                f"No task with slug {slug!r}. Create it with: python manage.py create_task {slug} --name NAME"
+            )
         try:
             with transaction.atomic():
                 user, user_created = services.user_get_or_create(username=username, password=password)

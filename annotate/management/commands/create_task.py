@@ -34,7 +34,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Created task {task.slug!r} ({task.name}), output format {task.output_format}"
             + (f", labels {', '.join(task.labels)}" if task.labels else "")
-            + f", template v{template.version}" + (f" from preset {preset}" if preset else "") + "."
+            + f", template v{template.version}"
+            + (f" from preset {preset}" if preset else "")
+            + "."
         )
         self.stdout.write(f"Next: python manage.py add_member {task.slug} USERNAME --role lead")
 

@@ -10,7 +10,7 @@ from reviews.models import Verdict
 
 User = get_user_model()
 
-# Demo accounts only: printed on the console, and refused when DEBUG is off unless --allow-production.
+# Demo accounts only: printed on the console, and refused in production unless --allow-production.
 DEMO_ACCOUNTS = [
     ("annotator", "annotate-demo-pairs", [Role.ANNOTATOR]),
     ("reviewer", "review-demo-pairs", [Role.REVIEWER]),
@@ -29,8 +29,12 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, quiet_accounts: bool = False, allow_production: bool = False, **options) -> None:
-        if not settings.DEBUG and not allow_production:
-            raise CommandError("DEBUG is off: the demo accounts have published passwords. Pass --allow-production to load them anyway.")
+        # A real SECRET_KEY means a real deployment (DEBUG alone is not it: tests run with DEBUG off).
+        if settings.SECRET_KEY != settings.DEVELOPMENT_SECRET_KEY and not allow_production:
+            raise CommandError(
+                "This is a production deployment (SECRET_KEY is set) and the demo accounts have published passwords. "
+                "Pass --allow-production to load them anyway."
+            )
         task = Task.objects.filter(slug=DEMO_TASK["slug"]).first()
         if task is None:
             task = services.task_create(**DEMO_TASK)
