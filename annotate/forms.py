@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from .models import PromptTemplate, Role, Task
 from .rendering import PRESETS, PROMPT_FIELDS
 
+
 class NoColonMixin:
     """Labels without Django's trailing colon: cleaner, and what screen readers and tests look for."""
 

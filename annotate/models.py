@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from pairsmith.jobs import Job
+
 from .rendering import PROMPT_FIELDS, template_fields_error
 
 
@@ -280,3 +282,30 @@ class Transition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.example_id}: {self.from_status} -> {self.to_status}"
+
+
+class ImportJob(Job):
+    """One import of a file into a task: all or nothing. Large files run as a Celery job and stream."""
+
+    class FileFormat(models.TextChoices):
+        JSONL = "jsonl", "JSON Lines"
+        JSON = "json", "JSON array"
+        CSV = "csv", "CSV"
+
+    task = models.ForeignKey(Task, models.CASCADE, related_name="imports")
+    filename = models.CharField(max_length=255, help_text="The name the file was uploaded with (shown, never used).")
+    path = models.CharField(max_length=500, help_text="Where the upload is kept until the import ends.")
+    file_format = models.CharField(max_length=5, choices=FileFormat)
+    size = models.PositiveBigIntegerField(default=0)
+    status_on_import = models.CharField(max_length=10, choices=Example.Status, default=Example.Status.NEW)
+    mapping = models.JSONField(default=dict, blank=True, help_text="Column name in the file -> Pairsmith field.")
+    counts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["task", "-created_at"]
+        indexes = [
+            models.Index(fields=["task"], condition=Q(state__in=["queued", "running"]), name="annotate_import_live")
+        ]
+
+    def __str__(self) -> str:
+        return f"import {self.filename} into {self.task.slug} ({self.state})"

@@ -8,3 +8,5 @@ app = Celery("pairsmith")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.autodiscover_tasks(["pairsmith"])
+# The sweep re-sends jobs whose message was lost or whose worker died (run the worker with -B, or a beat process).
+app.conf.beat_schedule = {"jobs-sweep": {"task": "pairsmith.jobs_sweep", "schedule": 30.0}}

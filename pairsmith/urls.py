@@ -17,4 +17,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", include("annotate.urls")),
+    path("", include("annotate.urls_import")),
+    path("", include("exports.urls")),
 ]
