@@ -3,7 +3,7 @@ import json
 from django import forms
 from django.core.exceptions import ValidationError
 
-from .models import PromptTemplate, Role, Task
+from .models import Kind, PromptTemplate, Role, Skip, Task
 from .rendering import PRESETS, PROMPT_FIELDS
 
 
@@ -174,3 +174,37 @@ class MemberAddForm(NoColonMixin, forms.Form):
 class MemberRemoveForm(forms.Form):
     user_id = forms.IntegerField()
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class CompletionForm(NoColonMixin, forms.Form):
+    completion = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 12}))
+    kind = forms.ChoiceField(choices=Kind.choices, widget=forms.RadioSelect)
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+    def clean_completion(self) -> str:
+        return self.cleaned_data["completion"].replace("\r\n", "\n")
+
+
+class SkipForm(NoColonMixin, forms.Form):
+    reason = forms.ChoiceField(choices=Skip.Reason.choices, label="Why skip?")
+    comment = forms.CharField(required=False, max_length=500)
+
+
+class NewExampleForm(NoColonMixin, forms.Form):
+    instruction = forms.CharField(strip=False, widget=forms.Textarea(attrs={"rows": 3}))
+    context = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}))
+    input = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}))
+    completion = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 8}))
+    kind = forms.ChoiceField(choices=Kind.choices, widget=forms.RadioSelect)
+
+    def __init__(self, *args, task, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        template = task.current_template
+        for name in ("instruction", "context", "input"):
+            self.fields[name].label = template.field_label(name)
+            self.fields[name].help_text = (template.fields or {}).get(name, {}).get("help", "")
+        self.fields["completion"].label = template.field_label("output")
+
+    def clean(self):
+        data = super().clean()
+        return {k: v.replace("\r\n", "\n") if isinstance(v, str) else v for k, v in data.items()}

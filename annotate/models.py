@@ -231,6 +231,10 @@ class Example(models.Model):
             # Counts per status on the home and task pages; the claim query's filter.
             models.Index(fields=["task", "status", "id"], name="annotate_example_task_status"),
             models.Index(fields=["author", "status"], name="annotate_example_author"),
+            # The claim query: the oldest unclaimed `new` example of a task. Partial, so it stays small as the
+            # pool is worked through, whatever the table's size.
+            models.Index(fields=["task", "id"], condition=Q(status="new"), name="annotate_example_pool"),
+            models.Index(fields=["claimed_by", "claim_expires_at"], name="annotate_example_claims"),
         ]
 
     def __str__(self) -> str:
@@ -238,6 +242,30 @@ class Example(models.Model):
 
     def prompt_fields(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in PROMPT_FIELDS}
+
+
+class Skip(models.Model):
+    """An annotator passed on an example, with a reason; it is not handed to them again."""
+
+    class Reason(models.TextChoices):
+        UNCLEAR = "unclear", "The prompt is unclear"
+        EXPERTISE = "expertise", "Outside my expertise"
+        BROKEN = "broken", "The prompt is broken or empty"
+        DUPLICATE = "duplicate", "Duplicate of another example"
+        OTHER = "other", "Other"
+
+    example = models.ForeignKey(Example, models.CASCADE, related_name="skips")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=10, choices=Reason)
+    comment = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["example", "user"], name="annotate_skip_once")]
+        indexes = [models.Index(fields=["user", "example"], name="annotate_skip_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} skipped {self.example_id} ({self.reason})"
 
 
 class Revision(models.Model):

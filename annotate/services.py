@@ -4,14 +4,16 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Count, Max
+from django.db import connection, transaction
+from django.db.models import Count, F, Max, Q
+from django.utils import timezone
 
-from .models import Example, Membership, OutputFormat, PromptTemplate, Revision, Role, Task, Transition
+from .models import Example, Kind, Membership, OutputFormat, PromptTemplate, Revision, Role, Skip, Task, Transition
 from .rendering import PRESETS, PROMPT_FIELDS
 
 User = get_user_model()
@@ -155,6 +157,11 @@ def status_counts(task_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     return counts
 
 
+def status_counts_for(queryset) -> dict[str, int]:
+    """Examples per status of any example queryset, in one grouped query."""
+    return {row["status"]: row["n"] for row in queryset.order_by().values("status").annotate(n=Count("id"))}
+
+
 def example_create(
     *,
     task: Task,
@@ -191,4 +198,215 @@ def example_create(
     Transition.objects.create(
         example=example, from_status=Example.Status.NEW, to_status=status, actor=author, note=source
     )
+    return example
+
+
+# --- claiming and writing ----------------------------------------------------------------------------------------
+
+CLAIM_LEASE = timedelta(minutes=30)
+MAX_COMPLETION_CHARS = 100_000
+Status = Example.Status
+# Statuses in which the example's annotator may change the completion; approved goes back to draft (re-review).
+EDITABLE = {Status.NEW, Status.DRAFT, Status.FLAGGED, Status.APPROVED}
+
+
+class StaleVersion(ValidationError):
+    """A save against an older version than the stored one: nothing was written; both texts are kept for the user."""
+
+    def __init__(self, current: Example) -> None:
+        self.current = current
+        super().__init__(
+            f"This example was changed (now version {current.version}) since you loaded it; nothing was overwritten."
+        )
+
+
+def example_claim_next(*, task: Task, user, lease: timedelta = CLAIM_LEASE) -> Example | None:
+    """Hand `user` an example nobody else holds, as a lease: their held, unwritten one first, then the oldest new one.
+
+    Drafts are not handed out again here: they wait in the annotator's "My work".
+
+    On PostgreSQL, `FOR UPDATE SKIP LOCKED` lets concurrent requests pass over each other's candidate rows, so
+    two annotators asking at the same moment never get the same example.
+    """
+    now = timezone.now()
+    held = (
+        Example.objects.filter(task=task, claimed_by=user, claim_expires_at__gt=now, status=Status.NEW)
+        .order_by("id")
+        .first()
+    )
+    if held is not None:
+        return held
+    with transaction.atomic():
+        pool = (
+            Example.objects.filter(task=task, status=Status.NEW)
+            .filter(Q(claim_expires_at__isnull=True) | Q(claim_expires_at__lte=now))
+            .exclude(skips__user=user)
+            .order_by("id")
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            pool = pool.select_for_update(skip_locked=True, of=("self",))
+        example = pool.first()
+        if example is None:
+            return None
+        example.claimed_by = user
+        example.claim_expires_at = now + lease
+        example.save(update_fields=["claimed_by", "claim_expires_at", "updated_at"])
+    return example
+
+
+def _check_may_edit(example: Example, user) -> None:
+    if example.status not in EDITABLE:
+        raise ValidationError(f"This example is {example.get_status_display().lower()} and cannot be edited now.")
+    now = timezone.now()
+    holds_claim = example.claimed_by_id == user.pk and (example.claim_expires_at or now) >= now
+    if example.author_id not in (None, user.pk):
+        raise ValidationError("This example is another annotator's work.")
+    if example.author_id is None and not holds_claim:
+        raise ValidationError("Your hold on this example expired and it went back to the pool. Take the next one.")
+
+
+def _clean_completion(completion: str) -> str:
+    completion = completion.replace("\r\n", "\n")
+    if len(completion) > MAX_COMPLETION_CHARS:
+        raise ValidationError(
+            f"The completion is {len(completion):,} characters; the limit is {MAX_COMPLETION_CHARS:,}."
+        )
+    if "\x00" in completion:
+        raise ValidationError("The completion contains a NUL character.")
+    return completion
+
+
+@transaction.atomic
+def example_save(
+    *,
+    example: Example,
+    user,
+    completion: str,
+    kind: str,
+    expected_version: int,
+    reason: str = Revision.Reason.SAVE,
+    fields: dict[str, str] | None = None,
+    messages: list[dict] | None = None,
+    lease: timedelta = CLAIM_LEASE,
+    force_revision: bool = False,
+) -> Example:
+    """Store the completion as a new revision; the example becomes a draft of `user`.
+
+    Raise StaleVersion when the stored version is not `expected_version` (another tab, or a reviewer, saved
+    meanwhile), ValidationError when the user may not edit it or the input is bad. Nothing changes then.
+    """
+    if kind not in Kind.values:
+        raise ValidationError(f"Unknown kind {kind!r}; use one of {', '.join(Kind.values)}.")
+    completion = _clean_completion(completion)
+    current = Example.objects.select_for_update().get(pk=example.pk)
+    if current.version != expected_version:
+        raise StaleVersion(current)
+    _check_may_edit(current, user)
+    unchanged = (
+        not force_revision
+        and completion == current.completion
+        and kind == current.kind
+        and not fields
+        and messages is None
+        and current.status == Status.DRAFT
+    )
+    now = timezone.now()
+    if unchanged:  # nothing new to keep: only extend the hold
+        Example.objects.filter(pk=current.pk).update(claim_expires_at=now + lease)
+        current.claim_expires_at = now + lease
+        return current
+    values = {
+        "completion": completion,
+        "kind": kind,
+        "status": Status.DRAFT,
+        "author": user,
+        "claimed_by": user,
+        "claim_expires_at": now + lease,
+        "version": current.version + 1,
+        "updated_at": now,
+    }
+    if fields:
+        values.update({name: fields[name] for name in ("instruction", "context", "input") if name in fields})
+    if messages is not None:
+        values["messages"] = messages
+    if fields or messages is not None:
+        merged = {name: values.get(name, getattr(current, name)) for name in ("instruction", "context", "input")}
+        values["prompt_hash"] = prompt_hash(merged, values.get("messages", current.messages))
+    Example.objects.filter(pk=current.pk).update(**values)
+    Revision.objects.create(
+        example=current, text=completion, kind=kind, author=user, reason=reason, example_version=values["version"]
+    )
+    if current.status != Status.DRAFT:
+        Transition.objects.create(example=current, from_status=current.status, to_status=Status.DRAFT, actor=user)
+    for name, value in values.items():
+        setattr(current, name, value)
+    return current
+
+
+@transaction.atomic
+def example_submit(*, example: Example, user, completion: str, kind: str, expected_version: int, **extra) -> Example:
+    """Save and submit for review. Raise ValidationError for an empty completion, StaleVersion as example_save."""
+    if not completion.strip():
+        raise ValidationError("The completion is empty; write the ideal answer before submitting.")
+    saved = example_save(
+        example=example,
+        user=user,
+        completion=completion,
+        kind=kind,
+        expected_version=expected_version,
+        reason=Revision.Reason.SUBMIT,
+        force_revision=True,  # the submitted text is always its own revision, the one reviewers judge
+        **extra,
+    )
+    Example.objects.filter(pk=saved.pk).update(
+        status=Status.SUBMITTED,
+        version=F("version") + 1,
+        claimed_by=None,
+        claim_expires_at=None,
+        updated_at=timezone.now(),
+    )
+    Transition.objects.create(example=saved, from_status=Status.DRAFT, to_status=Status.SUBMITTED, actor=user)
+    saved.refresh_from_db()
+    return saved
+
+
+@transaction.atomic
+def example_skip(*, example: Example, user, reason: str, comment: str = "") -> None:
+    """Pass on a claimed example: it returns to the pool and is not offered to `user` again. Raise ValidationError."""
+    if reason not in Skip.Reason.values:
+        raise ValidationError(f"Unknown skip reason {reason!r}; use one of {', '.join(Skip.Reason.values)}.")
+    current = Example.objects.select_for_update().get(pk=example.pk)
+    if current.status != Status.NEW or current.claimed_by_id != user.pk:
+        raise ValidationError("Only an example you hold and have not written yet can be skipped.")
+    Skip.objects.get_or_create(example=current, user=user, defaults={"reason": reason, "comment": comment[:500]})
+    Example.objects.filter(pk=current.pk).update(claimed_by=None, claim_expires_at=None)
+
+
+def example_release(*, example: Example, user) -> None:
+    """Give back a held example that has no text yet, so others can take it."""
+    Example.objects.filter(pk=example.pk, claimed_by=user, status=Status.NEW).update(
+        claimed_by=None, claim_expires_at=None
+    )
+
+
+@transaction.atomic
+def example_write_new(*, task: Task, user, fields: dict[str, str], completion: str, kind: str) -> Example:
+    """A new example written from scratch by an annotator (edge cases, negatives). Raise ValidationError."""
+    if not task.allow_new_examples:
+        raise ValidationError("This task does not take new examples from annotators.")
+    if not (fields.get("instruction") or "").strip():
+        raise ValidationError({"instruction": "The instruction is empty."})
+    if kind not in Kind.values:
+        raise ValidationError({"kind": f"Unknown kind {kind!r}."})
+    example = example_create(
+        task=task,
+        fields=fields,
+        completion=_clean_completion(completion),
+        kind=kind,
+        source=Example.Source.WRITTEN,
+        status=Status.DRAFT,
+        author=user,
+    )
+    Example.objects.filter(pk=example.pk).update(claimed_by=user, claim_expires_at=timezone.now() + CLAIM_LEASE)
+    example.refresh_from_db()
     return example

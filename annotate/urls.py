@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_work
 
 app_name = "annotate"
 urlpatterns = [
@@ -10,4 +10,12 @@ urlpatterns = [
     path("tasks/<slug:slug>/template/", views.template_edit, name="template_edit"),
     path("tasks/<slug:slug>/template/preview/", views.template_preview, name="template_preview"),
     path("tasks/<slug:slug>/members/", views.members, name="members"),
+    path("tasks/<slug:slug>/annotate/", views_work.work, name="work"),
+    path("tasks/<slug:slug>/mine/", views_work.my_work, name="my_work"),
+    path("tasks/<slug:slug>/examples/new/", views_work.write_new, name="write_new"),
+    path("tasks/<slug:slug>/examples/<uuid:uuid>/edit/", views_work.edit, name="edit"),
+    path("tasks/<slug:slug>/examples/<uuid:uuid>/save/", views_work.save, name="save"),
+    path("tasks/<slug:slug>/examples/<uuid:uuid>/feedback/", views_work.feedback, name="feedback"),
+    path("tasks/<slug:slug>/examples/<uuid:uuid>/submit/", views_work.submit, name="submit"),
+    path("tasks/<slug:slug>/examples/<uuid:uuid>/skip/", views_work.skip, name="skip"),
 ]

@@ -13,3 +13,9 @@ def markdown(text: str):
 @register.filter
 def get_item(mapping, key):
     return (mapping or {}).get(key)
+
+
+@register.filter
+def field_label(template, name: str) -> str:
+    """The label a template gives one of its fields: {{ template|field_label:"output" }}."""
+    return template.field_label(name) if template is not None else name.title()
