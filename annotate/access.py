@@ -9,7 +9,7 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
 from .models import Membership, Role, Task
@@ -24,8 +24,10 @@ def roles_on(user, task: Task) -> set[str]:
 
 def task_for(user, slug: str, *roles: str) -> tuple[Task, set[str]]:
     """The task and the user's roles. Raise Http404 for non-members, PermissionDenied without a role in `roles`."""
-    task = get_object_or_404(Task.objects.for_user(user), slug=slug)
+    task = get_object_or_404(Task, slug=slug)
     held = roles_on(user, task)
+    if not held:  # not a member: the task does not exist for them
+        raise Http404("No such task.")
     if roles and not held.intersection(roles):
         raise PermissionDenied(f"This page needs the {' or '.join(roles)} role on {task.name}.")
     return task, held

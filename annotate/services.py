@@ -236,20 +236,40 @@ def example_claim_next(*, task: Task, user, lease: timedelta = CLAIM_LEASE) -> E
     )
     if held is not None:
         return held
-    with transaction.atomic():
-        pool = (
+    expires = now + lease
+    if connection.vendor == "postgresql":
+        # One statement: take the oldest free row nobody else is taking right now (SKIP LOCKED), mark it ours.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE annotate_example
+                SET claimed_by_id = %(user)s, claim_expires_at = %(expires)s, updated_at = %(now)s
+                WHERE id = (
+                    SELECT e.id FROM annotate_example e
+                    WHERE e.task_id = %(task)s AND e.status = 'new'
+                      AND (e.claim_expires_at IS NULL OR e.claim_expires_at <= %(now)s)
+                      AND NOT EXISTS (SELECT 1 FROM annotate_skip s WHERE s.example_id = e.id AND s.user_id = %(user)s)
+                    ORDER BY e.id LIMIT 1
+                    FOR UPDATE SKIP LOCKED
+                )
+                RETURNING id
+                """,
+                {"user": user.pk, "expires": expires, "now": now, "task": task.pk},
+            )
+            row = cursor.fetchone()
+        return Example.objects.get(pk=row[0]) if row else None
+    with transaction.atomic():  # SQLite: one writer at a time, so a plain select-then-update is safe
+        example = (
             Example.objects.filter(task=task, status=Status.NEW)
             .filter(Q(claim_expires_at__isnull=True) | Q(claim_expires_at__lte=now))
             .exclude(skips__user=user)
             .order_by("id")
+            .first()
         )
-        if connection.features.has_select_for_update_skip_locked:
-            pool = pool.select_for_update(skip_locked=True, of=("self",))
-        example = pool.first()
         if example is None:
             return None
         example.claimed_by = user
-        example.claim_expires_at = now + lease
+        example.claim_expires_at = expires
         example.save(update_fields=["claimed_by", "claim_expires_at", "updated_at"])
     return example
 

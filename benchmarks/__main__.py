@@ -4,11 +4,13 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ["render"]
+BENCHMARKS = ["render", "claim"]
 
 
 def main(argv: list[str]) -> int:
-    names = argv or BENCHMARKS
+    # `python -m benchmarks [NAME ...] [--options]`: the options (from the first "-" on) go to each benchmark.
+    first_option = next((i for i, arg in enumerate(argv) if arg.startswith("-")), len(argv))
+    names, options = argv[:first_option] or BENCHMARKS, argv[first_option:]
     unknown = [name for name in names if name not in BENCHMARKS]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}", file=sys.stderr)
@@ -16,7 +18,8 @@ def main(argv: list[str]) -> int:
     for name in names:
         print(f"== {name}")
         started = time.perf_counter()
-        importlib.import_module(f"benchmarks.bench_{name}").run()
+        module = importlib.import_module(f"benchmarks.bench_{name}")
+        module.run(options) if options else module.run()
         print(f"   ({time.perf_counter() - started:.1f} s)")
     return 0
 

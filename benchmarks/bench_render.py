@@ -21,7 +21,7 @@ def _examples(n: int):
         yield {"instruction": question, "context": filler if i % 2 else "", "input": ""}
 
 
-def run() -> None:
+def run(argv: list[str] | None = None) -> None:
     preset = PRESETS["qa-context"]
     spec = TemplateSpec(preset["prompt_format"], preset["chat_user_format"], preset["alpaca_input_format"], "Be kind.")
     completion = "Hold the button for ten seconds, then wait for the light to turn green. " * 5
