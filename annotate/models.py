@@ -216,6 +216,13 @@ class Example(models.Model):
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="claimed_examples"
     )
     claim_expires_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True, help_text="When it last entered review.")
+    triage = models.BooleanField(default=False, help_text="Reviewers disagreed: a lead or reviewer decides.")
+    # Quality checks, stored per example so queues filter and sort by them. warning_codes is ",leak,format,"
+    # (a plain string, so `contains` filters work on SQLite and PostgreSQL alike); risk orders "riskiest first".
+    warnings = models.JSONField(default=list, blank=True)
+    warning_codes = models.CharField(max_length=300, blank=True, default="")
+    risk = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -235,6 +242,13 @@ class Example(models.Model):
             # pool is worked through, whatever the table's size.
             models.Index(fields=["task", "id"], condition=Q(status="new"), name="annotate_example_pool"),
             models.Index(fields=["claimed_by", "claim_expires_at"], name="annotate_example_claims"),
+            # The review queue: submitted examples oldest first, or riskiest first. Partial, like the pool above.
+            models.Index(
+                fields=["task", "submitted_at", "id"], condition=Q(status="submitted"), name="annotate_example_review"
+            ),
+            models.Index(
+                fields=["task", "-risk", "submitted_at"], condition=Q(status="submitted"), name="annotate_example_risky"
+            ),
         ]
 
     def __str__(self) -> str:

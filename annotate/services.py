@@ -187,6 +187,7 @@ def example_create(
         external_id=external_id,
         author=author,
         prompt_hash=prompt_hash(fields, messages or ()),
+        submitted_at=timezone.now() if status == Example.Status.SUBMITTED else None,
         **{name: fields.get(name, "") or "" for name in PROMPT_FIELDS},
     )
     example.save()
@@ -378,12 +379,15 @@ def example_submit(*, example: Example, user, completion: str, kind: str, expect
         force_revision=True,  # the submitted text is always its own revision, the one reviewers judge
         **extra,
     )
+    now = timezone.now()
     Example.objects.filter(pk=saved.pk).update(
         status=Status.SUBMITTED,
         version=F("version") + 1,
         claimed_by=None,
         claim_expires_at=None,
-        updated_at=timezone.now(),
+        submitted_at=now,
+        triage=False,
+        updated_at=now,
     )
     Transition.objects.create(example=saved, from_status=Status.DRAFT, to_status=Status.SUBMITTED, actor=user)
     saved.refresh_from_db()

@@ -25,6 +25,7 @@ class Verdict(models.Model):
 
     example = models.ForeignKey("annotate.Example", models.CASCADE, related_name="verdicts")
     revision = models.ForeignKey("annotate.Revision", models.PROTECT, related_name="verdicts")
+    example_version = models.PositiveIntegerField(help_text="The example's version the reviewer judged.")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="verdicts")
     decision = models.CharField(max_length=7, choices=Decision)
     reasons = models.JSONField(default=list, blank=True, help_text="Reason codes.")
@@ -36,6 +37,7 @@ class Verdict(models.Model):
         indexes = [
             models.Index(fields=["example", "id"], name="reviews_verdict_example"),
             models.Index(fields=["reviewer", "created_at"], name="reviews_verdict_reviewer"),
+            models.Index(fields=["example", "example_version", "reviewer"], name="reviews_verdict_version"),
         ]
 
     def __str__(self) -> str:

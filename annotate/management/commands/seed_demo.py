@@ -73,7 +73,11 @@ class Command(BaseCommand):
             if status == Example.Status.APPROVED:
                 # An approved demo pair carries the reviewer's verdict, as a real one would.
                 Verdict.objects.create(
-                    example=example, revision=example.revisions.get(), reviewer=users["reviewer"], decision="approve"
+                    example=example,
+                    revision=example.revisions.get(),
+                    example_version=example.version,
+                    reviewer=users["reviewer"],
+                    decision="approve",
                 )
             created += 1
         total = task.examples.count()

@@ -1,0 +1,254 @@
+"""The annotator's pages: next, editor, autosave, conflicts, submit, skip, write new, My work."""
+
+import pytest
+from django.urls import reverse
+from pytest_django.asserts import assertContains, assertNotContains
+
+from annotate import services
+from annotate.models import Example, Revision
+from reviews.models import Verdict
+from tests.factories import ExampleFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HX-Request": "true"}
+
+
+def claim(client, task):
+    response = client.get(reverse("annotate:work", args=[task.slug]))
+    assert response.status_code == 302
+    return response
+
+
+def test_next_claims_and_opens_the_editor(client, task, annotator):
+    example = ExampleFactory(task=task, instruction="Why is the light <b>amber</b>?", context="Model T3")
+    client.force_login(annotator)
+    response = claim(client, task)
+    assert response.url == reverse("annotate:edit", args=[task.slug, example.uuid])
+    page = client.get(response.url)
+    assertContains(page, "Why is the light &lt;b&gt;amber&lt;/b&gt;?")
+    assertContains(page, "Model T3")
+    assertContains(page, 'id="id_completion"')
+    assertContains(page, 'data-testid="rendered-prompt"')
+    example.refresh_from_db()
+    assert example.claimed_by == annotator
+
+
+def test_empty_pool_shows_what_to_do(client, task, annotator):
+    client.force_login(annotator)
+    response = client.get(reverse("annotate:work", args=[task.slug]))
+    assert response.status_code == 200
+    assertContains(response, "Nothing left to annotate")
+    assertContains(response, "Write a new example")
+
+
+def test_editor_page_queries_do_not_grow_with_the_dataset(client, task, annotator, django_assert_max_num_queries):
+    ExampleFactory.create_batch(3, task=task)
+    client.force_login(annotator)
+    url = claim(client, task).url
+    client.get(url)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as small:
+        client.get(url)
+    ExampleFactory.create_batch(50, task=task)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        client.get(url)
+
+
+def test_htmx_autosave_returns_only_the_status_and_the_new_version(client, task, annotator):
+    ExampleFactory(task=task)
+    client.force_login(annotator)
+    example = Example.objects.get()
+    claim(client, task)
+    url = reverse("annotate:save", args=[task.slug, example.uuid])
+    response = client.post(
+        url, {"completion": "Hold it 10 s", "kind": "happy", "version": 1, "autosave": "1"}, headers=HTMX
+    )
+    html = response.content.decode()
+    assert "<html" not in html
+    assert 'id="save-status"' in html and "version 2" in html
+    assert 'id="id_version" value="2" hx-swap-oob="true"' in html
+    assert Revision.objects.get().reason == "autosave"
+
+
+def test_autosave_over_a_newer_version_shows_both_texts_and_overwrites_nothing(client, task, annotator):
+    ExampleFactory(task=task)
+    client.force_login(annotator)
+    claim(client, task)
+    example = Example.objects.get()
+    services.example_save(
+        example=example, user=annotator, completion="Typed in tab one", kind="happy", expected_version=1
+    )
+    url = reverse("annotate:save", args=[task.slug, example.uuid])
+    response = client.post(url, {"completion": "Typed in <tab> two", "kind": "happy", "version": 1}, headers=HTMX)
+    assertContains(response, "Not saved: this example changed since you opened it")
+    assertContains(response, "Typed in tab one")
+    assertContains(response, "Typed in &lt;tab&gt; two")
+    assertContains(response, "Keep mine (save over version 2)")
+    assert Example.objects.get().completion == "Typed in tab one"
+
+
+def test_submit_goes_on_to_the_next_example(client, task, annotator):
+    ExampleFactory.create_batch(2, task=task)
+    client.force_login(annotator)
+    first = Example.objects.order_by("id").first()
+    claim(client, task)
+    url = reverse("annotate:submit", args=[task.slug, first.uuid])
+    response = client.post(url, {"completion": "The answer.", "kind": "edge", "version": 1})
+    assert response.url == reverse("annotate:work", args=[task.slug])
+    first.refresh_from_db()
+    assert (first.status, first.kind, first.completion) == ("submitted", "edge", "The answer.")
+    following = client.get(response.url)
+    assert following.url.endswith(f"{Example.objects.order_by('id').last().uuid}/edit/")
+
+
+def test_submit_of_an_empty_completion_is_refused_with_the_reason(client, task, annotator):
+    ExampleFactory(task=task)
+    client.force_login(annotator)
+    claim(client, task)
+    example = Example.objects.get()
+    response = client.post(
+        reverse("annotate:submit", args=[task.slug, example.uuid]), {"completion": " ", "kind": "happy", "version": 1}
+    )
+    assert response.status_code == 200
+    assertContains(response, "The completion is empty")
+    assert Example.objects.get().status == "new"
+
+
+def test_a_blocking_check_prevents_submitting(client, task, annotator):
+    task.output_format = "json"
+    task.blocking_checks = ["format"]
+    task.save()
+    ExampleFactory(task=task)
+    client.force_login(annotator)
+    claim(client, task)
+    example = Example.objects.get()
+    url = reverse("annotate:submit", args=[task.slug, example.uuid])
+    response = client.post(url, {"completion": "{not json", "kind": "happy", "version": 1})
+    assertContains(response, "Fix these before submitting")
+    assert Example.objects.get().status == "new"
+    response = client.post(url, {"completion": '{"ok": true}', "kind": "happy", "version": 1})
+    assert response.status_code == 302
+    assert Example.objects.get().status == "submitted"
+
+
+def test_feedback_counts_and_warns_about_a_leak(client, task, annotator):
+    text = "Restart the thermostat by holding the round button for ten full seconds until the ring turns blue"
+    ExampleFactory(task=task, input=text)
+    client.force_login(annotator)
+    claim(client, task)
+    example = Example.objects.get()
+    response = client.post(
+        reverse("annotate:feedback", args=[task.slug, example.uuid]), {"completion": text}, headers=HTMX
+    )
+    assertContains(response, f"{len(text)} characters")
+    assertContains(response, 'data-code="leak"')
+    quiet = client.post(
+        reverse("annotate:feedback", args=[task.slug, example.uuid]), {"completion": "Hold the button."}, headers=HTMX
+    )
+    assertNotContains(quiet, 'data-code="leak"')
+
+
+def test_skip_with_a_reason_goes_to_the_next(client, task, annotator):
+    ExampleFactory.create_batch(2, task=task)
+    client.force_login(annotator)
+    claim(client, task)
+    first = Example.objects.order_by("id").first()
+    response = client.post(
+        reverse("annotate:skip", args=[task.slug, first.uuid]), {"reason": "unclear", "comment": "?"}
+    )
+    assert response.url == reverse("annotate:work", args=[task.slug])
+    assert first.skips.get().reason == "unclear"
+
+
+def test_write_new_example(client, task, annotator):
+    client.force_login(annotator)
+    url = reverse("annotate:write_new", args=[task.slug])
+    response = client.post(
+        url,
+        {"instruction": "Tell me a joke about Hearthly", "completion": "I only help with Skylark.", "kind": "negative"},
+    )
+    example = Example.objects.get()
+    assert response.url == reverse("annotate:edit", args=[task.slug, example.uuid])
+    assert (example.source, example.kind, example.author) == ("written", "negative", annotator)
+    response = client.post(url, {"instruction": "", "kind": "negative"})
+    assertContains(response, "This field is required")
+    assert Example.objects.count() == 1
+
+
+def test_my_work_shows_flagged_examples_with_reasons_and_comment(client, task, annotator, reviewer):
+    example = ExampleFactory(task=task, author=annotator, status="flagged", completion="Old answer")
+    revision = Revision.objects.create(
+        example=example, text="Old answer", author=annotator, reason="submit", example_version=1
+    )
+    Verdict.objects.create(
+        example=example,
+        revision=revision,
+        example_version=1,
+        reviewer=reviewer,
+        decision="flag",
+        reasons=["inaccurate", "format"],
+        comment="Mention the <warranty>.",
+    )
+    client.force_login(annotator)
+    response = client.get(reverse("annotate:my_work", args=[task.slug]) + "?status=flagged")
+    assertContains(response, "inaccurate")
+    assertContains(response, "Mention the &lt;warranty&gt;.")
+    editor = client.get(reverse("annotate:edit", args=[task.slug, example.uuid]))
+    assertContains(editor, "Sent back by rita")
+    assertContains(editor, "Mention the &lt;warranty&gt;.")
+
+
+def test_my_work_queries_do_not_grow(client, task, annotator, django_assert_max_num_queries):
+    ExampleFactory.create_batch(3, task=task, author=annotator, status="draft")
+    client.force_login(annotator)
+    url = reverse("annotate:my_work", args=[task.slug])
+    client.get(url)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as small:
+        client.get(url)
+    ExampleFactory.create_batch(40, task=task, author=annotator, status="draft")
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        client.get(url)
+
+
+ANNOTATOR_URLS = ["annotate:work", "annotate:my_work", "annotate:write_new"]
+EXAMPLE_URLS = ["annotate:edit", "annotate:save", "annotate:feedback", "annotate:submit", "annotate:skip"]
+
+
+@pytest.mark.parametrize("name", ANNOTATOR_URLS + EXAMPLE_URLS)
+def test_annotator_pages_refuse_other_roles_and_outsiders(client, task, reviewer, outsider, name):
+    example = ExampleFactory(task=task)
+    args = [task.slug, example.uuid] if name in EXAMPLE_URLS else [task.slug]
+    method = client.get if name in ANNOTATOR_URLS + ["annotate:edit"] else client.post
+    client.force_login(reviewer)
+    assert method(reverse(name, args=args)).status_code == 403
+    client.force_login(outsider)
+    assert method(reverse(name, args=args)).status_code == 404
+
+
+@pytest.mark.parametrize("name", EXAMPLE_URLS)
+def test_an_example_of_another_task_is_404_through_my_task(client, task, other_task, annotator, name):
+    foreign = ExampleFactory(task=other_task)
+    client.force_login(annotator)
+    method = client.get if name == "annotate:edit" else client.post
+    assert method(reverse(name, args=[task.slug, foreign.uuid])).status_code == 404
+
+
+def test_someone_elses_draft_is_read_only(client, task, annotator):
+    other = UserFactory(username="bob")
+    example = ExampleFactory(task=task, author=other, status="draft", completion="Bob's words")
+    client.force_login(annotator)
+    page = client.get(reverse("annotate:edit", args=[task.slug, example.uuid]))
+    assertContains(page, "not yours to edit")
+    assertNotContains(page, 'id="editor"')
+    response = client.post(
+        reverse("annotate:save", args=[task.slug, example.uuid]),
+        {"completion": "Mine now", "kind": "happy", "version": 1},
+        headers=HTMX,
+    )
+    assertContains(response, "another annotator")
+    assert Example.objects.get().completion == "Bob's words"

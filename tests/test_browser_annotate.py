@@ -1,0 +1,53 @@
+"""Real chromium: claim, type, reload (the draft is kept), submit with the keyboard, and the next example appears."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from annotate.models import Example, Revision
+from tests.factories import ExampleFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def login(page, username: str, password: str = "pw-for-tests-1") -> None:
+    page.goto("/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/$"))
+
+
+def test_annotator_never_loses_a_draft_and_submits_with_the_keyboard(page, screenshot, task, annotator):
+    first = ExampleFactory(task=task, instruction="My thermostat blinks amber after the update. What now?")
+    second = ExampleFactory(task=task, instruction="Can I move my Skylark to a new house?")
+    login(page, annotator.username)
+    page.goto(f"/tasks/{task.slug}/annotate/")
+    expect(page.get_by_text("My thermostat blinks amber")).to_be_visible()
+
+    box = page.locator("#id_completion")
+    box.fill("Hold the button for ten seconds")
+    expect(page.locator("#save-status")).to_contain_text("Saved", timeout=8000)  # autosave, a few seconds after typing
+    page.reload()
+    expect(page.locator("#id_completion")).to_have_value("Hold the button for ten seconds")
+
+    # Typed, then the page is left before the autosave fires: the beacon (or the browser's copy) keeps it.
+    page.locator("#id_completion").press_sequentially(", then wait for the green light.", delay=5)
+    page.goto(f"/tasks/{task.slug}/mine/")
+    page.goto(f"/tasks/{task.slug}/examples/{first.uuid}/edit/")
+    expect(page.locator("#id_completion")).to_have_value(
+        "Hold the button for ten seconds, then wait for the green light."
+    )
+    screenshot("editor")
+
+    page.keyboard.press("Alt+2")  # kind: edge case
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_text("Submitted for review.")).to_be_visible()
+    expect(page.get_by_text("Can I move my Skylark to a new house?")).to_be_visible()
+    first.refresh_from_db()
+    assert first.status == "submitted" and first.kind == "edge"
+    assert first.completion == "Hold the button for ten seconds, then wait for the green light."
+    assert Revision.objects.filter(example=first, reason="submit").exists()
+    assert Example.objects.get(pk=second.pk).claimed_by == annotator
+    screenshot("next")
