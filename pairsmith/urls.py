@@ -19,4 +19,5 @@ urlpatterns = [
     path("", include("annotate.urls")),
     path("", include("annotate.urls_import")),
     path("", include("exports.urls")),
+    path("", include("reviews.urls")),
 ]
