@@ -24,7 +24,8 @@ def test_annotator_never_loses_a_draft_and_submits_with_the_keyboard(page, scree
     second = ExampleFactory(task=task, instruction="Can I move my Skylark to a new house?")
     login(page, annotator.username)
     page.goto(f"/tasks/{task.slug}/annotate/")
-    expect(page.get_by_text("My thermostat blinks amber")).to_be_visible()
+    instruction = page.locator("[data-field=instruction]")
+    expect(instruction).to_have_text("My thermostat blinks amber after the update. What now?")
 
     box = page.locator("#id_completion")
     box.fill("Hold the button for ten seconds")
@@ -44,7 +45,7 @@ def test_annotator_never_loses_a_draft_and_submits_with_the_keyboard(page, scree
     page.keyboard.press("Alt+2")  # kind: edge case
     page.keyboard.press("Control+Enter")
     expect(page.get_by_text("Submitted for review.")).to_be_visible()
-    expect(page.get_by_text("Can I move my Skylark to a new house?")).to_be_visible()
+    expect(instruction).to_have_text("Can I move my Skylark to a new house?")
     first.refresh_from_db()
     assert first.status == "submitted" and first.kind == "edge"
     assert first.completion == "Hold the button for ten seconds, then wait for the green light."

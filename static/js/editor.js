@@ -47,7 +47,22 @@
   }
   window.addEventListener("pagehide", saveOnLeave);
   document.addEventListener("visibilitychange", function () { if (document.visibilityState === "hidden") saveOnLeave(); });
-  form.addEventListener("submit", function () { dirty = false; forget(); });
+  // A submit right after a change must not race the autosave it set off: the save bumps the version, so a submit
+  // sent before its answer would carry the old version and be refused. Hold the submit until saves are answered.
+  let inflight = 0;
+  let submitWaiting = false;
+  function isSave(event) { return (event.detail.requestConfig.path || "") === form.dataset.saveUrl; }
+  document.body.addEventListener("htmx:beforeRequest", function (event) { if (isSave(event)) inflight += 1; });
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    if (!isSave(event)) return;
+    inflight = Math.max(0, inflight - 1);
+    if (inflight === 0 && submitWaiting) { submitWaiting = false; form.requestSubmit(); }
+  });
+  form.addEventListener("submit", function (event) {
+    if (inflight > 0) { event.preventDefault(); submitWaiting = true; return; }
+    dirty = false;
+    forget();
+  });
 
   document.addEventListener("keydown", function (event) {
     const mod = event.ctrlKey || event.metaKey;
