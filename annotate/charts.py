@@ -24,6 +24,10 @@ class Series:
     css: str = "s0"
 
 
+def f1(value: float) -> str:
+    return f"{value:.1f}"
+
+
 def _nice_max(value: float) -> float:
     if value <= 0:
         return 1
@@ -49,10 +53,10 @@ def _axes(ymax: float, *, percent: bool = False) -> SafeString:
         value = ymax * i / 4
         y = TOP + plot_h - plot_h * i / 4
         label = f"{value * 100:.0f}%" if percent else _fmt(value)
-        ticks.append((LEFT, y, WIDTH - RIGHT, y, LEFT - 6, y + 4, label))
+        ticks.append((LEFT, f1(y), WIDTH - RIGHT, f1(y), LEFT - 6, f1(y + 4), label))
     return format_html_join(
         "",
-        '<line class="grid" x1="{}" y1="{:.1f}" x2="{}" y2="{:.1f}"/><text class="tick" x="{}" y="{:.1f}" '
+        '<line class="grid" x1="{}" y1="{}" x2="{}" y2="{}"/><text class="tick" x="{}" y="{}" '
         'text-anchor="end">{}</text>',
         ticks,
     )
@@ -92,9 +96,9 @@ def bar_chart(
         cls = css[i] if css else "s0"
         bars.append(
             format_html(
-                '<rect class="bar {}" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}"><title>{}: {}</title></rect>'
-                '<text class="value" x="{:.1f}" y="{:.1f}" text-anchor="middle">{}</text>'
-                '<text class="label" x="{:.1f}" y="{}" text-anchor="middle">{}</text>',
+                '<rect class="bar {}" x="{}" y="{}" width="{}" height="{}"><title>{}: {}</title></rect>'
+                '<text class="value" x="{}" y="{}" text-anchor="middle">{}</text>'
+                '<text class="label" x="{}" y="{}" text-anchor="middle">{}</text>',
                 cls,
                 x,
                 TOP + plot_h - h,
@@ -115,8 +119,7 @@ def bar_chart(
             y = TOP + plot_h - plot_h * (target / ymax)
             bars.append(
                 format_html(
-                    '<line class="target" x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}">'
-                    "<title>target {}</title></line>",
+                    '<line class="target" x1="{}" y1="{}" x2="{}" y2="{}"><title>target {}</title></line>',
                     x - 3,
                     y,
                     x + slot * 0.7 + 3,
@@ -167,7 +170,7 @@ def histogram(title: str, edges: Sequence[float], counts: Sequence[int], *, unit
     slot = plot_w / max(1, len(counts))
     bars = [
         format_html(
-            '<rect class="bar s0" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}"><title>{}: {}</title></rect>',
+            '<rect class="bar s0" x="{}" y="{}" width="{}" height="{}"><title>{}: {}</title></rect>',
             LEFT + i * slot + 1,
             TOP + plot_h - plot_h * c / ymax,
             max(1.0, slot - 2),

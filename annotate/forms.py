@@ -50,10 +50,45 @@ class JSONTextField(forms.CharField):
             raise ValidationError(f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from exc
 
 
+def _check_choices():
+    from .quality import check_choices
+
+    return check_choices()
+
+
 class TaskForm(NoColonMixin, forms.ModelForm):
     labels = LabelsField(required=False, help_text="Comma-separated, for a label task.")
+    blocking_checks = forms.MultipleChoiceField(
+        choices=_check_choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Ticked checks block a submission; the others only warn.",
+    )
     json_schema = JSONTextField(required=False, label="JSON Schema", help_text="Optional, for a json task.")
     approvals_required = forms.TypedChoiceField(choices=[(1, "1 reviewer"), (2, "2 distinct reviewers")], coerce=int)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        targets = (self.instance.coverage_targets if self.instance and self.instance.pk else None) or {}
+        for kind, label in Kind.choices:
+            self.fields[f"target_{kind}"] = forms.IntegerField(
+                required=False,
+                min_value=0,
+                max_value=99,
+                label=f"Target share of “{label}” (%)",
+                initial=round(targets[kind] * 100) if kind in targets else None,
+            )
+
+    def clean(self):
+        data = super().clean()
+        data["coverage_targets"] = {
+            kind: data[f"target_{kind}"] / 100 for kind in Kind.values if data.get(f"target_{kind}")
+        }
+        return data
+
+    def save(self, commit: bool = True):
+        self.instance.coverage_targets = self.cleaned_data["coverage_targets"]
+        return super().save(commit)
 
     class Meta:
         model = Task
@@ -70,6 +105,7 @@ class TaskForm(NoColonMixin, forms.ModelForm):
             "allow_new_examples",
             "validation_ratio",
             "split_seed",
+            "blocking_checks",
         ]
         widgets = {
             "guidelines": forms.Textarea(attrs={"rows": 10}),

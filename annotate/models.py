@@ -351,3 +351,20 @@ class ImportJob(Job):
 
     def __str__(self) -> str:
         return f"import {self.filename} into {self.task.slug} ({self.state})"
+
+
+class QualityScan(Job):
+    """The task-wide quality checks over every example of a task, and the dashboard's figures, as a job."""
+
+    task = models.ForeignKey(Task, models.CASCADE, related_name="scans")
+    report = models.JSONField(default=dict, blank=True, help_text="Totals, task findings, counts and plot data.")
+
+    class Meta:
+        ordering = ["task", "-created_at"]
+        indexes = [
+            models.Index(fields=["task"], condition=Q(state__in=["queued", "running"]), name="annotate_scan_live"),
+            models.Index(fields=["task", "-finished_at"], condition=Q(state="succeeded"), name="annotate_scan_done"),
+        ]
+
+    def __str__(self) -> str:
+        return f"quality scan of {self.task.slug} ({self.state})"

@@ -353,14 +353,20 @@ def example_save(
     if fields or messages is not None:
         merged = {name: values.get(name, getattr(current, name)) for name in ("instruction", "context", "input")}
         values["prompt_hash"] = prompt_hash(merged, values.get("messages", current.messages))
+    from .scans import example_warnings  # the checks import services' siblings; imported here to avoid a cycle
+
+    previous_status = current.status
+    for name, value in values.items():
+        setattr(current, name, value)
+    values.update(example_warnings(current))
     Example.objects.filter(pk=current.pk).update(**values)
     Revision.objects.create(
         example=current, text=completion, kind=kind, author=user, reason=reason, example_version=values["version"]
     )
-    if current.status != Status.DRAFT:
-        Transition.objects.create(example=current, from_status=current.status, to_status=Status.DRAFT, actor=user)
-    for name, value in values.items():
-        setattr(current, name, value)
+    if previous_status != Status.DRAFT:
+        Transition.objects.create(example=current, from_status=previous_status, to_status=Status.DRAFT, actor=user)
+    for name in ("warnings", "warning_codes", "risk"):
+        setattr(current, name, values[name])
     return current
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_work
+from . import views, views_quality, views_work
 
 app_name = "annotate"
 urlpatterns = [
@@ -11,6 +11,11 @@ urlpatterns = [
     path("tasks/<slug:slug>/template/preview/", views.template_preview, name="template_preview"),
     path("tasks/<slug:slug>/members/", views.members, name="members"),
     path("tasks/<slug:slug>/annotate/", views_work.work, name="work"),
+    path("tasks/<slug:slug>/dashboard/", views_quality.dashboard, name="dashboard"),
+    path("tasks/<slug:slug>/dashboard/<slug:name>.csv", views_quality.dashboard_csv, name="dashboard_csv"),
+    path("tasks/<slug:slug>/scans/", views_quality.scan_start, name="scan_start"),
+    path("tasks/<slug:slug>/scans/<int:pk>/", views_quality.scan_status, name="scan_status"),
+    path("tasks/<slug:slug>/examples/", views_quality.examples, name="examples"),
     path("tasks/<slug:slug>/mine/", views_work.my_work, name="my_work"),
     path("tasks/<slug:slug>/examples/new/", views_work.write_new, name="write_new"),
     path("tasks/<slug:slug>/examples/<uuid:uuid>/edit/", views_work.edit, name="edit"),

@@ -65,7 +65,7 @@ def task_create(request: HtmxHttpRequest) -> HttpResponse:
         raise PermissionDenied("Only leads and staff create tasks.")
     form = TaskCreateForm(request.POST or None, initial={"preset": "qa-context"})
     if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
+        data = {name: value for name, value in form.cleaned_data.items() if not name.startswith("target_")}
         try:
             task = services.task_create(created_by=request.user, **data)
         except ValidationError as exc:

@@ -87,6 +87,17 @@ def staff(db):
     return UserFactory(username="stella", is_staff=True)
 
 
+@pytest.fixture
+def inline_celery():
+    """Run Celery tasks inline in this test even when REDIS_URL points at a broker (the worker tests use a real one)."""
+    from pairsmith.celery import app
+
+    old = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = old
+
+
 # --- real services -------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,242 @@
+"""Dataset quality for leads: the dashboard with plots and CSV, the task-wide scan, and the examples by warning."""
+
+import csv
+from urllib.parse import urlencode
+
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpRequest as HtmxHttpRequest
+from django_htmx.http import HttpResponseStopPolling
+
+from . import charts, quality, services
+from .access import task_role
+from .models import Example, Kind, QualityScan, Role, Task
+from .scans import scan_request
+
+LEAD, REVIEWER = Role.LEAD, Role.REVIEWER
+STATUS_CSS = {"new": "s5", "draft": "s4", "submitted": "s1", "approved": "s2", "flagged": "s3", "rejected": "s6"}
+DEFAULT_PRICE, DEFAULT_EPOCHS = 8.0, 3
+
+
+def _latest_scan(task: Task) -> tuple[QualityScan | None, QualityScan | None]:
+    """(the last finished scan, the live one if any)."""
+    done = task.scans.filter(state="succeeded").order_by("-finished_at").first()
+    live = task.scans.filter(state__in=["queued", "running"]).order_by("-created_at").first()
+    return done, live
+
+
+def _number(value: str | None, default: float, low: float, high: float) -> float:
+    try:
+        number = float(value) if value not in (None, "") else default
+    except ValueError:
+        return default
+    return min(high, max(low, number))
+
+
+def dashboard_data(task: Task, report: dict, *, price: float, epochs: int) -> dict:
+    """Every plot's numbers: the CSV downloads and the charts read the same tables."""
+    counts = services.status_counts([task.pk])[task.pk]
+    totals = report.get("totals", {})
+    n = sum(counts.values()) or 1
+    kinds = totals.get("kinds", {})
+    kind_total = sum(kinds.values()) or 1
+    per_day = report.get("per_day", {})
+    days = sorted(per_day)
+    decisions = report.get("decisions", {})
+    judged = sum(decisions.values())
+    tables = {
+        "status": [{"status": s, "examples": counts.get(s, 0)} for s in Example.Status.values],
+        "per_day": [{"day": d, **{s: per_day[d].get(s, 0) for s in Example.Status.values}} for d in days],
+        "coverage": [
+            {
+                "kind": k,
+                "examples": kinds.get(k, 0),
+                "share": round(kinds.get(k, 0) / kind_total, 4),
+                "target": (task.coverage_targets or {}).get(k),
+            }
+            for k in Kind.values
+        ],  # fmt: skip
+        "labels": [{"label": label, "examples": c} for label, c in totals.get("labels", {}).items()],
+        "lengths": [
+            {"from_chars": report["lengths"]["edges"][i], "to_chars": report["lengths"]["edges"][i + 1], "examples": c}
+            for i, c in enumerate(report.get("lengths", {}).get("counts", []))
+        ],
+        "annotators": report.get("annotators", []),
+        "reviewers": report.get("reviewers", []),
+        "reasons": [{"reason": r, "count": c} for r, c in report.get("reasons", {}).items()],
+        "checks": [
+            {"code": code, "title": quality.CHECKS[code].title if code in quality.CHECKS else code, "examples": c}
+            for code, c in sorted(report.get("counts", {}).items(), key=lambda kv: -kv[1])
+        ],
+    }
+    approved_tokens = totals.get("approved_tokens", 0)
+    cost = quality.estimate_training_cost(approved_tokens, price_per_million=price, epochs=epochs)
+    return {
+        "tables": tables,
+        "n": n,
+        "approval_rate": decisions.get("approve", 0) / judged if judged else None,
+        "judged": judged,
+        "tokens": {
+            "prompt": totals.get("prompt_tokens", 0),
+            "completion": totals.get("completion_tokens", 0),
+            "approved": approved_tokens,
+            "cost": cost,
+            "price": price,
+            "epochs": epochs,
+        },
+    }
+
+
+def _charts(data: dict) -> dict:
+    t = data["tables"]
+    charts_out = {
+        "status": charts.bar_chart(
+            "Examples per status", [r["status"] for r in t["status"]], [r["examples"] for r in t["status"]],
+            css=[STATUS_CSS[r["status"]] for r in t["status"]],
+        ),
+        "coverage": charts.bar_chart(
+            "Kinds against targets", [r["kind"] for r in t["coverage"]], [r["share"] for r in t["coverage"]],
+            targets=[r["target"] for r in t["coverage"]], percent=True,
+        ),
+    }  # fmt: skip
+    if t["per_day"]:
+        days = [r["day"] for r in t["per_day"]]
+        series = [
+            charts.Series(s, [r[s] for r in t["per_day"]], STATUS_CSS[s])
+            for s in ("submitted", "approved", "flagged", "rejected")
+        ]
+        charts_out["per_day"] = charts.line_chart("Moves into each status per day", days, series)
+    if t["lengths"]:
+        edges = [r["from_chars"] for r in t["lengths"]] + [t["lengths"][-1]["to_chars"]]
+        charts_out["lengths"] = charts.histogram(
+            "Completion length", edges, [r["examples"] for r in t["lengths"]], unit=" ch"
+        )
+    if t["labels"]:
+        charts_out["labels"] = charts.bar_chart(
+            "Label balance", [r["label"] for r in t["labels"]], [r["examples"] for r in t["labels"]]
+        )
+    if t["reasons"]:
+        charts_out["reasons"] = charts.bar_chart(
+            "Reasons of flags and rejections", [r["reason"] for r in t["reasons"]], [r["count"] for r in t["reasons"]],
+            css=["s3"] * len(t["reasons"]),
+        )  # fmt: skip
+    if t["annotators"]:
+        charts_out["annotators"] = charts.bar_chart(
+            "Submissions per annotator", [r["user"] for r in t["annotators"][:10]],
+            [r["submitted"] for r in t["annotators"][:10]], css=["s1"] * min(10, len(t["annotators"])),
+        )  # fmt: skip
+    if t["reviewers"]:
+        charts_out["reviewers"] = charts.bar_chart(
+            "Verdicts per reviewer", [r["user"] for r in t["reviewers"][:10]],
+            [sum(v for k, v in r.items() if k != "user") for r in t["reviewers"][:10]],
+            css=["s2"] * min(10, len(t["reviewers"])),
+        )  # fmt: skip
+    return charts_out
+
+
+@task_role(LEAD)
+@require_GET
+def dashboard(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
+    done, live = _latest_scan(task)
+    price = _number(request.GET.get("price"), DEFAULT_PRICE, 0, 10_000)
+    epochs = int(_number(request.GET.get("epochs"), DEFAULT_EPOCHS, 1, 100))
+    data = dashboard_data(task, done.report if done else {}, price=price, epochs=epochs)
+    context = {
+        "task": task,
+        "scan": done,
+        "live": live,
+        "data": data,
+        "charts": _charts(data),
+        "task_findings": (done.report.get("task_findings", []) if done else []),
+    }
+    examples_url = reverse("annotate:examples", args=[task.slug])
+    context["check_rows"] = [
+        {**row, "url": f"{examples_url}?{urlencode({'warning': row['code']})}"} for row in data["tables"]["checks"]
+    ]
+    return render(request, "annotate/dashboard.html", context)
+
+
+@task_role(LEAD)
+@require_GET
+def dashboard_csv(request: HtmxHttpRequest, name: str, *, task: Task) -> HttpResponse:
+    done, _ = _latest_scan(task)
+    data = dashboard_data(task, done.report if done else {}, price=DEFAULT_PRICE, epochs=DEFAULT_EPOCHS)
+    if name not in data["tables"]:
+        raise Http404("No such table.")
+    rows = data["tables"][name]
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{task.slug}-{name}.csv"'
+    columns = sorted({key for row in rows for key in row}, key=lambda k: list(rows[0]).index(k) if k in rows[0] else 99)
+    writer = csv.DictWriter(response, fieldnames=columns or ["empty"])
+    writer.writeheader()
+    for row in rows:
+        # A cell starting with = + - @ would be a formula in a spreadsheet: prefix it so it stays text.
+        writer.writerow({k: f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v for k, v in row.items()})
+    return response
+
+
+@task_role(LEAD)
+@require_POST
+def scan_start(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
+    scan = scan_request(task=task, user=request.user)
+    scan.refresh_from_db()
+    return render(request, "annotate/_scan.html", {"task": task, "live": scan})
+
+
+@task_role(LEAD)
+@require_GET
+def scan_status(request: HtmxHttpRequest, pk: int, *, task: Task) -> HttpResponse:
+    scan = get_object_or_404(QualityScan, pk=pk, task=task)
+    response = render(request, "annotate/_scan.html", {"task": task, "live": scan})
+    if not scan.is_live:
+        response = HttpResponseStopPolling(response.content)
+        response["HX-Refresh"] = "true"  # the finished scan changes every figure on the page: reload it
+    return response
+
+
+EXAMPLE_COLUMNS = ("uuid", "instruction", "completion", "kind", "status", "warnings", "risk", "updated_at", "id")
+
+
+@task_role(LEAD, REVIEWER)
+@require_GET
+def examples(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
+    """The task's examples, filtered by status, kind or warning; keyset pages, so page 1,000 costs what page 1 does."""
+    rows = Example.objects.filter(task=task)
+    filters = {}
+    status = request.GET.get("status", "")
+    if status in Example.Status.values:
+        rows, filters["status"] = rows.filter(status=status), status
+    kind = request.GET.get("kind", "")
+    if kind in Kind.values:
+        rows, filters["kind"] = rows.filter(kind=kind), kind
+    warning = request.GET.get("warning", "")
+    if warning in quality.CHECKS:
+        rows, filters["warning"] = rows.filter(warning_codes__contains=f",{warning},"), warning
+    order = "risk" if request.GET.get("order") == "risk" else "id"
+    try:
+        after = int(request.GET.get("after", ""))
+    except ValueError:
+        after = None
+    if order == "risk":  # the 50 riskiest: what a reviewer looks at first
+        page = list(rows.order_by("-risk", "-id").only(*EXAMPLE_COLUMNS)[:50])
+    else:
+        if after is not None:
+            rows = rows.filter(id__lt=after)
+        page = list(rows.order_by("-id").only(*EXAMPLE_COLUMNS)[:50])
+    next_url = None
+    if order == "id" and len(page) == 50:
+        next_url = "?" + urlencode({**filters, "after": page[-1].id})
+    context = {
+        "task": task,
+        "page": page,
+        "filters": filters,
+        "next_url": next_url,
+        "order": order,
+        "statuses": Example.Status.choices,
+        "kinds": Kind.choices,
+        "checks": [(code, check.title) for code, check in quality.CHECKS.items() if check.scope != "summary"],
+        "query": urlencode(filters),
+    }
+    return render(request, "annotate/examples.html", context)
