@@ -5,6 +5,7 @@ Content-Security-Policy (no inline style, no script) holds. Each chart carries a
 screen readers; the numbers behind it are downloadable as CSV from the dashboard.
 """
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,8 +14,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 # Every piece below comes out of format_html (escaped); joining them with mark_safe keeps them safe, adds nothing.
 
-WIDTH, HEIGHT = 560, 220
-LEFT, RIGHT, TOP, BOTTOM = 44, 12, 14, 42
+WIDTH, HEIGHT = 560, 240
+LEFT, RIGHT, TOP, BOTTOM = 44, 12, 34, 42
 
 
 @dataclass(frozen=True)
@@ -29,13 +30,15 @@ def f1(value: float) -> str:
 
 
 def _nice_max(value: float) -> float:
+    """An axis top of four equal, round steps (1, 2 or 5 times a power of ten); whole steps from 4 up."""
     if value <= 0:
-        return 1
-    for step in (1, 2, 2.5, 5, 10):
-        magnitude = 10 ** (len(str(int(value))) - 1)
-        if value <= step * magnitude:
-            return step * magnitude
-    return value
+        return 4
+    step = value / 4
+    magnitude = 10 ** math.floor(math.log10(step))
+    nice = next(f * magnitude for f in (1, 2, 5, 10) if step <= f * magnitude * (1 + 1e-9))
+    if value >= 4:
+        nice = max(1, nice)
+    return 4 * nice
 
 
 def _fmt(value: float) -> str:
@@ -69,8 +72,9 @@ def _frame(title: str, summary: str, body: SafeString, legend: Sequence[Series] 
         ((s.css, LEFT + i * 120, HEIGHT - 12, LEFT + i * 120 + 14, HEIGHT - 3, s.name) for i, s in enumerate(legend)),
     )
     return format_html(
-        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}"><title>{}</title><desc>{}</desc>{}{}</svg>',
-        WIDTH, HEIGHT, title, title, summary, body, legend_html,
+        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}"><title>{}</title><desc>{}</desc>'
+        '<text class="title" x="8" y="18">{}</text>{}{}</svg>',
+        WIDTH, HEIGHT, title, title, summary, title, body, legend_html,
     )  # fmt: skip
 
 
@@ -146,6 +150,11 @@ def line_chart(title: str, x_labels: Sequence[str], series: Sequence[Series]) ->
         parts.append(
             format_html('<polyline class="line {}" points="{}"><title>{}</title></polyline>', s.css, path, s.name)
         )
+        parts.extend(  # a dot per point: a single day still shows
+            format_html('<circle class="dot {}" cx="{}" cy="{}" r="3"><title>{}: {}</title></circle>', s.css,
+                        f"{x:.1f}", f"{y:.1f}", s.name, _fmt(v))
+            for (x, y), v in zip(points, s.values, strict=True)
+        )  # fmt: skip
     if x_labels:
         parts.append(
             format_html('<text class="label" x="{}" y="{}">{}</text>', LEFT, HEIGHT - BOTTOM + 16, x_labels[0])
@@ -180,6 +189,15 @@ def histogram(title: str, edges: Sequence[float], counts: Sequence[int], *, unit
         )  # fmt: skip
         for i, c in enumerate(counts)
     ]
+    bars.extend(  # the lower edge of every bin but the first, under its bar's left side
+        format_html(
+            '<text class="label" x="{}" y="{}" text-anchor="middle">{}</text>',
+            f"{LEFT + i * slot:.1f}",
+            HEIGHT - BOTTOM + 16,
+            _fmt(edges[i]),
+        )  # fmt: skip
+        for i in range(1, len(counts))
+    )
     if counts:
         bars.append(
             format_html('<text class="label" x="{}" y="{}">{}</text>', LEFT, HEIGHT - BOTTOM + 16, _fmt(edges[0]))

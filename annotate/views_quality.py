@@ -4,7 +4,7 @@ import csv
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpRequest as HtmxHttpRequest
@@ -82,7 +82,7 @@ def dashboard_data(task: Task, report: dict, *, price: float, epochs: int) -> di
             "prompt": totals.get("prompt_tokens", 0),
             "completion": totals.get("completion_tokens", 0),
             "approved": approved_tokens,
-            "cost": cost,
+            "cost": f"{cost:,.2f}" if cost >= 1 else f"{cost:.4f}",
             "price": price,
             "epochs": epochs,
         },
@@ -182,7 +182,12 @@ def dashboard_csv(request: HtmxHttpRequest, name: str, *, task: Task) -> HttpRes
 def scan_start(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
     scan = scan_request(task=task, user=request.user)
     scan.refresh_from_db()
-    return render(request, "annotate/_scan.html", {"task": task, "live": scan})
+    if not request.htmx:
+        return redirect("annotate:dashboard", task.slug)
+    response = render(request, "annotate/_scan.html", {"task": task, "live": scan})
+    if not scan.is_live:  # finished already (tasks run inline without Redis): show the new figures
+        response["HX-Refresh"] = "true"
+    return response
 
 
 @task_role(LEAD)
