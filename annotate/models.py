@@ -217,12 +217,15 @@ class Example(models.Model):
     )
     claim_expires_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True, help_text="When it last entered review.")
-    triage = models.BooleanField(default=False, help_text="Reviewers disagreed: a lead or reviewer decides.")
+    triage = models.BooleanField(
+        default=False, db_default=False, help_text="Reviewers disagreed: a lead or reviewer decides."
+    )
     # Quality checks, stored per example so queues filter and sort by them. warning_codes is ",leak,format,"
     # (a plain string, so `contains` filters work on SQLite and PostgreSQL alike); risk orders "riskiest first".
-    warnings = models.JSONField(default=list, blank=True)
-    warning_codes = models.CharField(max_length=300, blank=True, default="")
-    risk = models.PositiveSmallIntegerField(default=0)
+    # Database defaults too, so bulk loads (COPY) that name only the prompt columns get sane values.
+    warnings = models.JSONField(default=list, blank=True, db_default=models.Value("[]"))
+    warning_codes = models.CharField(max_length=300, blank=True, default="", db_default="")
+    risk = models.PositiveSmallIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -57,19 +57,21 @@ def _copy_escape(text: str) -> str:
 
 
 def bulk_load_examples(*, task, n: int, status: str = "new", completion_chars: int = 0, batch: int = 50_000,
-                       author_id: int | None = None) -> None:  # fmt: skip
+                       author_id: int | None = None, start: int = 0) -> None:  # fmt: skip
     """Insert `n` examples of about 1 KB with COPY: the fastest way in, so the benchmark measures the app."""
     from django.db import connection
 
     template_id = task.current_template.pk
     columns = (
         "task_id, template_id, uuid, instruction, context, input, messages, completion, kind, source, external_id, "
-        "prompt_hash, status, version, author_id, created_at, updated_at"
+        "prompt_hash, status, version, author_id, created_at, updated_at, submitted_at"
     )
     author = str(author_id) if author_id else "\\N"
+    submitted = "now()" if status == "submitted" else "\\N"
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg 3 cursor, for COPY
-        done = 0
+        done = start
+        n += start
         while done < n:
             size = min(batch, n - done)
             buffer = io.StringIO()
@@ -81,12 +83,12 @@ def bulk_load_examples(*, task, n: int, status: str = "new", completion_chars: i
                 buffer.write(
                     f"{task.pk}\t{template_id}\t{uuid.uuid4()}\t{_copy_escape(instruction)}\t{_copy_escape(context)}\t"
                     f"\t[]\t{_copy_escape(completion)}\t{kind}\timported\t\t{i:064x}\t{status}\t1\t{author}\t"
-                    "now()\tnow()\n"
+                    f"now()\tnow()\t{submitted}\n"
                 )
             with raw.copy(f"COPY annotate_example ({columns}) FROM STDIN") as copy:
                 copy.write(buffer.getvalue())
             done += size
-            print(f"\r   loading examples: {done:,}/{n:,}", end="", flush=True)
+            print(f"\r   loading examples: {done - start:,}/{n - start:,}", end="", flush=True)
         print()
         cursor.execute("ANALYZE annotate_example")
 
