@@ -103,6 +103,7 @@ class TaskForm(NoColonMixin, forms.ModelForm):
             "approvals_required",
             "self_review_allowed",
             "allow_new_examples",
+            "chat_turns_editable",
             "validation_ratio",
             "split_seed",
             "blocking_checks",
@@ -212,13 +213,39 @@ class MemberRemoveForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
+CHAT_ROLES = ("system", "user", "assistant")
+MAX_TURNS = 50
+
+
 class CompletionForm(NoColonMixin, forms.Form):
-    completion = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 12}))
+    completion = forms.CharField(
+        required=False, strip=False, widget=forms.Textarea(attrs={"rows": 12, "data-autosave": ""})
+    )
     kind = forms.ChoiceField(choices=Kind.choices, widget=forms.RadioSelect)
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 
     def clean_completion(self) -> str:
         return self.cleaned_data["completion"].replace("\r\n", "\n")
+
+    def turns(self) -> list[dict] | None:
+        """The prior chat turns posted as turn-N-role / turn-N-content, or None when none were posted.
+
+        Raise ValidationError naming the turn when a role is unknown or a content is empty.
+        """
+        if "turn-0-role" not in self.data:
+            return None
+        turns = []
+        for i in range(MAX_TURNS):
+            role = self.data.get(f"turn-{i}-role")
+            if role is None:
+                break
+            content = (self.data.get(f"turn-{i}-content") or "").replace("\r\n", "\n")
+            if role not in CHAT_ROLES:
+                raise ValidationError(f"Turn {i + 1}: unknown role {role!r}; use system, user or assistant.")
+            if not content.strip():
+                raise ValidationError(f"Turn {i + 1} ({role}) is empty.")
+            turns.append({"role": role, "content": content})
+        return turns
 
 
 class SkipForm(NoColonMixin, forms.Form):

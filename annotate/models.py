@@ -52,6 +52,9 @@ class Task(models.Model):
     allow_new_examples = models.BooleanField(
         default=True, help_text="Annotators may write new examples from scratch (edge cases, negatives)."
     )
+    chat_turns_editable = models.BooleanField(
+        default=False, help_text="In a chat task, annotators may edit the prior turns, not only the final reply."
+    )
     validation_ratio = models.FloatField(default=0.1)
     split_seed = models.CharField(max_length=64, default="pairsmith")
     blocking_checks = models.JSONField(default=list, blank=True, help_text="Quality checks that block a submission.")

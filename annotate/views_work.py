@@ -60,6 +60,10 @@ def _editor_context(request, task: Task, example: Example, form: CompletionForm,
         "skip_form": SkipForm(),
         "kinds": Kind.choices,
         "template": example.template,
+        "turns_editable": task.output_format == "chat"
+        and task.chat_turns_editable
+        and _may_edit(example, request.user),
+        "roles": ("system", "user", "assistant"),
         **extra,
     }
 
@@ -81,6 +85,14 @@ def edit(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
     example = _example(task, uuid)
     form = CompletionForm(initial={"completion": example.completion, "kind": example.kind, "version": example.version})
     return render(request, "annotate/edit.html", _editor_context(request, task, example, form))
+
+
+def _posted_turns(task: Task, form: CompletionForm) -> dict:
+    """The edited prior turns, as example_save's `messages`, where the task lets annotators edit them."""
+    if task.output_format != "chat" or not task.chat_turns_editable:
+        return {}
+    turns = form.turns()
+    return {} if turns is None else {"messages": turns}
 
 
 def _save_response(request, task: Task, example: Example, **context) -> HttpResponse:
@@ -107,6 +119,7 @@ def save(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
             kind=data["kind"],
             expected_version=data["version"],
             reason=reason,
+            **_posted_turns(task, form),
         )
     except services.StaleVersion as exc:
         return _save_response(request, task, example, conflict=exc.current, mine=data["completion"])
@@ -142,10 +155,17 @@ def submit(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
     form = CompletionForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
+        try:
+            turns = _posted_turns(task, form)
+        except ValidationError as exc:
+            turns = None
+            form.add_error(None, exc)
+        if turns is not None:
+            example.messages = turns.get("messages", example.messages)
         blocking = [w for w in checks_for(example, data["completion"]) if w.blocking]
         if blocking:
             form.add_error(None, "Fix these before submitting: " + " ".join(w.message for w in blocking))
-        else:
+        elif turns is not None:
             try:
                 services.example_submit(
                     example=example,
@@ -153,6 +173,7 @@ def submit(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
                     completion=data["completion"],
                     kind=data["kind"],
                     expected_version=data["version"],
+                    **turns,
                 )
             except services.StaleVersion as exc:
                 context = _editor_context(request, task, example, form, conflict=exc.current, mine=data["completion"])

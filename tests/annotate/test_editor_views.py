@@ -252,3 +252,54 @@ def test_someone_elses_draft_is_read_only(client, task, annotator):
     )
     assertContains(response, "another annotator")
     assert Example.objects.get().completion == "Bob's words"
+
+
+def chat_task_example(task, *, editable: bool):
+    task.output_format = "chat"
+    task.chat_turns_editable = editable
+    task.save()
+    prior = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! How can I help?"}]
+    return ExampleFactory(task=task, instruction="My heating is off", messages=prior)
+
+
+def test_chat_turns_are_editable_where_the_task_allows(client, task, annotator):
+    example = chat_task_example(task, editable=True)
+    client.force_login(annotator)
+    claim(client, task)
+    page = client.get(reverse("annotate:edit", args=[task.slug, example.uuid]))
+    assertContains(page, 'name="turn-1-content"')
+    data = {
+        "completion": "Let us check the boiler.",
+        "kind": "happy",
+        "version": 1,
+        **{"turn-0-role": "user", "turn-0-content": "Hi there"},
+        **{"turn-1-role": "assistant", "turn-1-content": "Hello!"},
+    }
+    response = client.post(reverse("annotate:save", args=[task.slug, example.uuid]), data, headers=HTMX)
+    assertContains(response, "Saved")
+    example.refresh_from_db()
+    assert example.messages == [{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Hello!"}]
+
+
+def test_chat_turns_stay_as_they_are_where_the_task_does_not_allow(client, task, annotator):
+    example = chat_task_example(task, editable=False)
+    client.force_login(annotator)
+    claim(client, task)
+    page = client.get(reverse("annotate:edit", args=[task.slug, example.uuid]))
+    assertNotContains(page, 'name="turn-0-content"')
+    assertContains(page, "Hello! How can I help?")
+    data = {"completion": "Ok.", "kind": "happy", "version": 1, "turn-0-role": "user", "turn-0-content": "Changed"}
+    client.post(reverse("annotate:save", args=[task.slug, example.uuid]), data, headers=HTMX)
+    example.refresh_from_db()
+    assert example.messages[0]["content"] == "Hi"
+
+
+def test_a_bad_chat_turn_is_named_and_nothing_is_saved(client, task, annotator):
+    example = chat_task_example(task, editable=True)
+    client.force_login(annotator)
+    claim(client, task)
+    data = {"completion": "Ok.", "kind": "happy", "version": 1, "turn-0-role": "robot", "turn-0-content": "beep"}
+    response = client.post(reverse("annotate:save", args=[task.slug, example.uuid]), data, headers=HTMX)
+    assertContains(response, "Turn 1: unknown role &#x27;robot&#x27;")
+    example.refresh_from_db()
+    assert example.version == 1 and example.messages[0]["content"] == "Hi"
