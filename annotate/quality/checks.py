@@ -1,0 +1,485 @@
+"""The check registry, the result shape, and the checks of one example (run on every autosave, so they stay cheap).
+
+Thresholds are named constants here so a reviewer can read what triggers a warning without reading code.
+"""
+
+import difflib
+import json
+import math
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import accumulate
+from typing import Any
+
+import orjson
+
+from .text import _WORD, fold
+
+TEXT, JSON, LABEL, CHAT = "text", "json", "label", "chat"
+CHAT_ROLES = ("system", "user", "assistant")
+PROMPT_FIELDS = ("instruction", "context", "input")
+FIELD_NAMES = {"instruction": "the instruction", "context": "the context", "input": "the input"}
+
+# Answer leak: a run of this many consecutive completion words found in one prompt field is a leak.
+LEAK_RUN_WORDS = 8
+# A shorter completion leaks when this share of its words appear as one run in a field ...
+LEAK_SHORT_SHARE = 0.6
+# ... provided the run is at least this long, and the completion has at least this many words: so "Yes", or
+# "The answer is 42" next to a prompt containing "the answer is", never counts.
+LEAK_SHORT_MIN_RUN = 4
+LEAK_SHORT_MIN_WORDS = 4
+# A completion equal to a whole field is a copy from this many words on (any length in a label task).
+_COPY_MIN_WORDS = 2
+# The cheap pre-test probes runs of this many words before the exact longest-run search.
+_LEAK_PROBE_WORDS = 4
+# How much of a leaked run a message quotes.
+QUOTE_CHARS = 80
+
+# A text task's completion with fewer words than this is "short".
+SHORT_MIN_WORDS = 3
+# How many turn problems a chat format message lists in its detail.
+_MAX_PROBLEMS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One warning about an example (or, for the task-level codes, about the task).
+
+    `code` is stable (see CHECKS) and is what the app stores and filters on; `message` is for a person and says
+    where; `blocking` comes from the task's blocking_checks; `detail` holds JSON-ready figures (counts, paths, ids).
+    """
+
+    code: str
+    message: str
+    blocking: bool = False
+    detail: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "blocking": self.blocking, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One entry of the registry, for the settings form where a lead picks "block" or "warn" per check.
+
+    scope "example": runs as the annotator types and at submit (check_example), so it can block a submission;
+    scope "task": found by the task-wide scan (check_task) and stored per example;
+    scope "summary": about the whole task (coverage, balance), shown to the lead, never blocking.
+    """
+
+    code: str
+    title: str
+    description: str
+    scope: str
+
+    @property
+    def blockable(self) -> bool:
+        return self.scope != "summary"
+
+
+CHECKS: dict[str, Check] = {
+    check.code: check
+    for check in (
+        Check(
+            "missing_field", "Missing field", "The instruction (or, in a chat task, any user turn) is empty.", "example"
+        ),
+        Check(
+            "format",
+            "Format",
+            "JSON that does not parse or breaks the task's schema; a label outside the label set; "
+            "chat turns that are malformed or do not alternate.",
+            "example",
+        ),
+        Check(
+            "label_case",
+            "Label spelling",
+            'The label matches one of the task\'s labels only after ignoring case or spaces ("Positive" for '
+            '"positive").',
+            "example",
+        ),
+        Check("empty", "Empty completion", "The completion is empty or only whitespace.", "example"),
+        Check("short", "Very short", f"A text completion of fewer than {SHORT_MIN_WORDS} words.", "example"),
+        Check("whitespace", "Stray whitespace", "The completion starts or ends with spaces or line breaks.", "example"),
+        Check(
+            "leak",
+            "Answer leak",
+            f"The completion, or a run of {LEAK_RUN_WORDS}+ of its words (most of a short one), already appears "
+            "in the instruction, context or input, ignoring case and punctuation.",
+            "example",
+        ),
+        Check(
+            "duplicate",
+            "Duplicate prompt",
+            "Another example has the same prompt, ignoring case, punctuation and spacing.",
+            "task",
+        ),
+        Check(
+            "near_duplicate",
+            "Near-duplicate prompt",
+            "Another example's prompt is nearly the same (most word pairs shared in every field).",
+            "task",
+        ),
+        Check(
+            "contradiction",
+            "Contradicting answers",
+            "Approved examples with the same or nearly the same prompt have different completions.",
+            "task",
+        ),
+        Check(
+            "inconsistent_prefix",
+            "Unusual opening",
+            "Most completions open the same way (a greeting, or none at all) and this one does not.",
+            "task",
+        ),
+        Check(
+            "inconsistent_signoff",
+            "Unusual sign-off",
+            "Most completions end the same way (a sign-off, or none at all) and this one does not.",
+            "task",
+        ),
+        Check("length_outlier", "Length outlier", "Far shorter or longer than the task's other completions.", "task"),
+        Check(
+            "coverage",
+            "Coverage",
+            "A kind of example (negative, edge, ...) is below the lead's target share.",
+            "summary",
+        ),
+        Check("label_balance", "Label balance", "A label is used for less than half of an even share.", "summary"),
+    )
+}
+
+
+def check_choices(*, blockable_only: bool = True) -> list[tuple[str, str]]:
+    """(code, title) pairs for a settings form."""
+    return [(c.code, c.title) for c in CHECKS.values() if c.blockable or not blockable_only]
+
+
+@lru_cache(maxsize=64)
+def _schema_validator(schema_json: bytes):
+    """A compiled validator per schema (compiling costs far more than validating a small document)."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    schema = orjson.loads(schema_json)
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError:
+        return None  # Task.clean refuses such a schema; an old row with one is not checked against it
+    return Draft202012Validator(schema)
+
+
+class TaskRules:
+    """What the checks need to know about a task: built from a Task, or from anything with the same attributes."""
+
+    def __init__(
+        self,
+        *,
+        output_format: str = TEXT,
+        labels: Sequence[str] = (),
+        json_schema: dict | None = None,
+        blocking_checks: Sequence[str] = (),
+        coverage_targets: Mapping[str, float] | None = None,
+    ) -> None:
+        self.output_format = output_format or TEXT
+        self.labels = tuple(str(label) for label in labels or ())
+        self.json_schema = json_schema
+        self.blocking = frozenset(blocking_checks or ())
+        self.coverage_targets = dict(coverage_targets or {})
+        self._label_set = frozenset(self.labels)
+        # "positive" for " Positive ": the label a near miss was meant to be
+        self._label_folded = {label.strip().casefold(): label for label in self.labels}
+        self.validator = (
+            _schema_validator(orjson.dumps(json_schema, option=orjson.OPT_SORT_KEYS)) if json_schema else None
+        )
+
+    @classmethod
+    def of(cls, task: Any) -> "TaskRules":
+        """The rules of a Task (or a TaskRules, returned as is)."""
+        if isinstance(task, TaskRules):
+            return task
+        return cls(
+            output_format=getattr(task, "output_format", TEXT),
+            labels=getattr(task, "labels", None) or (),
+            json_schema=getattr(task, "json_schema", None),
+            blocking_checks=getattr(task, "blocking_checks", None) or (),
+            coverage_targets=getattr(task, "coverage_targets", None) or {},
+        )
+
+    def finding(self, code: str, message: str, **detail) -> Finding:
+        return Finding(code, message, code in self.blocking, detail)
+
+    def label_of(self, completion: str) -> tuple[str | None, bool]:
+        """(the label meant, exact?): exact match, a near miss by case or spaces, or (None, False)."""
+        if completion in self._label_set:
+            return completion, True
+        return self._label_folded.get(completion.strip().casefold()), False
+
+
+def check_example(
+    task: Any,
+    *,
+    instruction: str = "",
+    context: str = "",
+    input: str = "",
+    messages: Any = None,
+    completion: str = "",
+) -> list[Finding]:
+    """The per-example warnings of one example, as it stands (fast enough to run on every autosave)."""
+    rules = TaskRules.of(task)
+    fields = {"instruction": instruction or "", "context": context or "", "input": input or ""}
+    folded = {name: fold(value) for name, value in fields.items()}
+    completion = completion or ""
+    return example_findings(rules, fields, folded, messages, completion, fold(completion))
+
+
+def example_findings(
+    rules: TaskRules,
+    fields: Mapping[str, str],
+    folded: Mapping[str, bytes],
+    messages: Any,
+    completion: str,
+    completion_folded: bytes,
+) -> list[Finding]:
+    """check_example's work, from texts already folded (the task-wide scan folds each text once for all checks)."""
+    found: list[Finding] = []
+    turns = _as_turns(messages) if rules.output_format == CHAT else None
+    if rules.output_format == CHAT:
+        has_field_turn = any(fields[name].strip() for name in PROMPT_FIELDS)
+        problems = _chat_problems(turns, has_field_turn)
+        has_user = has_field_turn or any(
+            isinstance(t, dict) and t.get("role") == "user" and str(t.get("content") or "").strip()
+            for t in (turns if isinstance(turns, list) else [])
+        )
+        if not has_user:
+            found.append(rules.finding("missing_field", "The conversation has no user message: write one."))
+        elif problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            found.append(rules.finding("format", problems[0] + more, problems=problems[:_MAX_PROBLEMS]))
+    elif not fields["instruction"].strip():
+        found.append(rules.finding("missing_field", "The instruction is empty.", field="instruction"))
+
+    if not completion.strip():
+        found.append(
+            rules.finding(
+                "empty", "The completion is empty." if not completion else "The completion is only whitespace."
+            )
+        )
+        return found
+
+    label_spaces = False
+    if rules.output_format == LABEL:
+        label, exact = rules.label_of(completion)
+        if label is None:
+            found.append(_not_a_label(rules, completion))
+        elif not exact:
+            label_spaces = completion.strip() == label
+            how = "has spaces or line breaks around it" if label_spaces else "differs only in case"
+            found.append(
+                rules.finding(
+                    "label_case", f"“{completion.strip()}” {how}: write the label exactly “{label}”.", label=label
+                )
+            )
+    elif rules.output_format == JSON:
+        problem = _json_problem(rules, completion)
+        if problem is not None:
+            found.append(problem)
+
+    lead = len(completion) - len(completion.lstrip())
+    trail = len(completion) - len(completion.rstrip())
+    if (lead or trail) and not label_spaces:
+        where = " and ".join(part for part, n in (("starts", lead), ("ends", trail)) if n)
+        found.append(
+            rules.finding(
+                "whitespace",
+                f"The completion {where} with whitespace (spaces or line breaks).",
+                leading=lead,
+                trailing=trail,
+            )
+        )
+
+    n_words = completion_folded.count(b" ") + 1 if completion_folded else 0
+    if rules.output_format == TEXT and n_words < SHORT_MIN_WORDS:
+        found.append(rules.finding("short", f"The completion is only {_words(n_words)} long.", words=n_words))
+
+    sources = [(FIELD_NAMES[name], folded[name]) for name in PROMPT_FIELDS if folded[name]]
+    if isinstance(turns, list):
+        sources += [
+            (f"turn {i} ({turn.get('role')})", fold(turn["content"]))
+            for i, turn in enumerate(turns, 1)
+            if isinstance(turn, dict) and isinstance(turn.get("content"), str) and turn["content"].strip()
+        ]
+    leak = _leak(rules, completion, completion_folded, sources)
+    if leak is not None:
+        found.append(leak)
+    return found
+
+
+def _words(n: int) -> str:
+    return f"{n} word" if n == 1 else f"{n} words"
+
+
+def _not_a_label(rules: TaskRules, completion: str) -> Finding:
+    shown = completion.strip()
+    shown = shown if len(shown) <= 40 else shown[:39] + "…"
+    close = difflib.get_close_matches(completion.strip().casefold(), list(rules._label_folded), n=1, cutoff=0.75)
+    suggestion = rules._label_folded[close[0]] if close else None
+    hint = f" Did you mean “{suggestion}”?" if suggestion else ""
+    allowed = ", ".join(rules.labels) if len(rules.labels) <= 12 else ", ".join(rules.labels[:12]) + ", …"
+    return rules.finding("format", f"“{shown}” is not one of the labels ({allowed}).{hint}", suggestion=suggestion)
+
+
+def _json_problem(rules: TaskRules, completion: str) -> Finding | None:
+    try:
+        value = orjson.loads(completion)
+    except orjson.JSONDecodeError:
+        try:
+            value = json.loads(completion)
+        except json.JSONDecodeError as exc:
+            return rules.finding(
+                "format",
+                f"The completion is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+                line=exc.lineno,
+                column=exc.colno,
+            )
+        return rules.finding("format", "The completion is not strict JSON (NaN, Infinity or a huge number).")
+    validator = rules.validator
+    if validator is None or next(validator.iter_errors(value), None) is None:
+        return None
+    from jsonschema.exceptions import best_match
+
+    errors = list(validator.iter_errors(value))
+    error = best_match(errors)
+    where = "the top level" if error.json_path == "$" else error.json_path
+    more = f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return rules.finding(
+        "format",
+        f"The JSON does not match the task's schema at {where}: {error.message}{more}.",
+        path=error.json_path,
+        errors=len(errors),
+    )
+
+
+def _as_turns(messages: Any) -> Any:
+    if messages is None or messages == "" or (isinstance(messages, float) and messages != messages):
+        return []  # no turns (None, "", or a DataFrame's NaN)
+    if isinstance(messages, str | bytes):
+        try:
+            return orjson.loads(messages)
+        except orjson.JSONDecodeError:
+            return messages
+    if isinstance(messages, tuple):
+        return list(messages)
+    if hasattr(messages, "tolist"):  # a numpy array from a DataFrame cell
+        return messages.tolist()
+    return messages
+
+
+def _chat_problems(turns: Any, has_field_turn: bool) -> list[str]:
+    """What is wrong with the prior turns of a chat example, first problem first."""
+    if not isinstance(turns, list):
+        return ["The prior turns are not a list of {role, content} messages."]
+    problems: list[str] = []
+    roles: list[tuple[int, str]] = []
+    for i, turn in enumerate(turns, 1):
+        if not isinstance(turn, dict):
+            problems.append(f"Turn {i} is not a {{role, content}} message.")
+            continue
+        role, content = turn.get("role"), turn.get("content")
+        if role not in CHAT_ROLES:
+            problems.append(f"Turn {i} has the role “{role}”; use system, user or assistant.")
+            continue
+        if not isinstance(content, str) or not content.strip():
+            problems.append(f"Turn {i} ({role}) is empty.")
+        if role == "system":
+            if i != 1:
+                problems.append(f"Turn {i} is a system message; only the first turn may be one.")
+            continue
+        roles.append((i, role))
+    if has_field_turn:
+        roles.append((len(turns) + 1, "user"))  # the template renders the fields as the last user turn
+    for k, (i, role) in enumerate(roles):
+        expected = "user" if k % 2 == 0 else "assistant"
+        if role != expected:
+            after = f"after “{roles[k - 1][1]}”" if k else "first"
+            problems.append(f"Turn {i} is “{role}” {after}: turns must alternate user, assistant, starting with user.")
+            break
+    else:
+        if roles and roles[-1][1] != "user":
+            problems.append("The last turn before the completion is the assistant's; it must be the user's.")
+    return problems
+
+
+def _leak(rules: TaskRules, completion: str, completion_folded: bytes, sources: list[tuple[str, bytes]]):
+    """The longest run of completion words found in one source, when it is long enough to be a leak."""
+    if not completion_folded or not sources:
+        return None
+    completion_words = completion_folded.split(b" ")
+    n = len(completion_words)
+    # A whole field copied; for a label task only this counts (a label naturally appears in the instruction's list
+    # of labels), and a one-word text answer equal to a one-word prompt ("Hello" to "Hello") is left alone.
+    if n >= _COPY_MIN_WORDS or rules.output_format == LABEL:
+        for where, folded in sources:
+            if folded == completion_folded:
+                return rules.finding("leak", f"The completion is {where} copied.", where=where, words=n, share=1.0)
+    if rules.output_format == LABEL:
+        return None
+    if n < LEAK_SHORT_MIN_WORDS:
+        return None
+    if rules.output_format == JSON:
+        need = n  # extracting a value verbatim is the job; the whole answer pasted into the prompt is a leak
+    else:
+        need = min(LEAK_RUN_WORDS, max(LEAK_SHORT_MIN_RUN, math.ceil(LEAK_SHORT_SHARE * n - 1e-9)))
+    # Any run of `need` words contains a probe of 4 words starting at a multiple of (need - 3): so when no probe
+    # occurs in any source (one C-level substring search each), there is no such run, and the exact longest-run
+    # search runs only on the rare hits. "|" never occurs in a probe, so no probe spans two sources.
+    stride = need - _LEAK_PROBE_WORDS + 1
+    # probes are slices of " completion ", spaces included: word m starts after cum[m] word bytes and m spaces
+    padded = b" " + completion_folded + b" "
+    cum = list(accumulate(map(len, completion_words), initial=0))
+    probes = [
+        padded[cum[m] + m : cum[m + _LEAK_PROBE_WORDS] + m + _LEAK_PROBE_WORDS + 1]
+        for m in range(0, n - _LEAK_PROBE_WORDS + 1, stride)
+    ]
+    haystack = b" " + b" | ".join(folded for _, folded in sources) + b" "
+    for probe in probes:
+        if probe in haystack:
+            break
+    else:
+        return None
+    best: tuple[int, str, int] | None = None
+    for where, folded in sources:
+        padded = b" " + folded + b" "
+        if not any(probe in padded for probe in probes):
+            continue
+        source_words = folded.split(b" ")
+        match = difflib.SequenceMatcher(None, completion_words, source_words, autojunk=False).find_longest_match(
+            0, n, 0, len(source_words)
+        )
+        if match.size >= need and (best is None or match.size > best[0]):
+            best = (match.size, where, match.a)
+    if best is None:
+        return None
+    size, where, start = best
+    quote = _quote(completion, start, size, completion_words)
+    what = "all" if size == n else f"{size} of the {n}"
+    return rules.finding(
+        "leak",
+        f"The completion repeats {what} words of {where}: “{quote}”",
+        where=where,
+        words=size,
+        share=round(size / n, 3),
+    )
+
+
+def _quote(completion: str, start: int, size: int, completion_words: list[bytes]) -> str:
+    """The leaked run as the annotator wrote it (or folded, when normalisation moved the word boundaries)."""
+    text = completion if completion.isascii() else unicodedata.normalize("NFKC", completion)
+    spans = [m.span() for m in _WORD.finditer(text)]
+    if len(spans) == len(completion_words):
+        quoted = text[spans[start][0] : spans[start + size - 1][1]]
+    else:
+        quoted = b" ".join(completion_words[start : start + size]).decode()
+    quoted = " ".join(quoted.split())
+    return quoted if len(quoted) <= QUOTE_CHARS else quoted[: QUOTE_CHARS - 1] + "…"
