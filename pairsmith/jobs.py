@@ -95,22 +95,34 @@ def job_claim(model: type[Job], job_id: int) -> Job | None:
     return model.objects.get(pk=job_id) if won else None
 
 
+def _ours(job: Job) -> Q:
+    """The row while it is still `job`'s claim. A worker whose lease ran out and whose job another worker then
+    claimed (attempts moved on) must not report progress, finish or fail that other worker's run: the attempt
+    number of the claim is its fencing token. A job object that was never claimed (still queued in memory)
+    is not fenced."""
+    if job.state == JobState.RUNNING:
+        return Q(pk=job.pk, attempts=job.attempts)
+    return Q(pk=job.pk)
+
+
 def job_heartbeat(job: Job, *, progress: int, total: int | None = None) -> bool:
-    """Report progress and extend the lease. False when the job is no longer ours to run (cancelled): stop."""
+    """Report progress and extend the lease. False when the job is no longer ours to run (cancelled, or claimed
+    again by another worker after our lease ran out): stop."""
     values = {"progress": progress, "lease_expires_at": timezone.now() + LEASE}
     if total is not None:
         values["total"] = total
-    return bool(type(job).objects.filter(pk=job.pk, state=JobState.RUNNING).update(**values))
+    return bool(type(job).objects.filter(_ours(job), state=JobState.RUNNING).update(**values))
 
 
 def job_finish(job: Job, **fields) -> bool:
-    """Mark the job succeeded with `fields`, unless it was cancelled meanwhile. Returns whether it was marked."""
+    """Mark the job succeeded with `fields`, unless it was cancelled or taken over meanwhile. Returns whether it was
+    marked."""
     values = {"state": JobState.SUCCEEDED, "finished_at": timezone.now(), "lease_expires_at": None, **fields}
-    return bool(type(job).objects.filter(pk=job.pk, state=JobState.RUNNING).update(**values))
+    return bool(type(job).objects.filter(_ours(job), state=JobState.RUNNING).update(**values))
 
 
 def job_fail(job: Job, error: str) -> None:
-    type(job).objects.filter(pk=job.pk, state__in=LIVE_STATES).update(
+    type(job).objects.filter(_ours(job), state__in=LIVE_STATES).update(
         state=JobState.FAILED, error=error[:10_000], finished_at=timezone.now(), lease_expires_at=None
     )
 

@@ -1,0 +1,1253 @@
+"""Import examples from a file into a task: JSONL, a JSON array, or CSV. All or nothing, streamed, memory bounded.
+
+Two passes over the file, so that memory stays bounded whatever its size:
+
+1. `import_check` reads every record, checks it and its external id (against the rest of the file and the task's
+   examples) and counts. It collects up to MAX_ERRORS problems, each naming the line (JSONL, JSON) or the row (CSV,
+   counted as in a spreadsheet: the header is row 1) and the field, and then raises ImportFailed.
+2. `examples_import` reads the file again and inserts the examples in batches inside ONE transaction, each with its
+   first revision (when it has a completion) and its first transition, as `services.example_create` does: COPY on
+   PostgreSQL (a thread formats the next batch while the server loads the current one), bulk_create elsewhere.
+   Nothing is imported unless every record is good.
+
+Small files import in the lead's request; larger ones (INLINE_MAX_RECORDS, INLINE_MAX_BYTES) run as an ImportJob
+on a Celery worker, which reports progress on its row (`import_start`, `import_run`).
+
+A record is one of these shapes; its keys are matched to fields by name, or by the lead's column mapping:
+
+- `{instruction, context?, input?, output? | completion?, kind?, id?}`
+- `{prompt, completion?}`: the prompt is the instruction.
+- `{messages: [{role, content}, ...]}` in the OpenAI chat shape (roles system, user, assistant). A final assistant
+  message is the completion; the user message before it is the instruction; the turns before that user message
+  (a system message included, as given) are the example's prior messages. Without a final assistant message the
+  example has no completion yet, and the last message must be the user's.
+
+`id` becomes the external id (unique per task); `kind` is happy (the default), edge, negative or ambiguous. Keys
+that match no field are ignored (and reported). Empty values and JSON null count as absent.
+"""
+
+import codecs
+import json
+import logging
+import queue
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import orjson
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, reset_queries, transaction
+from django.utils import timezone
+
+from pairsmith.jobs import job_cancel, job_claim, job_fail, job_finish, job_heartbeat, job_send
+
+from .models import Example, ImportJob, Kind, Revision, Task, Transition
+from .rendering import CHAT_ROLES
+from .services import prompt_hash
+
+logger = logging.getLogger(__name__)
+
+MAX_FIELD_CHARS = 100_000  # the longest text a field (or a chat message) may hold
+MAX_RECORD_BYTES = 16 * 1024 * 1024  # the longest JSONL line or JSON array element: bounds the memory of one record
+MAX_ERRORS = 20  # problems reported in full; the rest are counted ("and N more")
+INLINE_MAX_RECORDS = 5_000  # up to this many records (and INLINE_MAX_BYTES) import in the request; more run as a job
+INLINE_MAX_BYTES = 5 * 1024 * 1024
+PREVIEW_RECORDS = 10
+SAMPLE_RECORDS = 200  # records read to find the keys of a JSON file, for the column mapping
+BATCH_SIZE = 5_000  # rows per insert batch, and external ids per duplicate check
+CSV_CHUNK_ROWS = 10_000
+READ_CHUNK = 1024 * 1024
+PROGRESS_SECONDS = 0.5
+UPLOAD_MAX_AGE_SECONDS = 24 * 3600  # an upload nobody committed is deleted after this
+
+IMPORT_STATUSES = (Example.Status.NEW, Example.Status.SUBMITTED, Example.Status.APPROVED)
+BOM = codecs.BOM_UTF8
+TEXT_FIELDS = ("instruction", "context", "input", "completion")
+# The fields a key (a JSON key, a CSV column) can be mapped to, with the labels of the mapping form.
+FIELDS = {
+    "instruction": "Instruction (or prompt)",
+    "context": "Context",
+    "input": "Input",
+    "completion": "Completion (or output)",
+    "kind": "Kind",
+    "external_id": "External id",
+    "messages": "Chat messages (OpenAI shape)",
+}
+# Keys matched by name (case-insensitive), when the lead does not map them.
+NAME_MATCHES = {
+    "instruction": "instruction",
+    "prompt": "instruction",
+    "context": "context",
+    "input": "input",
+    "output": "completion",
+    "completion": "completion",
+    "kind": "kind",
+    "id": "external_id",
+    "external_id": "external_id",
+    "messages": "messages",
+}
+EXTERNAL_ID_MAX = Example._meta.get_field("external_id").max_length
+KINDS = frozenset(Kind.values)
+KIND_LIST = ", ".join(Kind.values[:-1]) + f" or {Kind.values[-1]}"
+CHAT_ROLE_SET = frozenset(CHAT_ROLES)
+# Plain strings, for the COPY text and the counts' JSON.
+HAPPY = Kind.HAPPY.value
+NEW, IMPORTED, REASON_IMPORT = Example.Status.NEW.value, Example.Source.IMPORTED.value, Revision.Reason.IMPORT.value
+
+
+class ImportFailed(ValidationError):
+    """Nothing was imported; `messages` names each problem (line or row, field), then how many more there were."""
+
+    def __init__(self, problems: list[str], more: int = 0) -> None:
+        self.problems = problems
+        self.more = more
+        super().__init__(problems + ([f"… and {more:,} more problem{'s' if more != 1 else ''}."] if more else []))
+
+
+class ImportCancelled(Exception):
+    """The import job was cancelled while it ran; its transaction is rolled back."""
+
+
+def human_size(n: int) -> str:
+    return f"{n / 1024**3:.1f} GB" if n >= 1024**3 else f"{n / 1024**2:.1f} MB" if n >= 1024**2 else f"{n:,} bytes"
+
+
+# --- reading files -------------------------------------------------------------------------------------------
+
+
+class FileFormat:
+    JSONL = ImportJob.FileFormat.JSONL.value
+    JSON = ImportJob.FileFormat.JSON.value
+    CSV = ImportJob.FileFormat.CSV.value
+
+
+def detect_format(*, path: Path, filename: str = "") -> str:
+    """The format of a file: by its name (.jsonl, .ndjson, .csv), else by its first character ([ JSON, { JSONL)."""
+    suffix = Path(filename or path.name).suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return FileFormat.JSONL
+    if suffix == ".csv":
+        return FileFormat.CSV
+    with open(path, "rb") as f:
+        head = f.read(64 * 1024).removeprefix(BOM).lstrip()
+    if head.startswith(b"["):
+        return FileFormat.JSON
+    if head.startswith(b"{"):
+        return FileFormat.JSONL
+    return FileFormat.JSON if suffix == ".json" else FileFormat.CSV
+
+
+class _Fatal(Exception):
+    """A problem after which the rest of the file cannot be read (broken CSV, JSON array syntax, bad UTF-8)."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(message)
+        self.where = where
+        self.message = message
+
+
+def locate_bad_utf8(path: Path) -> tuple[int, int, int] | None:
+    """(line, byte offset in the line, byte offset in the file) of the first invalid UTF-8, or None."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line, line_start = 0, 1, 0
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(READ_CHUNK)
+            pending = decoder.getstate()[0]  # bytes of a character split across chunks
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                data = pending + chunk
+                before = data[: exc.start]
+                bad = offset - len(pending) + exc.start
+                if b"\n" in before:
+                    line += before.count(b"\n")
+                    line_start = offset - len(pending) + before.rfind(b"\n") + 1
+                return line, bad - line_start, bad
+            if not chunk:
+                return None
+            if b"\n" in chunk:
+                line += chunk.count(b"\n")
+                line_start = offset + chunk.rfind(b"\n") + 1
+            offset += len(chunk)
+
+
+def _utf8_fatal(path: Path) -> _Fatal:
+    found = locate_bad_utf8(path)
+    if found is None:  # the reader saw an error the scan does not: report it without a place
+        return _Fatal("file", "invalid UTF-8")
+    line, in_line, in_file = found
+    return _Fatal(f"line {line}", f"invalid UTF-8 at byte offset {in_line} of the line ({in_file:,} of the file)")
+
+
+class _Reader:
+    """The raw records of a file: (location, record or None, problem or None). Raises _Fatal when it cannot go on.
+
+    `position` is how many bytes have been read so far, for progress.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.position = 0
+
+    def describe(self, loc: Any) -> str:
+        return f"line {loc}"
+
+    def __iter__(self) -> Iterator[tuple[Any, Any, str | None]]:
+        raise NotImplementedError
+
+
+class _JsonLinesReader(_Reader):
+    """One JSON object a line, split on "\\n" only (a "\\r" before it is JSON whitespace). Blank lines are skipped."""
+
+    def __iter__(self):
+        with open(self.path, "rb") as f:
+            readline = f.readline
+            line_no = position = 0
+            while raw := readline(MAX_RECORD_BYTES + 1):
+                line_no += 1
+                start = position
+                position += len(raw)
+                self.position = position
+                if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+                    while (rest := readline(READ_CHUNK)) and not rest.endswith(b"\n"):
+                        position += len(rest)
+                    position += len(rest)
+                    self.position = position
+                    yield line_no, None, f"longer than {human_size(MAX_RECORD_BYTES)}, the limit of one record"
+                    continue
+                text = raw[3:] if line_no == 1 and raw.startswith(BOM) else raw
+                try:
+                    record = orjson.loads(text)
+                except orjson.JSONDecodeError as exc:
+                    if not text.strip():
+                        continue  # a blank line
+                    record, problem = self._explain(raw, text, exc, start)
+                    yield line_no, record, problem
+                else:
+                    yield line_no, record, None
+
+    @staticmethod
+    def _explain(raw: bytes, text: bytes, exc: orjson.JSONDecodeError, start: int) -> tuple[Any, str | None]:
+        try:
+            decoded = text.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            at = bad.start + len(raw) - len(text)
+            return None, f"invalid UTF-8 at byte offset {at} of the line ({start + at:,} of the file)"
+        if "\x00" in decoded:
+            # A raw NUL inside a string: parse leniently, so that the field check names the field that holds it.
+            try:
+                return json.loads(decoded, strict=False), None
+            except json.JSONDecodeError:
+                pass
+        return None, f"invalid JSON: {exc.msg} at column {exc.colno}"
+
+
+class _JsonArrayReader(_Reader):
+    """One JSON array of objects, read element by element (never the whole file), line numbers tracked."""
+
+    _SPACE = re.compile(r"[ \t\r\n]*")
+
+    def describe(self, loc: Any) -> str:
+        number, line = loc
+        return f"record {number} (line {line})"
+
+    def __iter__(self):
+        decoder = json.JSONDecoder()
+        text_decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        with open(self.path, "rb") as f:
+            buf, idx, line, eof = "", 0, 1, False
+
+            def more() -> bool:
+                """Append the next chunk to the buffer (dropping what was consumed). False at the end of the file."""
+                nonlocal buf, idx, eof
+                if eof:
+                    return False
+                chunk = f.read(READ_CHUNK)
+                try:
+                    text = text_decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError:
+                    raise _utf8_fatal(self.path) from None
+                eof = not chunk
+                buf, idx = buf[idx:] + text, 0
+                self.position = f.tell()
+                return True
+
+            def skip_space() -> None:
+                nonlocal idx, line
+                while True:
+                    end = self._SPACE.match(buf, idx).end()
+                    line += buf.count("\n", idx, end)
+                    idx = end
+                    if idx < len(buf) or not more():
+                        return
+
+            skip_space()
+            if idx >= len(buf):
+                return  # an empty file: no records
+            if buf[idx] != "[":
+                raise _Fatal(f"line {line}", "a JSON file must hold one array of records: [{…}, {…}]")
+            idx += 1
+            number = 0
+            while True:
+                skip_space()
+                if idx >= len(buf):
+                    raise _Fatal(f"line {line}", "the file ends before the array is closed with ]")
+                if buf[idx] == "]":
+                    idx += 1
+                    skip_space()
+                    if idx < len(buf):
+                        raise _Fatal(f"line {line}", "there is text after the closing ] of the array")
+                    return
+                if number:
+                    if buf[idx] != ",":
+                        raise _Fatal(f"line {line}", "invalid JSON: expected , or ] after a record")
+                    idx += 1
+                    skip_space()
+                start_line = line
+                while True:
+                    try:
+                        record, end = decoder.raw_decode(buf, idx)
+                        break
+                    except json.JSONDecodeError as exc:
+                        # The element may only be cut by the end of the buffer: read on, up to a record's limit.
+                        cut = exc.pos >= len(buf) - 16 or exc.msg.startswith("Unterminated string")
+                        if len(buf) - idx > MAX_RECORD_BYTES:
+                            raise _Fatal(
+                                f"line {start_line}", f"a record longer than {human_size(MAX_RECORD_BYTES)}, the limit"
+                            ) from None
+                        if not cut or not more():
+                            at = line + buf.count("\n", idx, exc.pos)
+                            raise _Fatal(f"line {at}", f"invalid JSON: {exc.msg}") from None
+                number += 1
+                line += buf.count("\n", idx, end)
+                idx = end
+                yield (number, start_line), record, None
+
+
+class _CsvReader(_Reader):
+    """CSV read by pandas in chunks (dtype=str, no NA guessing). The header is row 1; rows may span lines."""
+
+    def describe(self, loc: Any) -> str:
+        return f"row {loc}"
+
+    def columns(self) -> list[str]:
+        import pandas as pd
+
+        try:
+            with open(self.path, "rb") as f:
+                return [str(c) for c in pd.read_csv(f, dtype=str, keep_default_na=False, nrows=0).columns]
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+            return []
+
+    def __iter__(self):
+        import pandas as pd
+
+        with open(self.path, "rb") as f:
+            try:
+                chunks = pd.read_csv(
+                    f, dtype=str, keep_default_na=False, index_col=False, chunksize=CSV_CHUNK_ROWS, encoding="utf-8"
+                )
+                for chunk in chunks:
+                    self.position = f.tell()
+                    names = [str(c) for c in chunk.columns]
+                    columns = [chunk[c].tolist() for c in chunk.columns]
+                    for row, values in zip(chunk.index.tolist(), zip(*columns, strict=True), strict=True):
+                        yield row + 2, dict(zip(names, map(_cell, values), strict=True)), None
+            except pd.errors.EmptyDataError:
+                return
+            except pd.errors.ParserError as exc:
+                message = str(exc).replace("Error tokenizing data. C error: ", "").strip()
+                raise _Fatal("file", f"not valid CSV: {message}") from None
+            except UnicodeDecodeError:
+                raise _utf8_fatal(self.path) from None
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell as text: missing cells are empty; a CRLF inside a quoted cell becomes a newline."""
+    if not isinstance(value, str):
+        return ""
+    return value.replace("\r\n", "\n") if "\r" in value else value
+
+
+def _reader(path: Path, file_format: str) -> _Reader:
+    readers = {FileFormat.JSONL: _JsonLinesReader, FileFormat.JSON: _JsonArrayReader, FileFormat.CSV: _CsvReader}
+    if file_format not in readers:
+        raise ValidationError(f"Unknown file format {file_format!r}; use jsonl, json or csv.")
+    return readers[file_format](path)
+
+
+# --- records -------------------------------------------------------------------------------------------------
+
+
+class Record(NamedTuple):
+    """One record as it will be stored."""
+
+    instruction: str
+    context: str
+    input: str
+    completion: str
+    kind: str
+    external_id: str
+    messages: list
+
+
+class _Invalid(Exception):
+    def __init__(self, problems: list[tuple[str | None, str]]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    return {dict: "an object", list: "an array", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def _text_problem(value: str) -> str | None:
+    if len(value) > MAX_FIELD_CHARS:
+        return f"{len(value):,} characters, over the limit of {MAX_FIELD_CHARS:,}"
+    if "\x00" in value:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    return None
+
+
+class Mapper:
+    """Turns a raw record (a dict of keys to values) into a Record, by the mapping and then by name matching."""
+
+    def __init__(self, mapping: dict[str, str] | None = None) -> None:
+        self.mapping = {key: target for key, target in (mapping or {}).items() if target in FIELDS or target == ""}
+        self._targets: dict[str, str | None] = {}
+        self.ignored: set[str] = set()
+        self.id_key = "id"  # the key that gave the last record's external id, to name it in a duplicate
+
+    def target(self, key: str) -> str | None:
+        """The field a key goes to; None when it is ignored."""
+        try:
+            return self._targets[key]
+        except KeyError:
+            target = self.mapping[key] if key in self.mapping else NAME_MATCHES.get(str(key).strip().lower())
+            target = target or None
+            if target is None and len(self.ignored) < 20:
+                self.ignored.add(key)
+            if len(self._targets) < 10_000:  # a file with endless distinct keys must not grow this without bound
+                self._targets[key] = target
+            return target
+
+    def record(self, raw: Any) -> Record:
+        """The record as it will be stored. Raise _Invalid with every problem of the record (field, message)."""
+        if type(raw) is not dict:
+            raise _Invalid([(None, f"expected a JSON object {{…}}, got {_type_name(raw)}")])
+        values: dict[str, Any] = {}
+        keys: dict[str, str] = {}
+        problems: list[tuple[str | None, str]] = []
+        for key, value in raw.items():
+            target = self.target(key)
+            if target is None or value is None or value == "":
+                continue
+            if target in values:
+                problems.append((key, f'gives the {target} again (so does "{keys[target]}"); keep one'))
+                continue
+            values[target] = value
+            keys[target] = key
+        messages: list = []
+        if "messages" in values:
+            messages = self._messages(values, keys, problems)
+        texts = []
+        for name in TEXT_FIELDS:
+            value = values.get(name, "")
+            if type(value) is not str:
+                problems.append((keys[name], f"expected a string, got {_type_name(value)}"))
+                value = None
+            elif value and (problem := _text_problem(value)):
+                problems.append((keys[name], problem))
+            texts.append(value)
+        if texts[0] is not None and not texts[0].strip() and "messages" not in keys:
+            problems.append(("instruction", "missing: give an instruction (or a prompt, or chat messages)"))
+        kind = values.get("kind", HAPPY)
+        if type(kind) is not str:
+            problems.append((keys["kind"], f"expected a string, got {_type_name(kind)}"))
+        else:
+            kind = kind.strip().lower() or HAPPY
+            if kind not in KINDS:
+                problems.append((keys["kind"], f'unknown kind "{values["kind"][:50]}"; use {KIND_LIST}'))
+        external_id = values.get("external_id", "")
+        if external_id:
+            self.id_key = keys["external_id"]
+        if type(external_id) is int:
+            external_id = str(external_id)
+        if type(external_id) is not str:
+            problems.append(
+                (keys["external_id"], f"expected a string or a whole number, got {_type_name(external_id)}")
+            )
+            external_id = ""
+        else:
+            external_id = external_id.strip()
+            if len(external_id) > EXTERNAL_ID_MAX:
+                problems.append((keys["external_id"], f"longer than {EXTERNAL_ID_MAX} characters"))
+            elif "\x00" in external_id:
+                problems.append((keys["external_id"], "contains a NUL character (\\u0000), which cannot be stored"))
+        if problems:
+            raise _Invalid(problems)
+        return Record(*texts, kind, external_id, messages)
+
+    @staticmethod
+    def _messages(values: dict, keys: dict, problems: list) -> list:
+        """Split OpenAI chat messages into prior turns, the instruction and the completion (set in `values`)."""
+        key = keys["messages"]
+        messages = values.pop("messages")
+        if isinstance(messages, str):  # a CSV cell holding the JSON of the messages
+            try:
+                messages = orjson.loads(messages)
+            except orjson.JSONDecodeError as exc:
+                problems.append((key, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+                return []
+        if type(messages) is not list:
+            problems.append((key, f"expected an array of {{role, content}} messages, got {_type_name(messages)}"))
+            return []
+        for name in ("instruction", "completion"):
+            if name in values:
+                problems.append((keys[name], f'give either chat messages ("{key}") or the {name}, not both'))
+        turns = []
+        for i, message in enumerate(messages):
+            where = f"{key}[{i}]"
+            if type(message) is not dict:
+                problems.append((where, f"expected an object {{role, content}}, got {_type_name(message)}"))
+                continue
+            role = message.get("role")
+            content = message.get("content")
+            content = "" if content is None else content
+            if not isinstance(role, str) or role not in CHAT_ROLE_SET:
+                shown = role[:50] if isinstance(role, str) else _type_name(role)
+                problems.append((f"{where}.role", f'unknown role "{shown}"; use system, user or assistant'))
+            elif type(content) is not str:
+                problems.append((f"{where}.content", f"expected a string, got {_type_name(content)}"))
+            elif problem := _text_problem(content):
+                problems.append((f"{where}.content", problem))
+            else:
+                turns.append({"role": role, "content": content})
+        if len(turns) < len(messages):
+            return []
+        if turns and turns[-1]["role"] == "assistant":
+            values["completion"] = turns.pop()["content"]
+            keys["completion"] = key
+        if not turns or turns[-1]["role"] != "user":
+            problems.append(
+                (key, "the last message before the assistant's answer must be the user's (the instruction)")
+            )
+            return []
+        values["instruction"] = turns.pop()["content"]
+        keys["instruction"] = key
+        return turns
+
+
+# --- problems and duplicate ids ------------------------------------------------------------------------------
+
+
+class _Problems:
+    """Up to MAX_ERRORS problems in file order, and a count of the rest."""
+
+    def __init__(self, reader: _Reader) -> None:
+        self.reader = reader
+        self.kept: list[tuple[int, str]] = []
+        self.count = 0
+
+    def add(self, order: int, where: str, field_name: str | None, message: str) -> None:
+        self.count += 1
+        text = f'{where}, field "{field_name}": {message}' if field_name else f"{where}: {message}"
+        self.kept.append((order, text))
+        if len(self.kept) > MAX_ERRORS:  # keep the first ones in file order (duplicates are found a batch late)
+            self.kept.sort(key=lambda item: item[0])
+            self.kept.pop()
+
+    def add_record(self, order: int, loc: Any, problems: list[tuple[str | None, str]]) -> None:
+        where = self.reader.describe(loc)
+        for field_name, message in problems:
+            self.add(order, where, field_name, message)
+
+    def raise_if_any(self) -> None:
+        if self.count:
+            self.kept.sort(key=lambda item: item[0])
+            raise ImportFailed([text for _, text in self.kept], self.count - len(self.kept))
+
+
+class _IdChecker:
+    """External ids seen so far, kept on disk in a private temporary SQLite database so memory stays bounded.
+
+    Ids are checked in batches: against the earlier records of the file (SQLite), and against the task's existing
+    examples (one query per batch on the unique index task + external_id).
+    """
+
+    def __init__(self, task: Task, problems: _Problems) -> None:
+        self.task = task
+        self.problems = problems
+        self.pending: list[tuple[str, int, str, str]] = []
+        self.db: sqlite3.Connection | None = None
+
+    def add(self, external_id: str, order: int, where: str, key: str) -> None:
+        self.pending.append((external_id, order, where, key))
+        if len(self.pending) >= BATCH_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        if self.db is None:
+            self.db = sqlite3.connect("")  # "": a temporary on-disk database, deleted when closed
+            self.db.execute("CREATE TABLE seen (id TEXT PRIMARY KEY, at TEXT NOT NULL, ord INTEGER) WITHOUT ROWID")
+        before = self.db.total_changes
+        self.db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", [(i, w, o) for i, o, w, _ in self.pending])
+        if self.db.total_changes - before < len(self.pending):  # a repeat inside the file: find which
+            for external_id, order, where, key in self.pending:
+                first_at, first_order = self.db.execute(
+                    "SELECT at, ord FROM seen WHERE id = ?", (external_id,)
+                ).fetchone()
+                if first_order != order:
+                    self.problems.add(order, where, key, f'"{external_id[:80]}" repeats the id of {first_at}')
+        ids = [external_id for external_id, _, _, _ in self.pending]
+        existing = set()
+        for start in range(0, len(ids), 1000):
+            existing.update(
+                self.task.examples.filter(external_id__in=ids[start : start + 1000]).values_list(
+                    "external_id", flat=True
+                )
+            )
+        for external_id, order, where, key in self.pending:
+            if external_id in existing:
+                self.problems.add(
+                    order, where, key, f'"{external_id[:80]}" is already the id of an example of this task'
+                )
+        self.pending.clear()
+        _forget_queries()
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+
+
+# --- progress ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    phase: str  # "check" (pass 1) or "insert" (pass 2)
+    records: int
+    position: int  # bytes of the file read so far
+    size: int
+    done: bool = False
+
+
+class Reporter:
+    """Receives progress; `finish` runs inside the import's transaction, just before it commits. No-op by default."""
+
+    def progress(self, progress: Progress) -> None:
+        """Report progress; raise ImportCancelled to stop (and roll back)."""
+
+    def finish(self, counts: dict) -> None:
+        """Called in the transaction that inserts the examples: raise to roll it all back."""
+
+    def close(self) -> None:
+        pass
+
+
+class JobReporter(Reporter):
+    """Progress on the ImportJob row, in bytes over both passes (total = twice the file's size).
+
+    The inserts run in one long transaction; a heartbeat written in it would stay invisible (no progress bar, and an
+    expired lease lets the sweep start the job again). So on PostgreSQL, outside any caller's transaction, heartbeats
+    go through a thread of their own, with its own connection, committed at once. Finishing the job happens in the
+    import's transaction, so the examples and the "succeeded" row commit together.
+    """
+
+    def __init__(self, job: ImportJob) -> None:
+        self.job = job
+        own_connection = connection.vendor == "postgresql" and not connection.in_atomic_block
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="import-heartbeat") if own_connection else None
+
+    def _call(self, function: Callable, *args, **kwargs):
+        if self._thread is None:
+            return function(*args, **kwargs)
+        return self._thread.submit(function, *args, **kwargs).result()
+
+    def progress(self, progress: Progress) -> None:
+        done = progress.position if progress.phase == "check" else progress.size + progress.position
+        if not self._call(job_heartbeat, self.job, progress=done, total=2 * progress.size):
+            raise ImportCancelled
+
+    def finish(self, counts: dict) -> None:
+        total = 2 * self.job.size
+        if not job_finish(self.job, counts=counts, progress=total, total=total):
+            raise ImportCancelled
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.submit(lambda: connection.close()).result()  # the thread's own connection
+            self._thread.shutdown()
+
+
+# --- the two passes ------------------------------------------------------------------------------------------
+
+
+def _records(reader: _Reader, mapper: Mapper) -> Iterator[tuple[int, Any, Record | None, list | None]]:
+    """(order, location, record, problems) of every record; problems is None when the record is good."""
+    order = 0
+    for loc, raw, problem in reader:
+        order += 1
+        if problem is not None:
+            yield order, loc, None, [(None, problem)]
+            continue
+        try:
+            yield order, loc, mapper.record(raw), None
+        except _Invalid as exc:
+            yield order, loc, None, exc.problems
+
+
+def _check_file(path: Path) -> int:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ImportFailed(["The file to import is gone (deleted before the import ran); upload it again."]) from None
+    if size > settings.MAX_IMPORT_BYTES:
+        raise ImportFailed(
+            [f"The file is {human_size(size)}, over the import limit of {human_size(settings.MAX_IMPORT_BYTES)}."]
+        )
+    return size
+
+
+def _check_status(status: str) -> None:
+    if status not in IMPORT_STATUSES:
+        raise ValidationError(f"Cannot import as {status!r}; use {', '.join(IMPORT_STATUSES)}.")
+
+
+def import_check(
+    *,
+    task: Task,
+    path: Path,
+    file_format: str,
+    mapping: dict[str, str] | None = None,
+    status: str = Example.Status.NEW,
+    reporter: Reporter | None = None,
+) -> dict:
+    """Pass 1: read and check every record, streaming; return the counts. Raise ImportFailed naming the problems."""
+    _check_status(status)
+    size = _check_file(path)
+    reporter = reporter or Reporter()
+    reader = _reader(path, file_format)
+    mapper = Mapper(mapping)
+    problems = _Problems(reader)
+    ids = _IdChecker(task, problems)
+    needs_completion = status != Example.Status.NEW
+    records = with_completion = order = 0
+    kinds: Counter[str] = Counter()
+    last = time.monotonic()
+    try:
+        for order, loc, record, record_problems in _records(reader, mapper):
+            if record_problems is not None:
+                problems.add_record(order, loc, record_problems)
+                continue
+            records += 1
+            kinds[record.kind] += 1
+            if record.completion:
+                with_completion += 1
+            elif needs_completion:
+                problems.add(order, reader.describe(loc), "completion", f"missing, and an example {status} needs one")
+            if record.external_id:
+                ids.add(record.external_id, order, reader.describe(loc), mapper.id_key)
+            if not order & 1023 and time.monotonic() - last >= PROGRESS_SECONDS:
+                reporter.progress(Progress("check", records, reader.position, size))
+                last = time.monotonic()
+        ids.flush()
+    except _Fatal as exc:
+        problems.add(order + 1, exc.where, None, exc.message)
+    finally:
+        ids.close()
+    problems.raise_if_any()
+    if not records:
+        raise ImportFailed(["The file holds no records."])
+    reporter.progress(Progress("check", records, size, size, done=True))
+    return {
+        "records": records,
+        "with_completion": with_completion,
+        "status": str(status),
+        "kinds": dict(kinds),
+        "ignored": sorted(str(key) for key in mapper.ignored),
+    }
+
+
+def examples_import(
+    *,
+    task: Task,
+    path: Path,
+    file_format: str,
+    mapping: dict[str, str] | None = None,
+    status: str = Example.Status.NEW,
+    actor=None,
+    reporter: Reporter | None = None,
+) -> dict:
+    """Check the whole file, then insert every record in one transaction: all or nothing. Return the counts.
+
+    Raise ImportFailed naming the problems (nothing imported), ValidationError for a bad status or format, and
+    ImportCancelled when the reporter says the job was cancelled (rolled back).
+    """
+    reporter = reporter or Reporter()
+    counts = import_check(
+        task=task, path=path, file_format=file_format, mapping=mapping, status=status, reporter=reporter
+    )
+    size = path.stat().st_size
+    reader = _reader(path, file_format)
+    last = time.monotonic()
+
+    def report(inserted: int, position: int) -> None:
+        nonlocal last
+        if time.monotonic() - last >= PROGRESS_SECONDS:
+            reporter.progress(Progress("insert", inserted, position, size))
+            last = time.monotonic()
+
+    try:
+        with transaction.atomic():
+            # Serialise imports into one task (and template edits): the template and the ids stay as checked.
+            task = Task.objects.select_for_update().get(pk=task.pk)
+            template = task.current_template
+            if template is None:
+                raise ImportFailed(["The task has no prompt template yet; create one first."])
+            loader_class = _CopyLoader if connection.vendor == "postgresql" else _OrmLoader
+            loader = loader_class(task=task, template_id=template.pk, status=status, actor=actor)
+            inserted = loader.load(reader, Mapper(mapping), report)
+            if inserted != counts["records"]:
+                raise ImportFailed(["The file changed during the import; try again."])
+            reporter.progress(Progress("insert", inserted, size, size, done=True))
+            reporter.finish(counts)
+    except IntegrityError as exc:
+        # Another import or an annotator added an example with one of these ids after the check.
+        raise ImportFailed([f"An example with one of these ids was added meanwhile; import again. ({exc})"]) from exc
+    except _Fatal as exc:
+        raise ImportFailed([f"{exc.where}: {exc.message}"]) from exc
+    return counts
+
+
+# --- loaders: pass 2, the inserts (examples, their first revisions and transitions) ------------------------------
+
+
+def _forget_queries() -> None:
+    """With DEBUG on, Django keeps the text of every query (up to 9,000): a bulk insert's runs to megabytes. A long
+    import would hold hundreds of them, so it drops the log as it goes."""
+    if connection.queries_logged:
+        reset_queries()
+
+
+def _batches(reader: _Reader, mapper: Mapper) -> Iterator[list[Record]]:
+    batch: list[Record] = []
+    for _, loc, record, problems in _records(reader, mapper):
+        if problems is not None:  # the file changed since it was checked
+            raise ImportFailed([f"{reader.describe(loc)}: the file changed during the import; try again."])
+        batch.append(record)
+        if len(batch) >= BATCH_SIZE:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _Loader:
+    def __init__(self, *, task: Task, template_id: int, status: str, actor) -> None:
+        self.task = task
+        self.template_id = template_id
+        self.status = str(status)
+        self.actor_id = actor.pk if actor is not None else None
+        self.now = timezone.now()
+        # An example imported for review has entered review now, as example_submit records it.
+        fields = {f.attname for f in Example._meta.concrete_fields}
+        self.entered_review = {"submitted_at": self.now} if status != NEW and "submitted_at" in fields else {}
+
+    def load(self, reader: _Reader, mapper: Mapper, report: Callable[[int, int], None]) -> int:
+        """Insert every record of the file; call report(inserted, bytes read) after each batch. Return the count."""
+        raise NotImplementedError
+
+
+class _OrmLoader(_Loader):
+    """bulk_create, batch by batch: any database (SQLite in development)."""
+
+    def load(self, reader: _Reader, mapper: Mapper, report: Callable[[int, int], None]) -> int:
+        inserted = 0
+        for batch in _batches(reader, mapper):
+            self.write(batch)
+            _forget_queries()
+            inserted += len(batch)
+            report(inserted, reader.position)
+        return inserted
+
+    def write(self, batch: list[Record]) -> None:
+        examples = Example.objects.bulk_create(
+            [
+                Example(
+                    task=self.task,
+                    template_id=self.template_id,
+                    instruction=r.instruction,
+                    context=r.context,
+                    input=r.input,
+                    messages=r.messages,
+                    completion=r.completion,
+                    kind=r.kind,
+                    source=IMPORTED,
+                    external_id=r.external_id,
+                    prompt_hash=prompt_hash(
+                        {"instruction": r.instruction, "context": r.context, "input": r.input}, r.messages
+                    ),
+                    status=self.status,
+                    **self.entered_review,
+                )
+                for r in batch
+            ]
+        )
+        Revision.objects.bulk_create(
+            Revision(example=e, text=e.completion, kind=e.kind, reason=REASON_IMPORT, example_version=1)
+            for e in examples
+            if e.completion
+        )
+        Transition.objects.bulk_create(
+            Transition(example=e, from_status=NEW, to_status=self.status, actor_id=self.actor_id, note=IMPORTED)
+            for e in examples
+        )
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    """A value in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int | float):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, list | dict):
+        value = orjson.dumps(value).decode()
+    return str(value).translate(_COPY_ESCAPES)
+
+
+class _CopyLoader(_Loader):
+    """COPY on PostgreSQL, several times faster than INSERT, in a pipeline: a thread reads, checks, hashes and formats
+    the next batch as COPY text while this thread's connection loads the current one, so the client's work overlaps
+    the server's (index upkeep dominates). Example ids come from the sequence first (nextval is not transactional, so
+    the formatting thread takes them on a connection of its own), so that revisions and transitions can refer to them.
+    Columns another change adds to these models are written with their (constant) default.
+    """
+
+    EXAMPLE = ("id", "task_id", "template_id", "uuid", "instruction", "context", "input", "messages", "completion",
+               "kind", "source", "external_id", "prompt_hash", "status", "version", "author_id", "claimed_by_id",
+               "claim_expires_at", "created_at", "updated_at")  # fmt: skip
+    REVISION = ("example_id", "text", "kind", "author_id", "reason", "example_version", "created_at")
+    TRANSITION = ("example_id", "from_status", "to_status", "actor_id", "note", "created_at")
+    QUEUED_BATCHES = 2  # formatted batches waiting: bounds the memory of the pipeline
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.sql: dict = {}
+        self.extra: dict = {}
+        for model, attnames in ((Example, self.EXAMPLE), (Revision, self.REVISION), (Transition, self.TRANSITION)):
+            fields = model._meta.concrete_fields
+            column = {f.attname: f.column for f in fields}
+            extra = [f for f in fields if f.attname not in attnames and not f.primary_key]
+            columns = [*map(column.get, attnames), *(f.column for f in extra)]
+            quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+            self.sql[model] = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({quoted}) FROM STDIN"
+            self.extra[model] = "".join("\t" + _copy_text(self._default(model, f)) for f in extra)
+        now = _copy_text(self.now)
+        self.example_tail = f"\t{self.status}\t1\t\\N\t\\N\t\\N\t{now}\t{now}{self.extra[Example]}\n"
+        self.revision_tail = f"\t\\N\t{REASON_IMPORT}\t1\t{now}{self.extra[Revision]}\n"
+        actor = _copy_text(self.actor_id)
+        self.transition_tail = f"\t{NEW}\t{self.status}\t{actor}\t{IMPORTED}\t{now}{self.extra[Transition]}\n"
+
+    def _default(self, model, f) -> Any:
+        if model is Example and f.attname in self.entered_review:
+            return self.entered_review[f.attname]
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            return self.now
+        if f.unique:
+            raise RuntimeError(f"annotate.importing cannot fill the unique column {model.__name__}.{f.name}: add it.")
+        return f.get_default()
+
+    def load(self, reader: _Reader, mapper: Mapper, report: Callable[[int, int], None]) -> int:
+        batches: queue.Queue = queue.Queue(maxsize=self.QUEUED_BATCHES)
+        stop = threading.Event()
+        producer = threading.Thread(
+            target=self._produce, args=(reader, mapper, batches, stop), name="import-copy-format", daemon=True
+        )
+        producer.start()
+        inserted = 0
+        try:
+            with connection.cursor() as cursor:
+                raw = cursor.cursor  # psycopg's own cursor, for COPY
+                while (item := batches.get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise item
+                    examples, revisions, transitions, count, position = item
+                    with raw.copy(self.sql[Example]) as copy:
+                        copy.write(examples)
+                    if revisions:
+                        with raw.copy(self.sql[Revision]) as copy:
+                            copy.write(revisions)
+                    with raw.copy(self.sql[Transition]) as copy:
+                        copy.write(transitions)
+                    inserted += count
+                    report(inserted, position)
+        finally:
+            stop.set()
+            producer.join()
+        return inserted
+
+    def _produce(self, reader: _Reader, mapper: Mapper, batches: queue.Queue, stop: threading.Event) -> None:
+        """The formatting thread: put (examples, revisions, transitions, count, position) per batch, then None."""
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    batches.put(item, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        try:
+            for batch in _batches(reader, mapper):
+                if not put((*self._format(batch), len(batch), reader.position)):
+                    return
+            put(None)
+        except BaseException as exc:  # handed to the loading thread, which raises it
+            put(exc)
+        finally:
+            connection.close()  # this thread's own connection (the one nextval used)
+
+    def _format(self, batch: list[Record]) -> tuple[str, str, str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [Example._meta.db_table, len(batch)],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+        head = f"\t{self.task.pk}\t{self.template_id}\t"
+        examples, revisions, transitions = [], [], []
+        esc = _COPY_ESCAPES
+        for pk, r in zip(ids, batch, strict=True):
+            completion = r.completion.translate(esc)
+            messages = orjson.dumps(r.messages).decode().translate(esc) if r.messages else "[]"
+            fields = {"instruction": r.instruction, "context": r.context, "input": r.input}
+            examples.append(
+                f"{pk}{head}{uuid.uuid4()}\t{r.instruction.translate(esc)}\t{r.context.translate(esc)}\t"
+                f"{r.input.translate(esc)}\t{messages}\t{completion}\t{r.kind}\t{IMPORTED}\t"
+                f"{r.external_id.translate(esc)}\t{prompt_hash(fields, r.messages)}{self.example_tail}"
+            )
+            if completion:
+                revisions.append(f"{pk}\t{completion}\t{r.kind}{self.revision_tail}")
+            transitions.append(f"{pk}{self.transition_tail}")
+        return "".join(examples), "".join(revisions), "".join(transitions)
+
+
+# --- uploads, preview and jobs (the browser's side) ----------------------------------------------------------
+
+_TOKEN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def upload_dir() -> Path:
+    return Path(settings.VAR_DIR) / "imports"
+
+
+def upload_path(token: str) -> Path:
+    """Where an upload is kept: a generated name under VAR_DIR/imports, never the name it was uploaded with."""
+    if not _TOKEN.fullmatch(token):
+        raise ValueError("not an upload token")
+    return upload_dir() / f"{token}.upload"
+
+
+def upload_token() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class Upload:
+    """A file uploaded for import, waiting for the lead's mapping and go-ahead."""
+
+    token: str
+    filename: str
+    size: int
+    file_format: str
+
+    @property
+    def path(self) -> Path:
+        return upload_path(self.token)
+
+
+def upload_accept(*, token: str, filename: str, file_format: str = "") -> Upload:
+    """Check an uploaded file: its size, its format, that records can be read. Raise ValidationError (file deleted)."""
+    path = upload_path(token)
+    try:
+        size = _check_file(path)
+        if size == 0:
+            raise ValidationError("The file is empty.")
+        file_format = file_format or detect_format(path=path, filename=filename)
+        reader = _reader(path, file_format)
+        keys = source_keys(path=path, file_format=file_format)
+        if not keys:
+            problems = _Problems(reader)
+            try:
+                for order, loc, _, record_problems in _records(reader, Mapper()):
+                    if record_problems:
+                        problems.add_record(order, loc, record_problems)
+                    break
+            except _Fatal as exc:
+                problems.add(0, exc.where, None, exc.message)
+            problems.raise_if_any()
+            raise ValidationError("The file holds no records.")
+    except ValidationError:
+        path.unlink(missing_ok=True)
+        raise
+    return Upload(token=token, filename=filename[:255], size=size, file_format=file_format)
+
+
+def source_keys(*, path: Path, file_format: str) -> list[str]:
+    """The keys a file's records use (CSV: its header; JSON: those of its first records), in order of appearance."""
+    reader = _reader(path, file_format)
+    if isinstance(reader, _CsvReader):
+        return reader.columns()
+    keys: dict[str, None] = {}
+    try:
+        for number, (_, raw, _) in enumerate(reader):
+            if isinstance(raw, dict):
+                keys.update(dict.fromkeys(str(key) for key in raw))
+            if number >= SAMPLE_RECORDS or len(keys) > 200:
+                break
+    except _Fatal:
+        pass
+    return list(keys)
+
+
+def default_mapping(keys: list[str]) -> dict[str, str]:
+    """Each key mapped to the field of its name (or alias: prompt, output, id), else ignored (""). Two keys may name
+    one field ("prompt" and "instruction"): records of a JSON file may take either shape, just not both at once."""
+    return {key: NAME_MATCHES.get(key.strip().lower(), "") for key in keys}
+
+
+def preview(*, path: Path, file_format: str, mapping: dict[str, str], limit: int = PREVIEW_RECORDS) -> list[dict]:
+    """The first records as they will be stored (`record`), or their problems (`problems`, messages)."""
+    reader = _reader(path, file_format)
+    rows = []
+    try:
+        for order, loc, record, problems in _records(reader, Mapper(mapping)):
+            messages = [f'field "{f}": {m}' if f else m for f, m in problems or ()]
+            rows.append({"where": reader.describe(loc), "record": record, "problems": messages})
+            if order >= limit:
+                break
+    except _Fatal as exc:
+        rows.append({"where": exc.where, "record": None, "problems": [exc.message]})
+    return rows
+
+
+def import_start(*, task: Task, upload: Upload, mapping: dict[str, str], status: str, user) -> ImportJob:
+    """Record the import as a job. A small file is imported now, in this request; a large one (over
+    INLINE_MAX_BYTES or INLINE_MAX_RECORDS) is queued for a worker. Raise ImportFailed (small file: nothing was
+    imported and the upload is kept for another try) or ValidationError for a bad status.
+    """
+    from .tasks import import_run_task
+
+    _check_status(status)
+    small = upload.size <= INLINE_MAX_BYTES
+    if small:
+        counts = import_check(
+            task=task, path=upload.path, file_format=upload.file_format, mapping=mapping, status=status
+        )
+        small = counts["records"] <= INLINE_MAX_RECORDS
+    job = ImportJob.objects.create(
+        task=task,
+        filename=upload.filename[:255],
+        path=str(upload.path),
+        file_format=upload.file_format,
+        size=upload.size,
+        status_on_import=status,
+        mapping=mapping,
+        created_by=user,
+    )
+    if small:
+        import_run(job_id=job.pk)
+        job.refresh_from_db()
+    else:
+        job_send(import_run_task, job)
+    return job
+
+
+def import_run(*, job_id: int) -> None:
+    """Run an import job (a worker's side, or inline for a small file): claim it, import, mark the row.
+
+    Problems and cancellation are recorded on the row and the upload deleted. Transient database errors are raised
+    with the upload kept: the lease expires and the sweep runs the job again (up to its attempts).
+    """
+    job = job_claim(ImportJob, job_id)
+    if job is None:
+        return  # another worker has it, or it is finished or cancelled
+    reporter = JobReporter(job)
+    done = True
+    try:
+        examples_import(
+            task=job.task,
+            path=Path(job.path),
+            file_format=job.file_format,
+            mapping=job.mapping or None,
+            status=job.status_on_import,
+            actor=job.created_by,
+            reporter=reporter,
+        )
+    except ValidationError as exc:
+        job_fail(job, "\n".join(exc.messages))
+    except ImportCancelled:
+        pass
+    except (OperationalError, InterfaceError):
+        done = False
+        raise
+    except Exception as exc:
+        logger.exception("Import job %s failed", job.pk)
+        job_fail(job, f"The import stopped on an unexpected error ({type(exc).__name__}); nothing was imported.")
+    finally:
+        reporter.close()
+        if done:
+            Path(job.path).unlink(missing_ok=True)
+
+
+def uploads_prune(*, max_age: float = UPLOAD_MAX_AGE_SECONDS) -> int:
+    """Delete uploads older than `max_age` seconds that no live import job needs. Returns how many."""
+    folder = upload_dir()
+    if not folder.is_dir():
+        return 0
+    live = set(ImportJob.objects.filter(state__in=["queued", "running"]).values_list("path", flat=True))
+    cutoff = time.time() - max_age
+    removed = 0
+    for path in folder.glob("*.upload"):
+        try:
+            if path.stat().st_mtime < cutoff and str(path) not in live:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def import_cancel(*, job: ImportJob) -> bool:
+    """Cancel a queued or running import and delete its upload; a running worker stops at its next heartbeat and
+    rolls back. Returns whether it was cancelled (False: it had already finished)."""
+    if not job_cancel(job):
+        return False
+    # A worker still reading the file keeps its open handle; one about to open it finds it gone and stops.
+    Path(job.path).unlink(missing_ok=True)
+    return True

@@ -1,0 +1,170 @@
+"""Importing a large JSONL file on PostgreSQL: records/s and peak memory of `manage.py import_examples`, at two sizes.
+
+`python -m benchmarks import` (N = 1,000,000, or BENCH_IMPORT_N), `python -m benchmarks import --n 200000`, or
+`python -m benchmarks.bench_import --n 200000`. Needs DATABASE_URL pointing at PostgreSQL. For N/10 and N records it
+writes a JSONL file of ~1 KB records (instruction, context, completion, kind, id) to a temporary folder, creates a
+task, runs the import command in a child process (check pass, then COPY in one transaction), and reads the child's
+wall time and peak resident memory (ru_maxrss, from wait4, so each child is measured on its own). The tasks it
+created, with their examples, revisions and transitions, are deleted afterwards. Targets: >= 20,000 records/s, and
+peak memory under 500 MB that does not grow with the file.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from .common import ROOT, filler, require_postgres, setup_django
+
+DEFAULT_N = int(os.environ.get("BENCH_IMPORT_N", 1_000_000))
+TARGET_RATE = 20_000
+TARGET_RSS_MB = 500
+KINDS = ("happy", "happy", "happy", "edge", "negative", "ambiguous")
+
+
+def write_jsonl(path: Path, n: int) -> int:
+    """N records of about 1 KB (distinct instructions, texts from a pool); returns the file's size."""
+    pool = [(filler(i, 150), filler(i + 7, 450), filler(i + 13, 300)) for i in range(997)]
+    with open(path, "wb") as f:
+        for i in range(n):
+            question, context, completion = pool[i % len(pool)]
+            record = {
+                "instruction": f"Question {i}: {question}",
+                "context": context,
+                "completion": completion,
+                "kind": KINDS[i % len(KINDS)],
+                "id": f"bench-{i}",
+            }
+            f.write(orjson.dumps(record) + b"\n")
+    return path.stat().st_size
+
+
+def run_child(slug: str, path: Path) -> tuple[float, int, str]:
+    """(seconds, peak RSS in bytes, output) of `manage.py import_examples SLUG PATH` in a child process."""
+    env = {**os.environ, "REDIS_URL": "", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "pairsmith.settings"}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "import_examples", slug, str(path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    output = process.stdout.read().decode()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"import_examples failed ({process.returncode}):\n{output}")
+    return seconds, usage.ru_maxrss * 1024, output  # ru_maxrss is in KiB on Linux
+
+
+def copy_baseline(slug: str, path: Path) -> float:
+    """Seconds PostgreSQL alone takes to load the same rows (examples, revisions, transitions) from preformatted COPY
+    text in one transaction: the ceiling of any import on this server, whatever the client does."""
+    import uuid
+
+    from django.db import connection, transaction
+
+    from annotate.importing import _copy_text, _CopyLoader
+    from annotate.models import Example, Revision, Task, Transition
+
+    task = Task.objects.get(slug=slug)
+    loader = _CopyLoader(task=task, template_id=task.current_template.pk, status="new", actor=None)
+    lines = path.read_bytes().split(b"\n")[:-1]
+    e, r, t = [], [], []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('annotate_example', 'id')) FROM generate_series(1, %s)",
+                       [len(lines)])  # fmt: skip
+        ids = [row[0] for row in cursor.fetchall()]
+    for i, (line, pk) in enumerate(zip(lines, ids, strict=True)):
+        record = orjson.loads(line)
+        text = [_copy_text(record[k]) for k in ("instruction", "context", "completion", "kind", "id")]
+        e.append(f"{pk}\t{task.pk}\t{loader.template_id}\t{uuid.uuid4()}\t{text[0]}\t{text[1]}\t\t[]\t{text[2]}\t"
+                 f"{text[3]}\timported\t{text[4]}\t{i:064x}{loader.example_tail}")  # fmt: skip
+        r.append(f"{pk}\t{text[2]}\t{text[3]}{loader.revision_tail}")
+        t.append(f"{pk}{loader.transition_tail}")
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for model, rows in ((Example, e), (Revision, r), (Transition, t)):
+            with cursor.cursor.copy(loader.sql[model]) as copy:
+                copy.write("".join(rows))
+    return time.perf_counter() - started
+
+
+def drop_task(slug: str) -> None:
+    """Delete the benchmark's task and everything it holds, set-wise (the ORM would load a million rows first)."""
+    from django.db import connection, transaction
+
+    from annotate.models import Task
+
+    task = Task.objects.filter(slug=slug).first()
+    if task is None:
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        examples = "SELECT id FROM annotate_example WHERE task_id = %s"
+        cursor.execute(f"DELETE FROM annotate_transition WHERE example_id IN ({examples})", [task.pk])
+        cursor.execute(f"DELETE FROM annotate_revision WHERE example_id IN ({examples})", [task.pk])
+        cursor.execute("DELETE FROM annotate_example WHERE task_id = %s", [task.pk])
+        task.delete()
+
+
+def run(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks import")
+    parser.add_argument("--n", type=int, default=DEFAULT_N, help="records in the large file (default %(default)s)")
+    args = parser.parse_args(argv or [])
+    setup_django()
+    if not require_postgres():
+        return
+    from annotate import services
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="pairsmith-bench-import-") as folder:
+        for n in sorted({max(1, args.n // 10), args.n}):
+            path = Path(folder) / f"import-{n}.jsonl"
+            started = time.perf_counter()
+            size = write_jsonl(path, n)
+            print(f"   wrote {n:,} records, {size / 1e6:,.0f} MB ({size / n:,.0f} B/record) in "
+                  f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+            slug = f"bench-import-{os.getpid()}-{n}"
+            drop_task(slug)
+            services.task_create(slug=slug, name=f"Import benchmark {n:,}", preset="qa-context")
+            try:
+                seconds, rss, output = run_child(slug, path)
+            finally:
+                drop_task(slug)
+                path.unlink()
+            assert f"Imported {n} examples into {slug}" in output, output
+            rate = n / seconds
+            results.append((n, rss))
+            print(
+                f"   {n:>9,} records: {seconds:6.1f} s · {rate:>8,.0f} records/s · {size / seconds / 1e6:5.1f} MB/s"
+                f" · peak RSS {rss / 1e6:,.0f} MB"
+                f" · {'meets' if rate >= TARGET_RATE else 'MISSES'} {TARGET_RATE:,} rec/s"
+                f" · {'under' if rss < TARGET_RSS_MB * 1e6 else 'OVER'} {TARGET_RSS_MB} MB"
+            )
+    with tempfile.TemporaryDirectory(prefix="pairsmith-bench-import-") as folder:
+        n = max(1, args.n // 10)
+        path = Path(folder) / "baseline.jsonl"
+        write_jsonl(path, n)
+        slug = f"bench-import-{os.getpid()}-copy"
+        drop_task(slug)
+        services.task_create(slug=slug, name="Import benchmark: COPY baseline", preset="qa-context")
+        try:
+            seconds = copy_baseline(slug, path)
+        finally:
+            drop_task(slug)
+        print(f"   baseline, PostgreSQL alone: COPY of the same {n:,} examples, revisions and transitions, "
+              f"one transaction: {seconds:.1f} s · {n / seconds:,.0f} records/s")  # fmt: skip
+    if len(results) == 2:
+        (small_n, small_rss), (large_n, large_rss) = results
+        print(f"   memory: ×{large_rss / small_rss:.2f} for ×{large_n / small_n:.0f} the records")
+
+
+if __name__ == "__main__":
+    run(sys.argv[1:])
