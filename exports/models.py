@@ -1,9 +1,18 @@
+import hashlib
+
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 
+from annotate.models import Kind
 from pairsmith.jobs import Job
 
 EXPORT_FORMATS = [("openai-chat", "OpenAI chat"), ("prompt-completion", "Prompt / completion"), ("alpaca", "Alpaca")]
+
+# The four files of every version: the key the command's --json output uses -> the file name on disk.
+FILE_KEYS = {"train": "train.jsonl", "validation": "validation.jsonl", "manifest": "manifest.json", "card": "README.md"}
+FILE_NAMES = tuple(FILE_KEYS.values())
 
 
 class Export(Job):
@@ -17,6 +26,11 @@ class Export(Job):
     split_seed = models.CharField(max_length=64)
     counts = models.JSONField(default=dict, blank=True)
     files = models.JSONField(default=dict, blank=True, help_text="name -> {size, sha256}")
+    problems = models.JSONField(
+        default=list, blank=True, help_text="Records that failed their format's checks: [{example, uuid, reason}]."
+    )
+    base_version = models.PositiveIntegerField(null=True, blank=True, help_text="The version `changes` compares with.")
+    changes = models.JSONField(default=dict, blank=True, help_text="Counts of added, removed, changed, moved examples.")
 
     class Meta:
         ordering = ["task", "-version"]
@@ -29,3 +43,87 @@ class Export(Job):
 
     def __str__(self) -> str:
         return f"{self.task.slug} v{self.version} ({self.state})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("exports:detail", args=[self.task.slug, self.version])
+
+    @property
+    def state_class(self) -> str:
+        """The CSS class that colours the state."""
+        return {"succeeded": "st-text-approved", "failed": "st-text-rejected", "running": "st-text-submitted"}.get(
+            self.state, "muted"
+        )
+
+    @property
+    def kinds_label(self) -> str:
+        """The kinds filter in words: "all kinds", or the kinds chosen."""
+        kinds = (self.filters or {}).get("kinds") or []
+        return "all kinds" if not kinds or set(kinds) >= set(Kind.values) else ", ".join(kinds)
+
+    @property
+    def total_size(self) -> int:
+        return sum(meta.get("size", 0) for meta in (self.files or {}).values())
+
+    @property
+    def file_rows(self) -> list[dict]:
+        """The files in their fixed order, for the templates: [{name, size, sha256, records}]."""
+        return [{"name": name, **self.files[name]} for name in FILE_NAMES if name in (self.files or {})]
+
+
+class ExportChange(models.Model):
+    """How one example differs from the version an export was compared with (by the manifests' content hashes)."""
+
+    class Change(models.TextChoices):
+        ADDED = "added", "Added"
+        REMOVED = "removed", "Removed"
+        CHANGED = "changed", "Changed"
+        MOVED = "moved", "Moved between splits"
+
+    export = models.ForeignKey(Export, models.CASCADE, related_name="change_rows")
+    change = models.CharField(max_length=7, choices=Change)
+    # No foreign key: a removed example may be gone from the database; the UUID is what the manifests hold.
+    example_id = models.BigIntegerField()
+    example_uuid = models.UUIDField()
+    split = models.CharField(max_length=10, help_text="train or validation (for a removed example: where it was).")
+
+    class Meta:
+        ordering = ["export", "example_id"]
+        # The version page lists one export's changes of one kind, in example order.
+        indexes = [models.Index(fields=["export", "change", "example_id"], name="exports_change_browse")]
+
+    def __str__(self) -> str:
+        return f"{self.example_uuid} {self.change}"
+
+
+def token_digest(raw: str) -> str:
+    """Tokens are 256-bit random strings, so a plain SHA-256 is enough to store them (no slow hash needed)."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self) -> "ApiTokenQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A personal bearer token for pipelines; it acts for its user on the tasks they lead or review."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. “training pipeline”.")
+    prefix = models.CharField(max_length=12, help_text="The token's first characters, to recognise it.")
+    digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the token; the token is not stored.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["user", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,36 @@
+from django import forms
+
+from annotate.forms import NoColonMixin
+from annotate.models import Kind
+
+from .models import EXPORT_FORMATS, ExportChange
+
+
+class ExportForm(NoColonMixin, forms.Form):
+    export_format = forms.ChoiceField(label="Format", choices=EXPORT_FORMATS, initial="openai-chat")
+    validation_ratio = forms.FloatField(
+        label="Validation share",
+        min_value=0,
+        max_value=0.99,
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )
+    kinds = forms.MultipleChoiceField(
+        label="Kinds",
+        choices=Kind.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Leave all unticked to export every kind.",
+    )
+
+
+class TokenForm(NoColonMixin, forms.Form):
+    name = forms.CharField(
+        label="Token name", max_length=100, help_text="What it is for, e.g. “nightly training pipeline”."
+    )
+
+
+class ChangeFilterForm(forms.Form):
+    """The version page's change list: which kind of change (an allow-list), which page."""
+
+    change = forms.ChoiceField(choices=[("", "All")] + ExportChange.Change.choices, required=False)
+    page = forms.IntegerField(min_value=1, required=False)

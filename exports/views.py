@@ -1,0 +1,212 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
+from django_htmx.http import HttpRequest as HtmxHttpRequest
+
+from annotate.access import task_for, task_role
+from annotate.models import Example, Role, Task
+from pairsmith.jobs import JobState
+
+from . import services
+from .forms import ChangeFilterForm, ExportForm, TokenForm
+from .models import FILE_NAMES, ApiToken, Export, ExportChange
+
+READERS = (Role.LEAD, Role.REVIEWER)
+CONTENT_TYPES = {".jsonl": "application/jsonl", ".json": "application/json", ".md": "text/markdown; charset=utf-8"}
+CHANGES_PER_PAGE = 50
+
+
+def _get_export(task: Task, version: int) -> Export:
+    """The task's export `version`; Http404 when there is none (the task was already checked for the user)."""
+    return get_object_or_404(Export.objects.select_related("created_by"), task=task, version=version)
+
+
+def _list_context(request: HtmxHttpRequest, task: Task, form: ExportForm) -> dict:
+    return {
+        "task": task,
+        "exports": task.exports.select_related("created_by").order_by("-version"),
+        "form": form,
+        "is_lead": Role.LEAD in request.task_roles,
+    }
+
+
+@task_role(*READERS)
+@require_GET
+def export_list(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
+    form = ExportForm(initial={"validation_ratio": task.validation_ratio})
+    return render(request, "exports/list.html", _list_context(request, task, form))
+
+
+@task_role(Role.LEAD)
+@require_POST
+def export_create(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
+    form = ExportForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            export = services.export_request(
+                task=task,
+                export_format=data["export_format"],
+                validation_ratio=data["validation_ratio"],
+                kinds=data["kinds"] or None,
+                user=request.user,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            export.refresh_from_db()  # without Redis it already ran; with Redis down it carries a notice
+            if export.notice:
+                messages.warning(request, f"Export v{export.version} is queued. {export.notice}")
+            elif export.state == JobState.QUEUED:
+                messages.success(request, f"Export v{export.version} is queued; this page shows its progress.")
+            else:
+                messages.info(request, f"Export v{export.version}: {export.get_state_display().lower()}.")
+            return redirect("exports:list", task.slug)
+    return render(request, "exports/list.html", _list_context(request, task, form))
+
+
+@task_role(*READERS)
+@require_GET
+def export_status(request: HtmxHttpRequest, *, task: Task, version: int) -> HttpResponse:
+    """The export's fragment: polled while it is live; the finished fragment carries no trigger, so polling stops."""
+    export = _get_export(task, version)
+    context = {"task": task, "export": export, "is_lead": Role.LEAD in request.task_roles}
+    return render(request, "exports/_export.html", context)
+
+
+@task_role(*READERS)
+@require_GET
+def export_detail(request: HtmxHttpRequest, *, task: Task, version: int) -> HttpResponse:
+    export = _get_export(task, version)
+    filters = ChangeFilterForm(request.GET)
+    change = filters.cleaned_data.get("change") if filters.is_valid() else ""
+    rows = export.change_rows.all()
+    if change:
+        rows = rows.filter(change=change)
+    page = Paginator(rows, CHANGES_PER_PAGE).get_page(request.GET.get("page"))
+    uuids = [row.example_uuid for row in page]
+    examples = {
+        example.uuid: example
+        for example in Example.objects.filter(task=task, uuid__in=uuids).only("uuid", "instruction", "status")
+    }
+    context = {
+        "task": task,
+        "export": export,
+        "is_lead": Role.LEAD in request.task_roles,
+        "page": page,
+        "change": change,
+        "change_rows": [(row, examples.get(row.example_uuid)) for row in page],
+        "change_choices": ExportChange.Change.choices,
+    }
+    return render(request, "exports/detail.html", context)
+
+
+@task_role(Role.LEAD)
+@require_POST
+def export_cancel(request: HtmxHttpRequest, *, task: Task, version: int) -> HttpResponse:
+    export = _get_export(task, version)
+    try:
+        services.export_cancel(export=export)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Export v{export.version} cancelled.")
+    return redirect("exports:list", task.slug)
+
+
+def _file_response(export: Export, name: str) -> FileResponse:
+    """Stream one of the export's four files; Http404 for any other name or an export that did not succeed."""
+    if name not in FILE_NAMES or export.state != JobState.SUCCEEDED:
+        raise Http404("No such file in this export.")
+    path = services.export_file_path(export, name)
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 (FileResponse closes it)
+    except FileNotFoundError:
+        raise Http404("The file of this export is missing on the server.") from None
+    content_type = CONTENT_TYPES[path.suffix]
+    response = FileResponse(handle, as_attachment=True, filename=name, content_type=content_type)
+    if name in export.files:  # the files never change: their checksum is a strong validator
+        response.headers["ETag"] = f'"{export.files[name]["sha256"]}"'
+    return response
+
+
+@task_role(*READERS)
+@require_safe
+def export_download(request: HtmxHttpRequest, *, task: Task, version: int, name: str) -> FileResponse:
+    return _file_response(_get_export(task, version), name)
+
+
+# --- pipelines: bearer tokens -------------------------------------------------------------------------------------
+
+
+def _api_text(status: int, message: str, **headers) -> HttpResponse:
+    return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8", headers=headers)
+
+
+def _api_export(request, *, slug: str, version: int | None, name: str) -> HttpResponse:
+    """A file of a version (None: the latest succeeded) for a bearer token's user who leads or reviews the task."""
+    user = services.token_user(authorization=request.headers.get("Authorization", ""))
+    if user is None:
+        return _api_text(
+            401, "A valid API token is required: Authorization: Bearer <token>.", **{"WWW-Authenticate": "Bearer"}
+        )
+    try:
+        task, _ = task_for(user, slug, *READERS)
+    except Http404:
+        return _api_text(404, "No such task.")
+    except PermissionDenied:
+        return _api_text(403, "The token's user is neither lead nor reviewer of this task.")
+    succeeded = Export.objects.filter(task=task, state=JobState.SUCCEEDED)
+    export = (succeeded.filter(version=version) if version else succeeded.order_by("-version")).first()
+    if export is None:
+        return _api_text(404, "No such export version, or it has not succeeded.")
+    try:
+        return _file_response(export, name)
+    except Http404 as exc:
+        return _api_text(404, str(exc))
+
+
+@require_safe
+def api_download(request, slug: str, version: int, name: str) -> HttpResponse:
+    return _api_export(request, slug=slug, version=version, name=name)
+
+
+@require_safe
+def api_download_latest(request, slug: str, name: str) -> HttpResponse:
+    return _api_export(request, slug=slug, version=None, name=name)
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def tokens(request: HtmxHttpRequest) -> HttpResponse:
+    form = TokenForm(request.POST or None)
+    new_token = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            _, new_token = services.token_create(user=request.user, name=form.cleaned_data["name"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            form = TokenForm()
+    context = {
+        "form": form,
+        "new_token": new_token,
+        "tokens": ApiToken.objects.filter(user=request.user),
+        "tasks": services.token_tasks(user=request.user),
+    }
+    return render(request, "exports/tokens.html", context)
+
+
+@login_required
+@require_POST
+def token_revoke(request: HtmxHttpRequest, token_id: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)  # another user's token: 404
+    services.token_revoke(token=token)
+    messages.success(request, f"Token “{token.name}” revoked: it no longer works.")
+    return redirect("exports:tokens")
