@@ -1,4 +1,15 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "reviews"
-urlpatterns: list = []
+urlpatterns = [
+    path("tasks/<slug:slug>/review/", views.queue, name="queue"),
+    path("tasks/<slug:slug>/review/next/", views.next_pair, name="next"),
+    path("tasks/<slug:slug>/review/previous/", views.previous, name="previous"),
+    path("tasks/<slug:slug>/review/<uuid:uuid>/", views.review, name="review"),
+    path("tasks/<slug:slug>/review/<uuid:uuid>/decide/", views.decide, name="decide"),
+    path("tasks/<slug:slug>/triage/", views.triage, name="triage"),
+    path("tasks/<slug:slug>/triage/act/", views.triage_act, name="triage_act"),
+    path("tasks/<slug:slug>/examples/<uuid:uuid>/", views.example_detail, name="example"),
+]

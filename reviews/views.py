@@ -1,0 +1,393 @@
+"""The reviewer's day: the queue, the review screen and its verdicts, triage, and the timeline of an example."""
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Exists, OuterRef
+from django.http import Http404, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import Truncator
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpRequest as HtmxHttpRequest
+from django_htmx.http import HttpResponseClientRedirect
+
+from annotate.access import task_role
+from annotate.models import Example, Kind, Role, Task
+from annotate.rendering import TemplateSpec, render_prompt
+
+from . import services
+from .forms import QueueFilterForm, TriageActionForm, TriageFilterForm, VerdictForm
+from .models import ReasonCode, Verdict
+
+REVIEWERS = (Role.REVIEWER, Role.LEAD)
+Status = Example.Status
+PER_PAGE = 50
+
+
+def _example(task: Task, uuid: UUID) -> Example:
+    """The example of this task with what the review screen shows; Http404 for another task's example."""
+    example = get_object_or_404(Example.objects.select_related("template", "author"), task=task, uuid=uuid)
+    example.task = example.template.task = task  # the same row: rendering the prompt reads it, no second query
+    return example
+
+
+COUNT_CAP = 1000
+
+
+@dataclass
+class Window:
+    """One page of a list that may hold a million rows: counted up to COUNT_CAP only ("1000+"), never in full."""
+
+    rows: list
+    number: int
+    count: int
+    capped: bool
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def _window(queryset, page: str | None) -> Window:
+    try:
+        number = min(max(int(page or 1), 1), COUNT_CAP // PER_PAGE)
+    except ValueError:
+        number = 1
+    offset = (number - 1) * PER_PAGE
+    rows = list(queryset[offset : offset + PER_PAGE + 1])
+    count = queryset.order_by()[: COUNT_CAP + 1].count()  # COUNT(*) over a LIMIT: stops at the cap
+    has_next = len(rows) > PER_PAGE and number < COUNT_CAP // PER_PAGE
+    return Window(rows[:PER_PAGE], number, min(count, COUNT_CAP), count > COUNT_CAP, has_next)
+
+
+def _with_query(url: str, querystring: str) -> str:
+    return f"{url}?{querystring}" if querystring else url
+
+
+def _uuid(value: str | None) -> UUID | None:
+    try:
+        return UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+# --- the queue ---------------------------------------------------------------------------------------------------
+
+
+@task_role(*REVIEWERS)
+@require_GET
+def queue(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
+    """The examples waiting for this reviewer, filtered and ordered; "Start reviewing" takes them one by one."""
+    form = QueueFilterForm(request.GET, annotators=services.annotators_of(task))
+    filters = form.filters()
+    waiting = (
+        services.review_queue(task=task, reviewer=request.user, filters=filters)
+        .select_related("author", "claimed_by")
+        .only(
+            "uuid", "instruction", "kind", "warnings", "risk", "submitted_at", "claim_expires_at", "version",
+            "author__username", "claimed_by__username",
+        )
+    )  # fmt: skip
+    window = _window(waiting, request.GET.get("page"))
+    context = {
+        "task": task,
+        "form": form,
+        "window": window,
+        "rows": window.rows,
+        "querystring": filters.querystring(),
+        "now": timezone.now(),
+    }
+    if request.htmx:
+        return render(request, "reviews/queue.html#queue-table", context)
+    return render(request, "reviews/queue.html", context)
+
+
+@task_role(*REVIEWERS)
+@require_GET
+def next_pair(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
+    """Claim the next example for this reviewer (passing over `skip`) and open it; the queue when none is left."""
+    filters = QueueFilterForm(request.GET).filters()
+    skip = None
+    if skip_uuid := _uuid(request.GET.get("skip")):
+        skip = Example.objects.filter(task=task, uuid=skip_uuid).only("id").first()
+    example = services.review_claim_next(task=task, reviewer=request.user, filters=filters, skip=skip)
+    querystring = filters.querystring()
+    if example is None:
+        messages.info(
+            request, "Nothing else is waiting for your review" + (" with these filters." if querystring else ".")
+        )
+        return redirect(_with_query(reverse("reviews:queue", args=[task.slug]), querystring))
+    # The pair is rendered here, not redirected to: "next" takes one round trip instead of two. The page carries
+    # its own address (review.js puts it in the location bar), so a reload or a bookmark opens this pair.
+    return _review_page(request, task, _example(task, example.uuid), filters)
+
+
+@task_role(*REVIEWERS)
+@require_GET
+def previous(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
+    """Open the example this reviewer judged last (before the one given as `before`)."""
+    verdicts = Verdict.objects.filter(reviewer=request.user, example__task=task)
+    before = _uuid(request.GET.get("before"))
+    if before:
+        anchor = verdicts.filter(example__uuid=before).order_by("-id").values_list("id", flat=True).first()
+        if anchor:
+            verdicts = verdicts.filter(id__lt=anchor).exclude(example__uuid=before)
+    target = verdicts.order_by("-id").values_list("example__uuid", flat=True).first()
+    querystring = QueueFilterForm(request.GET).filters().querystring()
+    if target is None:
+        messages.info(request, "You have not judged anything before this in this task.")
+        back = (
+            reverse("reviews:review", args=[task.slug, before])
+            if before
+            else reverse("reviews:queue", args=[task.slug])
+        )
+        return redirect(_with_query(back, querystring))
+    return redirect(_with_query(reverse("reviews:review", args=[task.slug, target]), querystring))
+
+
+# --- the review screen -------------------------------------------------------------------------------------------
+
+
+def _why_not(task: Task, example: Example, user, verdicts: list[Verdict]) -> str:
+    """Why this reviewer cannot judge the example now ("" when they can)."""
+    if example.status != Status.SUBMITTED:
+        return f"This example is {example.get_status_display().lower()}; there is nothing to decide."
+    if example.triage:
+        return "Reviewers disagree on this version; it is decided in triage."
+    if example.author_id == user.pk and not task.self_review_allowed:
+        return "You wrote this example; another reviewer judges it."
+    mine = [v for v in verdicts if v.reviewer_id == user.pk and v.example_version == example.version]
+    if mine:
+        return f"You judged this version: {mine[-1].get_decision_display().lower()}."
+    now = timezone.now()
+    if example.claimed_by_id not in (None, user.pk) and example.claim_expires_at and example.claim_expires_at > now:
+        until = timezone.localtime(example.claim_expires_at).strftime("%H:%M")
+        return f"{example.claimed_by} is reviewing this example right now (until {until})."
+    return ""
+
+
+def _decide_context(task: Task, example: Example, form: VerdictForm, filters: services.QueueFilters, **extra) -> dict:
+    posted = form.data if form.is_bound else {}
+    decision = posted.get("decision", "") if form.is_bound else ""
+    return {
+        "task": task,
+        "example": example,
+        "form": form,
+        "mode": decision if decision in ("flag", "reject", "edit") else "",
+        "reasons": [(i, code, label) for i, (code, label) in enumerate(ReasonCode.choices, start=1)],
+        "chosen": posted.getlist("reasons") if form.is_bound else [],
+        "comment": posted.get("comment", "") if form.is_bound else "",
+        "edited": posted.get("completion", example.completion) if form.is_bound else example.completion,
+        "edited_kind": posted.get("kind", example.kind) if form.is_bound else example.kind,
+        "kinds": Kind.choices,
+        "querystring": filters.querystring(),
+        **extra,
+    }
+
+
+def _review_context(
+    request: HtmxHttpRequest, task: Task, example: Example, form: VerdictForm, filters, *, take: bool, **extra
+) -> dict:
+    verdicts = list(example.verdicts.select_related("reviewer").order_by("id"))
+    blocked = _why_not(task, example, request.user, verdicts)
+    if not blocked and take and not services.review_take(example=example, reviewer=request.user):
+        example.refresh_from_db(fields=["claimed_by", "claim_expires_at"])
+        blocked = _why_not(task, example, request.user, verdicts)
+    steps = services.revision_history(example)
+    diffs = services.step_diffs(steps)
+    return {
+        **_decide_context(task, example, form, filters, **extra),
+        "template": example.template,
+        "rendered_prompt": render_prompt(TemplateSpec.of(example.template), fields=example.prompt_fields()),
+        "warnings": [w for w in example.warnings or [] if isinstance(w, dict)],
+        "blocked": blocked,
+        # A second reviewer judges blind: the verdicts on this version show once this reviewer cannot judge it.
+        "this_version": [v for v in verdicts if v.example_version == example.version] if blocked else [],
+        "earlier": [v for v in verdicts if v.example_version != example.version][-5:],
+        "steps": [(step, diffs.get(step.revision.pk)) for step in reversed(steps)],
+        "latest_diff": diffs.get(steps[-1].revision.pk) if steps else None,
+        "roles": request.task_roles,
+        "canonical_url": _with_query(reverse("reviews:review", args=[task.slug, example.uuid]), filters.querystring()),
+    }
+
+
+@task_role(*REVIEWERS)
+@require_GET
+def review(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
+    """The review screen: the prompt, the completion and its history, the warnings, and the decision form."""
+    return _review_page(request, task, _example(task, uuid), QueueFilterForm(request.GET).filters())
+
+
+def _review_page(request: HtmxHttpRequest, task: Task, example: Example, filters) -> HttpResponse:
+    form = VerdictForm(initial={"version": example.version})
+    return render(request, "reviews/review.html", _review_context(request, task, example, form, filters, take=True))
+
+
+def _outcome(verdict: Verdict) -> str:
+    example = verdict.example
+    what = "“" + Truncator(example.instruction or str(example.uuid)).chars(60) + "”"
+    if example.triage:
+        return f"You and another reviewer disagree on {what}: it went to triage."
+    if verdict.decision == Verdict.Decision.APPROVE:
+        edited = "Edited and approved" if verdict.revision.reason == "reviewer_edit" else "Approved"
+        if example.status == Status.APPROVED:
+            return f"{edited} {what}."
+        return f"{edited} {what}: approval 1 of {example.task.approvals_required}, it waits for a second reviewer."
+    if verdict.decision == Verdict.Decision.FLAG:
+        return f"Flagged {what} back to {example.author or 'its annotator'}."
+    return f"Rejected {what}."
+
+
+@task_role(*REVIEWERS)
+@require_POST
+def decide(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
+    """Record a verdict and go on to the next example; on refusal, the form again with the reason (htmx: status 200)."""
+    example = _example(task, uuid)
+    form = VerdictForm(request.POST)
+    filters = QueueFilterForm.from_querystring(request.POST.get("queue", "")).filters()
+    stale = None
+    if form.is_valid():
+        try:
+            verdict = services.verdict_record(example=example, reviewer=request.user, **form.service_arguments())
+        except services.StaleReview as exc:
+            stale = exc.current
+            form.add_error(None, exc)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _outcome(verdict))
+            url = _with_query(reverse("reviews:next", args=[task.slug]), filters.querystring())
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    if request.htmx:
+        return render(request, "reviews/_decide.html", _decide_context(task, example, form, filters, stale=stale))
+    context = _review_context(request, task, example, form, filters, take=False, stale=stale)
+    return render(request, "reviews/review.html", context)
+
+
+# --- triage ------------------------------------------------------------------------------------------------------
+
+TRIAGE_STATES = {
+    "flagged": {"status": Status.FLAGGED},
+    "rejected": {"status": Status.REJECTED},
+    "split": {"status": Status.SUBMITTED, "triage": True},
+}
+
+
+def _triage_rows(task: Task, values: dict):
+    rows = services.triage_queryset(task)
+    if values.get("state"):
+        rows = rows.filter(**TRIAGE_STATES[values["state"]])
+    if values.get("annotator"):
+        rows = rows.filter(author_id=values["annotator"])
+    if values.get("kind"):
+        rows = rows.filter(kind=values["kind"])
+    if values.get("reason"):  # a code of the allow-list, quoted as it is in the JSON text
+        rows = rows.filter(
+            Exists(Verdict.objects.filter(example=OuterRef("pk"), reasons__icontains=f'"{values["reason"]}"'))
+        )
+    return rows.select_related("author").order_by("-updated_at", "-id")
+
+
+@task_role(*REVIEWERS)
+@require_GET
+def triage(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
+    """Flagged, rejected and split examples with the verdicts that put them here; bulk actions on a selection."""
+    annotators = services.annotators_of(task)
+    filter_form = TriageFilterForm(request.GET, annotators=annotators)
+    values = filter_form.values()
+    window = _window(_triage_rows(task, values), request.GET.get("page"))
+    examples = window.rows
+    judged: dict[int, list[Verdict]] = {}
+    for verdict in Verdict.objects.filter(example__in=examples).select_related("reviewer").order_by("example_id", "id"):
+        judged.setdefault(verdict.example_id, []).append(verdict)
+    rows = []
+    for example in examples:
+        verdicts = judged.get(example.pk, [])
+        current = [v for v in verdicts if v.example_version == example.version]
+        rows.append({"example": example, "verdicts": current or verdicts[-1:]})
+    counts = {"flagged": 0, "rejected": 0, "split": 0}
+    for row in services.triage_queryset(task).order_by().values("status", "triage").annotate(n=Count("id")):
+        state = "split" if row["status"] == Status.SUBMITTED else row["status"]
+        counts[state] += row["n"]
+    context = {
+        "task": task,
+        "filter_form": filter_form,
+        "action_form": TriageActionForm(annotators=annotators, auto_id="bulk_%s"),
+        "filters": urlencode(values),
+        "rows": rows,
+        "window": window,
+        "counts": counts,
+        "total": sum(counts.values()),
+        "reasons": ReasonCode.choices,
+    }
+    if request.htmx:
+        return render(request, "reviews/triage.html#triage-table", context)
+    return render(request, "reviews/triage.html", context)
+
+
+TRIAGE_VERBS = {"send_back": "sent back", "reject": "rejected", "reassign": "reassigned", "approve": "approved"}
+
+
+@task_role(*REVIEWERS)
+@require_POST
+def triage_act(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
+    """One bulk action on the selected examples; ids of other tasks (or not in triage) are ignored, with a message."""
+    form = TriageActionForm(request.POST, annotators=services.annotators_of(task))
+    values = TriageFilterForm(QueryDict(request.POST.get("filters", "")[:1000])).values()
+    back = _with_query(reverse("reviews:triage", args=[task.slug]), urlencode(values))
+    if not form.is_valid():
+        errors = [str(e) for field_errors in form.errors.values() for e in field_errors]
+        messages.error(request, "Nothing was changed: " + " ".join(errors))
+        return redirect(back)
+    data = form.cleaned_data
+    common = {"task": task, "uuids": data["uuids"], "actor": request.user, "comment": data["comment"]}
+    try:
+        if data["action"] == "send_back":
+            result = services.triage_send_back(**common, reasons=data["reasons"])
+        elif data["action"] == "reject":
+            result = services.triage_reject(**common, reasons=data["reasons"])
+        elif data["action"] == "reassign":
+            result = services.triage_reassign(**common, annotator=data["annotator"], reasons=data["reasons"])
+        else:
+            result = services.triage_approve(**common)
+    except ValidationError as exc:
+        messages.error(request, "Nothing was changed: " + " ".join(exc.messages))
+        return redirect(back)
+    verb = TRIAGE_VERBS[data["action"]]
+    if data["action"] == "reassign":
+        verb = f"reassigned to {data['annotator']}"
+    level = messages.SUCCESS if result.done and not (result.left or result.missing) else messages.WARNING
+    messages.add_message(request, level, result.summary(verb))
+    return redirect(back)
+
+
+# --- the timeline of one example ---------------------------------------------------------------------------------
+
+
+@task_role(Role.ANNOTATOR, *REVIEWERS)
+@require_GET
+def example_detail(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
+    """Everything that happened to one example, in order: revisions, verdicts, transitions (who and when).
+
+    Reviewers and leads see every example of the task; an annotator only the examples they wrote (others: 404).
+    """
+    example = _example(task, uuid)
+    if not request.task_roles.intersection(REVIEWERS) and example.author_id != request.user.pk:
+        raise Http404("No such example.")
+    steps = services.revision_history(example)
+    context = {
+        "task": task,
+        "example": example,
+        "template": example.template,
+        "events": services.example_timeline(example),
+        "diffs": services.step_diffs(steps),
+        "is_reviewer": bool(request.task_roles.intersection(REVIEWERS)),
+        "rendered_prompt": render_prompt(TemplateSpec.of(example.template), fields=example.prompt_fields()),
+    }
+    return render(request, "reviews/example.html", context)
