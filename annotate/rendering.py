@@ -43,6 +43,16 @@ def _placeholders(text: str) -> list[str]:
     return names
 
 
+def required_fields(text: str) -> tuple[str, ...]:
+    """The fields a prompt format uses outside its optional `[[ ... ]]` sections: an example must fill them, or its
+    prompt has a hole. A malformed format requires nothing here (saving it was refused already)."""
+    try:
+        names = _placeholders(_SECTION.sub("", text))
+    except TemplateError:
+        return ()
+    return tuple(dict.fromkeys(names))
+
+
 def template_fields_error(text: str) -> str | None:
     """The message for a malformed template text, or None when it is well formed."""
     if text.count("[[") != text.count("]]"):

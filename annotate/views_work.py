@@ -17,7 +17,7 @@ from . import services
 from .access import task_role
 from .forms import CompletionForm, NewExampleForm, SkipForm
 from .models import Example, Kind, Role, Skip, Task
-from .rendering import TemplateSpec, render_prompt
+from .rendering import TemplateSpec, render_prompt, required_fields
 
 ANNOTATOR = Role.ANNOTATOR
 Status = Example.Status
@@ -42,7 +42,20 @@ def checks_for(example: Example, completion: str, *, fields: dict | None = None)
     from . import quality
 
     fields = fields or example.prompt_fields()
-    return quality.check_example(example.task, completion=completion, messages=example.messages, **fields)
+    required = required_fields(example.template.prompt_format)
+    return quality.check_example(
+        example.task, completion=completion, messages=example.messages, required=required, **fields
+    )
+
+
+def stored_blocking(example: Example) -> list[str]:
+    """The messages of blocking findings that only the task-wide scan can make (duplicates, contradictions, ...),
+    as the last scan stored them on the example: a lead who makes such a check blocking means it at submit too."""
+    from .quality import CHECKS
+
+    task_wide = {code for code, check in CHECKS.items() if check.scope == "task"}
+    blocking = set(example.task.blocking_checks or ()) & task_wide
+    return [w["message"] for w in example.warnings or () if w.get("code") in blocking]
 
 
 def _editor_context(request, task: Task, example: Example, form: CompletionForm, **extra) -> dict:
@@ -162,9 +175,10 @@ def submit(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
             form.add_error(None, exc)
         if turns is not None:
             example.messages = turns.get("messages", example.messages)
-        blocking = [w for w in checks_for(example, data["completion"]) if w.blocking]
+        blocking = [w.message for w in checks_for(example, data["completion"]) if w.blocking]
+        blocking += stored_blocking(example)
         if blocking:
-            form.add_error(None, "Fix these before submitting: " + " ".join(w.message for w in blocking))
+            form.add_error(None, "Fix these before submitting: " + " ".join(blocking))
         elif turns is not None:
             try:
                 services.example_submit(

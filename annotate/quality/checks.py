@@ -83,7 +83,10 @@ CHECKS: dict[str, Check] = {
     check.code: check
     for check in (
         Check(
-            "missing_field", "Missing field", "The instruction (or, in a chat task, any user turn) is empty.", "example"
+            "missing_field",
+            "Missing field",
+            "A field the prompt template needs (outside its optional sections) is empty; in a chat task, no user turn.",
+            "example",
         ),
         Check(
             "format",
@@ -225,13 +228,23 @@ def check_example(
     input: str = "",
     messages: Any = None,
     completion: str = "",
+    required: Sequence[str] = ("instruction",),
 ) -> list[Finding]:
-    """The per-example warnings of one example, as it stands (fast enough to run on every autosave)."""
+    """The per-example warnings of one example, as it stands (fast enough to run on every autosave). `required`: the
+    prompt fields the template uses outside its optional sections (rendering.required_fields)."""
     rules = TaskRules.of(task)
     fields = {"instruction": instruction or "", "context": context or "", "input": input or ""}
     folded = {name: fold(value) for name, value in fields.items()}
     completion = completion or ""
-    return example_findings(rules, fields, folded, messages, completion, fold(completion))
+    found = example_findings(rules, fields, folded, messages, completion, fold(completion))
+    if rules.output_format != CHAT:
+        reported = {f.detail.get("field") for f in found if f.code == "missing_field"}
+        for name in required:
+            if name in fields and name not in reported and not fields[name].strip():
+                found.insert(
+                    0, rules.finding("missing_field", f"{FIELD_NAMES[name].capitalize()} is empty.", field=name)
+                )
+    return found
 
 
 def example_findings(

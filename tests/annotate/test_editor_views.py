@@ -303,3 +303,39 @@ def test_a_bad_chat_turn_is_named_and_nothing_is_saved(client, task, annotator):
     assertContains(response, "Turn 1: unknown role &#x27;robot&#x27;")
     example.refresh_from_db()
     assert example.version == 1 and example.messages[0]["content"] == "Hi"
+
+
+def test_a_blocking_task_wide_check_found_by_the_last_scan_prevents_submitting(client, task, annotator):
+    task.blocking_checks = ["duplicate"]
+    task.save()
+    duplicate = {"code": "duplicate", "message": "Example 7 has the same prompt.", "blocking": False, "detail": {}}
+    ExampleFactory(task=task, warnings=[duplicate], warning_codes=",duplicate,")
+    client.force_login(annotator)
+    claim(client, task)
+    example = Example.objects.get()
+    url = reverse("annotate:submit", args=[task.slug, example.uuid])
+    response = client.post(url, {"completion": "A fine answer of several words.", "kind": "happy", "version": 1})
+    assertContains(response, "Fix these before submitting: Example 7 has the same prompt.")
+    assert Example.objects.get().status == "new"
+    task.blocking_checks = []  # only a warning now: the same submit goes through
+    task.save()
+    response = client.post(url, {"completion": "A fine answer of several words.", "kind": "happy", "version": 1})
+    assert response.status_code == 302
+    assert Example.objects.get().status == "submitted"
+
+
+def test_a_field_the_template_needs_outside_optional_sections_must_be_filled(client, task, annotator):
+    template = task.current_template
+    template.prompt_format = (
+        "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n[[{context}\n\n]]### Response:\n"
+    )
+    template.save()
+    ExampleFactory(task=task, template=template, input="", context="")
+    client.force_login(annotator)
+    claim(client, task)
+    example = Example.objects.get()
+    response = client.post(
+        reverse("annotate:feedback", args=[task.slug, example.uuid]), {"completion": "Fine."}, headers=HTMX
+    )
+    assertContains(response, "The input is empty.")
+    assertNotContains(response, "The context is empty.")  # context sits in an optional section

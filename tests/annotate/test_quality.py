@@ -682,3 +682,22 @@ def test_near_duplicate_groups_are_transitive():
     group, best = near_duplicates.groups(signature)
     assert group.tolist() == [0, 1, 0, 0]
     assert best[1] == 0 and min(best[[0, 2, 3]]) >= near_duplicates.NEAR_DUP_THRESHOLD
+
+
+def test_required_fields_are_those_outside_optional_sections():
+    from annotate.rendering import required_fields
+
+    assert required_fields("[[Context: {context}\n]]Q: {instruction}\nInput: {input}\nA:") == ("instruction", "input")
+    assert required_fields("{instruction} {instruction}") == ("instruction",)
+    assert required_fields("no fields {{literal}}") == ()
+
+
+def test_missing_field_names_each_required_field_that_is_empty():
+    task = TaskRules(output_format="text")
+    findings = check_example(task, instruction="Say hi", input=" ", completion="Hello there, friend of mine.",
+                             required=("instruction", "input"))  # fmt: skip
+    assert [(f.code, f.detail.get("field")) for f in findings if f.code == "missing_field"] == [
+        ("missing_field", "input")
+    ]
+    assert not [f for f in check_example(task, instruction="Say hi", input="x", completion="Hello there, friend.",
+                                         required=("instruction", "input")) if f.code == "missing_field"]  # fmt: skip
