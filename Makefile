@@ -31,8 +31,9 @@ run: install
 	  else echo "No REDIS_URL: background jobs run inline in the web process."; fi
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# -B: the worker also runs the 30-second sweep that re-sends lost jobs (docker compose runs a separate beat).
 worker: install
-	$(BIN)/celery -A pairsmith worker --loglevel=INFO --concurrency=2
+	$(BIN)/celery -A pairsmith worker -B --schedule var/celerybeat-schedule --loglevel=INFO --concurrency=2
 
 test: install-test
 	$(BIN)/ruff check .
