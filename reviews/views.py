@@ -265,7 +265,11 @@ def decide(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
             url = _with_query(reverse("reviews:next", args=[task.slug]), filters.querystring())
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     if request.htmx:
-        return render(request, "reviews/_decide.html", _decide_context(task, example, form, filters, stale=stale))
+        # Only the form is swapped: the page still shows the text the reviewer saw. The form keeps that version, so
+        # pressing "a" again is refused again instead of approving a text the reviewer has not read.
+        seen = form.cleaned_data["version"] if stale is not None else example.version
+        context = _decide_context(task, example, form, filters, stale=stale, seen_version=seen)
+        return render(request, "reviews/_decide.html", context)
     context = _review_context(request, task, example, form, filters, take=False, stale=stale)
     return render(request, "reviews/review.html", context)
 

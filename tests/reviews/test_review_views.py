@@ -106,6 +106,11 @@ def test_a_stale_version_is_refused_with_a_reload_link(client, task, reviewer, e
         "reload to review the new text.",
     )
     assertContains(response, f"Reload version {example.version}")
+    # The swapped form keeps the version the reviewer saw: pressing "a" again is refused again, not an approval
+    # of a text still off screen.
+    assertContains(response, f'name="version" value="{example.version - 1}"')
+    again = decide(client, task, example, decision="approve", version=example.version - 1, htmx=True)
+    assertContains(again, "reload to review the new text")
     assert Example.objects.get(pk=example.pk).status == Status.SUBMITTED
     # Without htmx, the whole page with the same message.
     page = decide(client, task, example, decision="approve", version=example.version - 1)
