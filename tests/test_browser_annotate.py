@@ -42,6 +42,11 @@ def test_annotator_never_loses_a_draft_and_submits_with_the_keyboard(page, scree
     )
     screenshot("editor")
 
+    page.keyboard.press("Control+/")  # the help, even with the text box focused
+    expect(page.locator("#help")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#help")).to_be_hidden()
+    page.locator("#id_completion").focus()
     page.keyboard.press("Alt+2")  # kind: edge case
     page.keyboard.press("Control+Enter")
     expect(page.get_by_text("Submitted for review.")).to_be_visible()
@@ -52,3 +57,26 @@ def test_annotator_never_loses_a_draft_and_submits_with_the_keyboard(page, scree
     assert Revision.objects.filter(example=first, reason="submit").exists()
     assert Example.objects.get(pk=second.pk).claimed_by == annotator
     screenshot("next")
+
+
+def test_switching_tabs_saves_and_typing_on_does_not_conflict_with_that_save(page, task, annotator):
+    example = ExampleFactory(task=task, instruction="Does the Skylark work with solar panels?")
+    login(page, annotator.username)
+    page.goto(f"/tasks/{task.slug}/annotate/")
+    page.locator("#id_completion").press_sequentially("Yes, through", delay=5)
+    # The annotator switches to another tab before the autosave fires: the page saves at once.
+    page.evaluate(
+        "Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});"
+        "document.dispatchEvent(new Event('visibilitychange'));"
+    )
+    expect(page.locator("#save-status")).to_contain_text("Saved", timeout=8000)
+    assert Example.objects.get(pk=example.pk).completion == "Yes, through"
+    page.evaluate(
+        "Object.defineProperty(document, 'visibilityState', {value: 'visible', configurable: true});"
+        "document.dispatchEvent(new Event('visibilitychange'));"
+    )
+    # Back, typing on: the next autosave carries the version of that save, so it is stored, not refused.
+    page.locator("#id_completion").press_sequentially(" the battery inverter.", delay=5)
+    expect(page.locator("#save-status")).to_contain_text("version 3", timeout=8000)
+    expect(page.get_by_text("changed since")).to_have_count(0)
+    assert Example.objects.get(pk=example.pk).completion == "Yes, through the battery inverter."

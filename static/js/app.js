@@ -25,6 +25,8 @@
       }
       return;
     }
+    // Ctrl/Cmd+/ opens the help even while typing (the editor keeps its text box focused, where "?" is a letter).
+    if ((event.ctrlKey || event.metaKey) && event.key === "/") { event.preventDefault(); toggleHelp(); return; }
     if (typing(event) || event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.key === "?") { event.preventDefault(); toggleHelp(); return; }
     if (pendingG && event.key === "h") { window.location.href = "/"; }

@@ -38,7 +38,8 @@
     if (saved && event.detail.target && event.detail.target.id === "save-status") { dirty = false; forget(); }
   });
 
-  function saveOnLeave() {
+  // Leaving the page: a beacon, the one request a closing page can still send; its answer is lost with the page.
+  function saveOnLeave(event) {
     if (!dirty || !navigator.sendBeacon) return;
     const data = new FormData(form);
     data.set("autosave", "1");
@@ -46,7 +47,13 @@
     dirty = false;
   }
   window.addEventListener("pagehide", saveOnLeave);
-  document.addEventListener("visibilitychange", function () { if (document.visibilityState === "hidden") saveOnLeave(); });
+  // Back from the back/forward cache after a beacon: the version on this page is older than the stored one.
+  window.addEventListener("pageshow", function (event) { if (event.persisted) window.location.reload(); });
+  // Only hidden (another tab, another window): save through htmx, queued behind any autosave in flight, so the
+  // answer updates this page's version and the next autosave does not conflict with this one.
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden" && dirty && window.htmx) window.htmx.trigger(form, "pairsmith:save");
+  });
   // A submit right after a change must not race the autosave it set off: the save bumps the version, so a submit
   // sent before its answer would carry the old version and be refused. Hold the submit until saves are answered.
   let inflight = 0;
