@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from annotate import services
 from annotate.models import Example, Membership, Revision, Role, Skip, Transition
+from tests.conftest import require_service
 from tests.factories import ExampleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -206,7 +207,7 @@ def test_write_new_example_from_scratch(task, annotator):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_claims_never_hand_out_an_example_twice(task):
     if connection.vendor != "postgresql":
-        pytest.skip("SKIP LOCKED needs PostgreSQL (set DATABASE_URL)")
+        require_service("PostgreSQL", "SKIP LOCKED needs PostgreSQL (set DATABASE_URL)")
     annotators = [annotator_of(task, f"a{i}") for i in range(16)]
     ExampleFactory.create_batch(200, task=task)
     barrier = threading.Barrier(len(annotators))

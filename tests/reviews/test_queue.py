@@ -11,6 +11,7 @@ from django.utils import timezone
 from annotate.models import Example
 from reviews import services
 from reviews.services import QueueFilters
+from tests.conftest import require_service
 from tests.factories import ExampleFactory
 
 pytestmark = pytest.mark.django_db
@@ -114,9 +115,11 @@ def test_the_filters_survive_as_a_query_string(annotator):
     assert QueueFilters().querystring() == ""
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="SKIP LOCKED is PostgreSQL's")
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_reviewers_never_get_the_same_example(task, reviewer):
+    if connection.vendor != "postgresql":
+        require_service("PostgreSQL", "SKIP LOCKED needs PostgreSQL (set DATABASE_URL)")
     from django.db import connections
 
     from annotate.models import Membership, Role
