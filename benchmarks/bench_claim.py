@@ -75,8 +75,16 @@ def annotator_loop(url: str, cookie: dict, start: float, deadline: float, result
             results["errors"].append(f"claim: {response.status} {location}")
             time.sleep(1)
             continue
-        if counted:
+        # What the annotator waits for is the claim and then the editor page it leads to: time both.
+        conn.request("GET", location, headers=headers)
+        page = conn.getresponse()
+        page_body = page.read()
+        with_page = time.perf_counter() - started
+        if page.status != 200 or b'id="id_completion"' not in page_body:
+            results["errors"].append(f"editor: {page.status} {location}")
+        elif counted:
             results["claim"].append(elapsed)
+            results["claim + editor page"].append(with_page)
         time.sleep(1)
         counted = time.monotonic() >= start
         started = time.perf_counter()
@@ -110,7 +118,7 @@ def run(argv: list[str] | None = None) -> None:
     task, users = prepare(args.n, args.annotators, args.fresh)
     rows = Example.objects.filter(task=task).count()
     completion = filler(1, 1000).replace(" ", "+")
-    results: dict[str, list] = {"claim": [], "save": [], "errors": []}
+    results: dict[str, list] = {"claim": [], "claim + editor page": [], "save": [], "errors": []}
     with gunicorn(workers=3) as (url, secret):
         cookies = [session_cookie_for(user, secret) for user in users]
         start = time.monotonic() + WARM_UP_SECONDS
@@ -124,11 +132,12 @@ def run(argv: list[str] | None = None) -> None:
         for thread in threads:
             thread.join()
     print(f"   {args.annotators} annotators for {args.seconds} s, {rows:,} examples in the task, gunicorn 3 workers")
-    for name in ("claim", "save"):
+    for name in ("claim", "claim + editor page", "save"):
         values = [v * 1000 for v in results[name]]
         p50, p95, p99 = (percentile(values, q) for q in (50, 95, 99))
+        verdict = "meets" if p95 < 30 else "MISSES"
         print(
-            f"   {name:<6} n={len(values):>5}  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  p99 {p99:6.1f} ms"
-            f"  max {max(values, default=float('nan')):6.1f} ms  (target p95 < 30 ms)"
+            f"   {name:<20} n={len(values):>5}  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  p99 {p99:6.1f} ms"
+            f"  max {max(values, default=float('nan')):6.1f} ms  ({verdict} the target p95 < 30 ms)"
         )
     print(f"   errors: {len(results['errors'])}" + (f" (first: {results['errors'][0]})" if results["errors"] else ""))

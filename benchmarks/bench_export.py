@@ -132,6 +132,25 @@ def _say(text: str) -> None:
     print(text, flush=True)  # a long run shows each figure as it comes
 
 
+def _targets(measured: dict[str, dict], sizes: list[tuple[str, int]]) -> None:
+    """Each target of the issue, met or missed, from the figures of this run."""
+    large, small = measured["large"], measured["small"]
+    growth = large["rss"] / small["rss"]
+    (_, n_small), (_, n_large) = sizes
+    checks = [
+        (f"export >= 50,000 rec/s at {n_large:,}", large["rate"] >= 50_000, f"{large['rate']:,.0f} rec/s"),
+        ("export >= 1/4 of COPY's rows/s", large["ratio"] >= 0.25, f"{large['ratio']:.2f}"),
+        ("worker peak RSS < 300 MB", large["rss"] < 300 * 2**20, f"{large['rss'] / 2**20:,.0f} MB"),
+        (
+            f"peak RSS does not grow with N ({n_small:,} -> {n_large:,} records)",
+            growth < 1.2,
+            f"x{growth:.2f} ({small['rss'] / 2**20:,.0f} -> {large['rss'] / 2**20:,.0f} MB)",
+        ),
+    ]
+    for what, ok, figure in checks:
+        _say(f"   {'meets ' if ok else 'MISSES'} {what}: {figure}")
+
+
 def run(n: int = DEFAULT_N, keep: bool = False) -> None:
     database_url = os.environ.get("DATABASE_URL", "")
     if not database_url.startswith(("postgres://", "postgresql://")):
@@ -179,12 +198,14 @@ def run(n: int = DEFAULT_N, keep: bool = False) -> None:
             _say(f"   rebuilt {len(indexes)} indexes in {time.perf_counter() - started:.1f} s")
             conn.execute("SET session_replication_role = DEFAULT")
             conn.execute("VACUUM ANALYZE annotate_example")
+            measured: dict[str, dict] = {}
             for label, count in sizes:
                 task_id = setup[label]["task"]
                 _copy_rate(conn, task_id=task_id)  # warm the cache, so both sides read from memory
                 result, rss = _run_child(["export", setup[label]["slug"]], env)
                 copy_rate, copy_bytes = _copy_rate(conn, task_id=task_id)
                 rate = result["records"] / result["seconds"]
+                measured[label] = {"rate": rate, "ratio": rate / copy_rate, "rss": rss}
                 _say(
                     f"   {count:>9,} records: export {rate:>9,.0f} rec/s ({result['seconds']:.1f} s, "
                     f"{result['bytes'] / 1e6:,.0f} MB written, {result['bytes'] / result['records']:,.0f} B/record)"
@@ -211,6 +232,7 @@ def run(n: int = DEFAULT_N, keep: bool = False) -> None:
                             f"   {count:>9,} records as {export_format}: {rate:,.0f} rec/s "
                             f"({other['bytes'] / other['records']:,.0f} B/record) · peak RSS {rss / 2**20:,.0f} MB"
                         )
+        _targets(measured, sizes)
         _say(f"   (this process: peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB)")
     finally:
         import shutil

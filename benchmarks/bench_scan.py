@@ -83,9 +83,11 @@ def run(argv: list[str] | None = None) -> None:
             print(f"   scan failed: {result.stdout[-800:]} {result.stderr[-2000:]}")
             return
         state, seconds, peak_mb, changed = lines[0].split()
+        ok = float(seconds) <= 120 and float(peak_mb) < 1024
         print(
             f"   {attempt}: {args.n:,} examples in {float(seconds):.1f} s ({args.n / float(seconds):,.0f} examples/s),"
-            f" peak memory {peak_mb} MB, {int(changed):,} examples' warnings written (targets: 120 s, 1,024 MB)"
+            f" peak memory {peak_mb} MB, {int(changed):,} examples' warnings written"
+            f" ({'meets' if ok else 'MISSES'} the targets 120 s and 1,024 MB)"
         )
     report = QualityScan.objects.filter(task=task, state="succeeded").latest("finished_at").report
     timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.get("timings", {}).items())
@@ -108,6 +110,6 @@ def run(argv: list[str] | None = None) -> None:
                 times.append((time.perf_counter() - started) * 1000)
     print(
         f"   dashboard page: median {percentile(times, 50):.0f} ms, max {max(times):.0f} ms over {len(times)} loads"
-        f" (target under 1,000 ms)"
+        f" ({'meets' if max(times) < 1000 else 'MISSES'} the target under 1,000 ms)"
     )
     print(f"   (this process: peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
