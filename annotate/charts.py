@@ -29,14 +29,15 @@ def f1(value: float) -> str:
     return f"{value:.1f}"
 
 
-def _nice_max(value: float) -> float:
-    """An axis top of four equal, round steps (1, 2 or 5 times a power of ten); whole steps from 4 up."""
+def _nice_max(value: float, *, whole: bool = True) -> float:
+    """An axis top of four equal, round steps (1, 2 or 5 times a power of ten). Counts (`whole`) get whole steps:
+    an axis of examples never reads 0.5."""
     if value <= 0:
         return 4
     step = value / 4
     magnitude = 10 ** math.floor(math.log10(step))
     nice = next(f * magnitude for f in (1, 2, 5, 10) if step <= f * magnitude * (1 + 1e-9))
-    if value >= 4:
+    if whole or value >= 4:
         nice = max(1, nice)
     return 4 * nice
 
@@ -89,7 +90,7 @@ def bar_chart(
 ) -> SafeString:
     """Vertical bars, one per label, with an optional target mark per bar (coverage against a lead's target)."""
     top = max([*values, *[t for t in (targets or []) if t is not None], 0])
-    ymax = min(1.0, _nice_max(top * 1.1)) if percent and top <= 1 else _nice_max(top)
+    ymax = min(1.0, _nice_max(top * 1.1, whole=False)) if percent and top <= 1 else _nice_max(top)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(1, len(values))
     bars = []
@@ -202,13 +203,14 @@ def histogram(title: str, edges: Sequence[float], counts: Sequence[int], *, unit
         bars.append(
             format_html('<text class="label" x="{}" y="{}">{}</text>', LEFT, HEIGHT - BOTTOM + 16, _fmt(edges[0]))
         )
+        # The right end carries the unit only: the top edge's number would run into the last bin's lower edge
+        # (the summary and each bar's tooltip give the full range).
         bars.append(
             format_html(
-                '<text class="label" x="{}" y="{}" text-anchor="end">{}{}</text>',
+                '<text class="label" x="{}" y="{}" text-anchor="end">{}</text>',
                 WIDTH - RIGHT,
                 HEIGHT - BOTTOM + 16,
-                _fmt(edges[-1]),
-                unit,
+                unit.strip() or _fmt(edges[-1]),
             )  # fmt: skip
         )
     summary = f"{sum(counts):,} values from {_fmt(edges[0]) if edges else 0} to {_fmt(edges[-1]) if edges else 0}{unit}"

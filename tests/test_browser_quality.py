@@ -7,6 +7,7 @@ from django.test import override_settings
 from playwright.sync_api import expect
 
 from annotate.models import Example
+from tests.conftest import ARTIFACTS
 from tests.factories import ExampleFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -45,6 +46,11 @@ def test_leak_warning_blocking_check_and_dashboard(
 
     page.locator("#id_completion").fill("The ring stays amber for a long time after updates.")
     expect(page.locator(".warning[data-code=leak]")).to_have_count(0)
+    page.keyboard.press("Control+Enter")  # fixed: the same submit now goes through
+    expect(page.get_by_text("Submitted for review.")).to_be_visible()
+    example.refresh_from_db()
+    assert example.status == "submitted"
+    assert example.completion == "The ring stays amber for a long time after updates."
 
     lead_page = browser.new_context(base_url=live_server.url, viewport={"width": 1360, "height": 900}).new_page()
     login(lead_page, lead.username)
@@ -54,7 +60,6 @@ def test_leak_warning_blocking_check_and_dashboard(
     expect(lead_page.locator("[data-plot=status] svg rect.bar")).to_have_count(6)
     expect(lead_page.get_by_text("Negative examples are 0% of")).to_be_visible()
     lead_page.screenshot(
-        path=str(screenshot("leak").parent / "test_leak_warning_blocking_check_and_dashboard-dashboard.png"),
-        full_page=True,
+        path=str(ARTIFACTS / "test_leak_warning_blocking_check_and_dashboard-dashboard.png"), full_page=True
     )
     assert Example.objects.filter(task=task).count() == 4

@@ -1,5 +1,6 @@
 """Quality checks stored per example (on save and by the task-wide scan job) and the lead's dashboard."""
 
+import re
 import time
 
 import pytest
@@ -183,3 +184,31 @@ def test_scan_runs_in_a_real_worker(celery_worker_process, task, lead):
         time.sleep(0.3)
     assert scan.state == "succeeded", scan.error
     assert scan.report["counts"]["duplicate"] == 2
+
+
+def test_dashboard_shows_the_approval_rate_at_a_glance(
+    client, task, lead, reviewer, django_capture_on_commit_callbacks
+):
+    from reviews.models import Verdict
+
+    client.force_login(lead)
+    url = reverse("annotate:dashboard", args=[task.slug])
+    assertContains(client.get(url), "No verdicts yet: the approval rate appears with the first review.")
+    for decision in ("approve", "approve", "approve", "flag"):
+        example = ExampleFactory(task=task, status="submitted", completion="An answer.")
+        revision = example.revisions.create(text=example.completion, reason="submit", example_version=1)
+        Verdict.objects.create(
+            example=example, revision=revision, example_version=1, reviewer=reviewer, decision=decision
+        )
+    run_scan(task, lead, django_capture_on_commit_callbacks)  # the dashboard's figures are the last check's
+    response = client.get(url)
+    assertContains(response, '<dd data-testid="approval-rate">75%</dd>', html=False)
+    assertNotContains(response, "No verdicts yet")
+
+
+def test_count_axes_have_whole_steps():
+    from annotate.charts import bar_chart
+
+    svg = str(bar_chart("Submissions per annotator", ["anna"], [1]))
+    ticks = re.findall(r'class="tick"[^>]*>([^<]+)<', svg)
+    assert ticks == ["0", "1", "2", "3", "4"]
