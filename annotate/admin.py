@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Example, Membership, PromptTemplate, Revision, Task, Transition
+from .models import AuditEvent, Example, Membership, PromptTemplate, Revision, Task, Transition
 
 
 class MembershipInline(admin.TabularInline):
@@ -53,3 +53,23 @@ class TransitionAdmin(admin.ModelAdmin):
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ["task", "user", "role"]
     list_filter = ["role", "task"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the audit log is written by the services, never edited (staff see account events here too)."""
+
+    list_display = ["created_at", "task", "actor", "action", "target"]
+    list_filter = ["action"]
+    search_fields = ["target", "actor__username"]
+    raw_id_fields = ["task", "actor"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

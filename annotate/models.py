@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -374,3 +375,70 @@ class QualityScan(Job):
 
     def __str__(self) -> str:
         return f"quality scan of {self.task.slug} ({self.state})"
+
+
+class AuditEvent(models.Model):
+    """One recorded action: who did what, on which task (none for account events such as tokens), when.
+
+    Written by `annotate.audit.audit_record` in the transaction of the action itself, so an event exists exactly when
+    its action was committed. Never changed.
+    """
+
+    class Action(models.TextChoices):
+        VERDICT = "verdict", "Verdict"
+        TRIAGE_SEND_BACK = "triage_send_back", "Triage: sent back"
+        TRIAGE_REJECT = "triage_reject", "Triage: rejected"
+        TRIAGE_APPROVE = "triage_approve", "Triage: approved"
+        TRIAGE_REASSIGN = "triage_reassign", "Triage: reassigned"
+        EXPORT_REQUESTED = "export_requested", "Export requested"
+        EXPORT_CANCELLED = "export_cancelled", "Export cancelled"
+        IMPORT = "import", "Import"
+        ROLE_ADDED = "role_added", "Role added"
+        ROLE_REMOVED = "role_removed", "Role removed"
+        TASK_CREATED = "task_created", "Task created"
+        SETTINGS_CHANGED = "settings_changed", "Settings changed"
+        TEMPLATE_SAVED = "template_saved", "Template saved"
+        TOKEN_CREATED = "token_created", "API token created"
+        TOKEN_REVOKED = "token_revoked", "API token revoked"
+
+    # No single-column indexes on the foreign keys: the composite indexes below start with them.
+    task = models.ForeignKey(Task, models.CASCADE, null=True, blank=True, related_name="audit_events", db_index=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
+    action = models.CharField(max_length=20, choices=Action)
+    target = models.CharField(
+        max_length=200, blank=True, help_text="What it was done to: an example UUID, v3, a username, a token prefix."
+    )
+    detail = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # The task's audit page: newest first (by id, the insert order), all actions or one, keyset-paginated.
+            models.Index(fields=["task", "-id"], name="annotate_audit_task"),
+            models.Index(fields=["task", "action", "-id"], name="annotate_audit_task_action"),
+            # A user's own events (their tokens, which belong to no task), and the actor foreign key.
+            models.Index(fields=["actor", "-id"], name="annotate_audit_actor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target} by {self.actor_id} ({self.created_at:%Y-%m-%d %H:%M})"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValidationError("An audit event is never changed; record a new one instead.")
+        super().save(*args, **kwargs)
+
+    def detail_items(self, limit: int = 5) -> list[tuple[str, str]]:
+        """The detail as (key, text) pairs for the page; long lists show their first `limit` items and a count."""
+        items = []
+        for key, value in (self.detail or {}).items():
+            if isinstance(value, list):
+                shown = ", ".join(map(str, value[:limit]))
+                text = f"{shown}, … ({len(value)} in all)" if len(value) > limit else shown
+            else:
+                text = str(value)
+            items.append((str(key), text))
+        return items

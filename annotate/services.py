@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
+from .audit import Action, audit_record
 from .models import Example, Kind, Membership, OutputFormat, PromptTemplate, Revision, Role, Skip, Task, Transition
 from .rendering import PRESETS, PROMPT_FIELDS
 
@@ -83,8 +84,15 @@ def task_create(
     template = PromptTemplate(task=task, version=1, created_by=created_by, **preset_values(preset))
     template.full_clean()
     template.save()
+    audit_record(
+        task=task,
+        actor=created_by,
+        action=Action.TASK_CREATED,
+        target=task.slug,
+        detail={"name": task.name, "output_format": task.output_format, "preset": preset},
+    )
     if created_by is not None:
-        Membership.objects.create(task=task, user=created_by, role=Role.LEAD)
+        membership_add(task=task, user=created_by, role=Role.LEAD, actor=created_by)
     return task
 
 
@@ -96,7 +104,8 @@ def template_save(*, task: Task, values: dict, user=None) -> PromptTemplate:
     unknown = set(values) - set(TEMPLATE_EDITABLE)
     if unknown:
         raise ValidationError(f"Not template fields: {', '.join(sorted(unknown))}.")
-    if current is not None and not current.is_frozen:
+    in_place = current is not None and not current.is_frozen
+    if in_place:
         template = current
     else:
         version = (task.templates.aggregate(v=Max("version"))["v"] or 0) + 1
@@ -108,6 +117,13 @@ def template_save(*, task: Task, values: dict, user=None) -> PromptTemplate:
         setattr(template, name, value)
     template.full_clean()
     template.save()
+    audit_record(
+        task=task,
+        actor=user,
+        action=Action.TEMPLATE_SAVED,
+        target=f"v{template.version}",
+        detail={"version": template.version, "new_version": not in_place, "fields": sorted(values)},
+    )
     return template
 
 
@@ -131,21 +147,29 @@ def user_get_or_create(*, username: str, password: str | None = None) -> tuple["
     return user, True
 
 
-def membership_add(*, task: Task, user, role: str) -> tuple[Membership, bool]:
-    """Give `user` the `role` on `task` (nothing changes if they hold it). Raise ValidationError for a bad role."""
+@transaction.atomic
+def membership_add(*, task: Task, user, role: str, actor=None) -> tuple[Membership, bool]:
+    """Give `user` the `role` on `task` (nothing changes if they hold it); `actor` did it (None: a command).
+    Raise ValidationError for a bad role."""
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}; use one of {', '.join(Role.values)}."})
-    return Membership.objects.get_or_create(task=task, user=user, role=role)
+    membership, created = Membership.objects.get_or_create(task=task, user=user, role=role)
+    if created:
+        audit_record(task=task, actor=actor, action=Action.ROLE_ADDED, target=user.username, detail={"role": role})
+    return membership, created
 
 
 @transaction.atomic
-def membership_remove(*, task: Task, user, role: str) -> None:
-    """Take `role` on `task` away from `user`. Raise ValidationError when it would leave the task without a lead."""
+def membership_remove(*, task: Task, user, role: str, actor=None) -> None:
+    """Take `role` on `task` away from `user`; `actor` did it (None: a command). Raise ValidationError when it would
+    leave the task without a lead."""
     if role == Role.LEAD:
         leads = Membership.objects.select_for_update().filter(task=task, role=Role.LEAD)
         if not leads.exclude(user=user).exists():
             raise ValidationError("A task needs at least one lead; add another lead first.")
-    Membership.objects.filter(task=task, user=user, role=role).delete()
+    deleted, _ = Membership.objects.filter(task=task, user=user, role=role).delete()
+    if deleted:
+        audit_record(task=task, actor=actor, action=Action.ROLE_REMOVED, target=user.username, detail={"role": role})
 
 
 def status_counts(task_ids: Iterable[int]) -> dict[int, dict[str, int]]:

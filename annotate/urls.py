@@ -10,6 +10,7 @@ urlpatterns = [
     path("tasks/<slug:slug>/template/", views.template_edit, name="template_edit"),
     path("tasks/<slug:slug>/template/preview/", views.template_preview, name="template_preview"),
     path("tasks/<slug:slug>/members/", views.members, name="members"),
+    path("tasks/<slug:slug>/audit/", views.audit, name="audit"),
     path("tasks/<slug:slug>/annotate/", views_work.work, name="work"),
     path("tasks/<slug:slug>/dashboard/", views_quality.dashboard, name="dashboard"),
     path("tasks/<slug:slug>/dashboard/<slug:name>.csv", views_quality.dashboard_csv, name="dashboard_csv"),

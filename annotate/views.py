@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -12,6 +13,7 @@ from django_htmx.http import HttpRequest as HtmxHttpRequest
 
 from . import services
 from .access import can_create_tasks, task_role
+from .audit import Action, audit_page, audit_record
 from .forms import MemberAddForm, MemberRemoveForm, PreviewSampleForm, TaskCreateForm, TaskEditForm, TemplateForm
 from .models import Example, Membership, Role, Task
 from .rendering import EXPORT_FORMATS, PRESETS, TemplateError, TemplateSpec, render_prompt, render_record
@@ -81,7 +83,16 @@ def task_create(request: HtmxHttpRequest) -> HttpResponse:
 def task_edit(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
     form = TaskEditForm(request.POST or None, instance=task)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        with transaction.atomic():
+            form.save()
+            if form.has_changed():
+                audit_record(
+                    task=task,
+                    actor=request.user,
+                    action=Action.SETTINGS_CHANGED,
+                    target=task.slug,
+                    detail={"fields": form.changed_data},
+                )
         messages.success(request, "Task settings saved.")
         return redirect(task)
     return render(request, "annotate/task_form.html", {"form": form, "task": task, "creating": False})
@@ -200,7 +211,9 @@ def members(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
             if user is None:
                 add_form.add_error("username", "No user with that name. Create accounts with `manage.py add_member`.")
             else:
-                _, created = services.membership_add(task=task, user=user, role=add_form.cleaned_data["role"])
+                _, created = services.membership_add(
+                    task=task, user=user, role=add_form.cleaned_data["role"], actor=request.user
+                )
                 note = "added" if created else "already held that role"
                 messages.success(request, f"{user.username} {note}: {add_form.cleaned_data['role']}.")
                 return redirect("annotate:members", task.slug)
@@ -212,7 +225,9 @@ def members(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
                     messages.error(request, "That person is not a member of this task.")
                 else:
                     try:
-                        services.membership_remove(task=task, user=user, role=remove.cleaned_data["role"])
+                        services.membership_remove(
+                            task=task, user=user, role=remove.cleaned_data["role"], actor=request.user
+                        )
                     except ValidationError as exc:
                         messages.error(request, " ".join(exc.messages))
                     else:
@@ -224,3 +239,27 @@ def members(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
         row["roles"].append(membership.role)
     context = {"task": task, "rows": rows.values(), "add_form": add_form, "roles": Role.choices}
     return render(request, "annotate/members.html", context)
+
+
+AUDIT_PER_PAGE = 50
+
+
+def _event_id(value: str | None) -> int | None:
+    try:
+        number = int(value or "")
+    except ValueError:
+        return None
+    return number if 0 < number < 2**63 else None  # a bigint: larger values would be a database error
+
+
+@task_role(LEAD)
+@require_GET
+def audit(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
+    """The task's audit log, newest first, one action or all; `before` (an event id) pages to older events."""
+    action = request.GET.get("action", "")
+    if action not in Action.values:  # an allow-list: anything else shows every action
+        action = ""
+    before = _event_id(request.GET.get("before"))
+    page = audit_page(task=task, action=action, before=before, size=AUDIT_PER_PAGE)
+    context = {"task": task, "page": page, "action": action, "before": before, "actions": Action.choices}
+    return render(request, "annotate/audit.html", context)

@@ -111,7 +111,7 @@ def export_detail(request: HtmxHttpRequest, *, task: Task, version: int) -> Http
 def export_cancel(request: HtmxHttpRequest, *, task: Task, version: int) -> HttpResponse:
     export = _get_export(task, version)
     try:
-        services.export_cancel(export=export)
+        services.export_cancel(export=export, actor=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -207,6 +207,6 @@ def tokens(request: HtmxHttpRequest) -> HttpResponse:
 @require_POST
 def token_revoke(request: HtmxHttpRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=token_id, user=request.user)  # another user's token: 404
-    services.token_revoke(token=token)
+    services.token_revoke(token=token, actor=request.user)
     messages.success(request, f"Token “{token.name}” revoked: it no longer works.")
     return redirect("exports:tokens")

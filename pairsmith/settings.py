@@ -4,7 +4,9 @@ Every value has a default that works on a developer's machine. Production differ
 variables (DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, REDIS_URL); see README "Configuration".
 """
 
+import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -52,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "django_htmx",
     "template_partials",
     "annotate",
@@ -70,6 +73,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "pairsmith.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a login refused for a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "pairsmith.urls"
@@ -125,6 +130,51 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Axes' backend first: it refuses a locked-out login before any password is checked. It subclasses ModelBackend,
+# so sessions made by force_login (tests) and benchmarks/common.py, which name the first backend, keep working.
+# Django's test Client.login() passes no request, which axes refuses: use force_login, or pass
+# request=HttpRequest() to client.login().
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesBackend", "django.contrib.auth.backends.ModelBackend"]
+
+# Login throttling (django-axes). Failed logins are counted per username (from any address) and, separately, per
+# client address (for any username); either reaching the limit within the cool-off locks that account or address
+# out, and the login page answers 429 with registration/lockout.html. A successful login clears that user's own
+# failures. Attempts during a lockout do not extend it, so the page can say when to try again.
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", 10))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_COOLOFF_MINUTES", 15)))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+AXES_VERBOSE = False  # no start-up banner in every management command's output
+# Axes' own reset on success deletes every failure matching the user *or the address*: someone with an account could
+# then log in between guesses at another account from the same address and clear that account's count. This handler
+# clears only the failures against the user who logged in.
+AXES_HANDLER = "annotate.audit.LoginAttemptHandler"
+
+# Behind a reverse proxy every request comes from the proxy's address, so the per-address count would lock everyone
+# out at once. PROXY_CLIENT_IP_HEADER names the header the proxy sets to the client's address (X-Real-IP, or
+# X-Forwarded-For, of which the last entry is used: the one a single proxy appends). It is read only in production
+# and only when set, because a client can send any header: trust it only behind a proxy that overwrites it.
+PROXY_CLIENT_IP_HEADER = "" if DEBUG else os.environ.get("PROXY_CLIENT_IP_HEADER", "").strip()
+
+
+def client_ip(request) -> str | None:
+    """The client's address for login throttling: the proxy's header when configured and valid, else REMOTE_ADDR."""
+    from django.conf import settings
+
+    header = settings.PROXY_CLIENT_IP_HEADER
+    if header:
+        value = request.META.get("HTTP_" + header.upper().replace("-", "_"), "").split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            pass  # missing or malformed: fall back to the connection's address
+    return request.META.get("REMOTE_ADDR")
+
+
+AXES_CLIENT_IP_CALLABLE = client_ip
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -177,7 +227,7 @@ CELERY_RESULT_EXPIRES = 3600
 
 # Security. Production (DEBUG off) turns on every protection `check --deploy` asks for.
 SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_HTTPONLY = False  # htmx reads no cookie; the token goes in hx-headers. Kept default-compatible.
+CSRF_COOKIE_HTTPONLY = True  # no script reads the cookie: templates hand the token to htmx in hx-headers
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from annotate.audit import Action, audit_record
 from annotate.models import Example, Kind, Membership, Revision, Role, Task, Transition
 from annotate.services import MAX_COMPLETION_CHARS
 
@@ -366,6 +367,19 @@ def verdict_record(
         Transition.objects.create(
             example=current, from_status=Status.SUBMITTED, to_status=to_status, actor=reviewer, note=note
         )
+    audit_record(
+        task=task,
+        actor=reviewer,
+        action=Action.VERDICT,
+        target=current.uuid,
+        detail={
+            "decision": decision,
+            "reasons": reasons,
+            "version": current.version,
+            "edited": edited,
+            "status": "triage" if values.get("triage") else to_status,
+        },
+    )
     for name, value in values.items():
         setattr(current, name, value)
     verdict.example = current
@@ -421,8 +435,27 @@ def _revisions_for(examples: list[Example]) -> dict[int, Revision]:
     return {example.pk: by_id.get(latest.get(example.pk)) for example in examples}
 
 
+def _triage_audit(task: Task, actor, action: str, result: TriageResult, **detail) -> None:
+    """One event per bulk action that changed something, naming the examples it changed."""
+    if result.done:
+        count = len(result.done)
+        detail = {**detail, "examples": [example.uuid for example in result.done], "left_alone": len(result.left)}
+        audit_record(
+            task=task, actor=actor, action=action, target=f"{count} example{'s' if count != 1 else ''}", detail=detail
+        )
+
+
 def _triage_decide(
-    *, task: Task, uuids: Iterable[UUID], actor, decision: str, to_status: str, reasons, comment: str, note: str
+    *,
+    task: Task,
+    uuids: Iterable[UUID],
+    actor,
+    decision: str,
+    to_status: str,
+    reasons,
+    comment: str,
+    note: str,
+    action: str,
 ) -> TriageResult:
     reasons = _clean_reasons(reasons) if decision != Decision.APPROVE else []
     Verdict(decision=decision, reasons=reasons).clean()  # refuse before anything is written
@@ -459,6 +492,7 @@ def _triage_decide(
         status=to_status, triage=False, claimed_by=None, claim_expires_at=None, updated_at=now
     )
     result.done = todo
+    _triage_audit(task, actor, action, result, reasons=reasons)
     return result
 
 
@@ -472,7 +506,7 @@ def triage_send_back(
     """
     return _triage_decide(
         task=task, uuids=uuids, actor=actor, decision=Decision.FLAG, to_status=Status.FLAGGED,
-        reasons=reasons, comment=comment, note="triage: sent back to the annotator",
+        reasons=reasons, comment=comment, note="triage: sent back to the annotator", action=Action.TRIAGE_SEND_BACK,
     )  # fmt: skip
 
 
@@ -483,7 +517,7 @@ def triage_reject(
     """Reject the examples (kept, never exported), with a reject verdict. Raise ValidationError without reasons."""
     return _triage_decide(
         task=task, uuids=uuids, actor=actor, decision=Decision.REJECT, to_status=Status.REJECTED,
-        reasons=reasons, comment=comment, note="triage: rejected",
+        reasons=reasons, comment=comment, note="triage: rejected", action=Action.TRIAGE_REJECT,
     )  # fmt: skip
 
 
@@ -492,7 +526,7 @@ def triage_approve(*, task: Task, uuids: Iterable[UUID], actor, comment: str = "
     """Settle split decisions as approved, with an approve verdict. Flagged and rejected examples are left alone."""
     return _triage_decide(
         task=task, uuids=uuids, actor=actor, decision=Decision.APPROVE, to_status=Status.APPROVED,
-        reasons=(), comment=comment, note="triage: approved",
+        reasons=(), comment=comment, note="triage: approved", action=Action.TRIAGE_APPROVE,
     )  # fmt: skip
 
 
@@ -542,6 +576,7 @@ def triage_reassign(
         status=Status.FLAGGED, triage=False, author=annotator, claimed_by=None, claim_expires_at=None, updated_at=now
     )
     result.done = todo
+    _triage_audit(task, actor, Action.TRIAGE_REASSIGN, result, reasons=reasons, annotator=annotator.username)
     return result
 
 
