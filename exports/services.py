@@ -8,6 +8,7 @@ succeeded, so a reader never sees half an export, and a worker killed mid-way le
 next attempt removes.
 """
 
+import errno
 import heapq
 import logging
 import math
@@ -38,6 +39,7 @@ from django.db.models import BooleanField, Max
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from annotate.audit import Action, audit_record
 from annotate.models import Example, Kind, Membership, PromptTemplate, Role, Task
 from annotate.rendering import CHAT_ROLES, TemplateSpec, render_record
 from pairsmith.jobs import JobState, job_cancel, job_fail, job_finish, job_heartbeat, job_send
@@ -67,6 +69,31 @@ RECORD_KEYS = {
 
 class ExportCancelled(Exception):
     """The export was cancelled (or taken over by another worker) while it was being written."""
+
+
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})  # no space left, or over the quota
+
+
+class ExportDiskFull(Exception):
+    """The filesystem of EXPORT_ROOT ran out of space (or quota) while `name` was being written."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"The disk is full while writing {name}: no space left on the device of EXPORT_ROOT. Nothing of this "
+            "version was kept; free some space there and export again."
+        )
+
+
+@contextmanager
+def _writing(name: str) -> Iterator[None]:
+    """Turn a full disk (ENOSPC, EDQUOT) while writing `name` into ExportDiskFull, which names the file."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in DISK_FULL:
+            raise ExportDiskFull(name) from exc
+        raise
 
 
 class ExportRecordsInvalid(Exception):
@@ -239,18 +266,27 @@ def export_request(
     )
     export.full_clean()
     export.save()
+    audit_record(
+        task=task,
+        actor=user,
+        action=Action.EXPORT_REQUESTED,
+        target=f"v{version}",
+        detail={"format": export_format, "validation_ratio": float(ratio), "kinds": chosen},
+    )
     from .tasks import export_build_task  # the task module imports this one
 
     job_send(export_build_task, export)
     return export
 
 
-def export_cancel(*, export: Export) -> None:
-    """Cancel a queued or running export; a running worker stops at its next heartbeat. Raise ValidationError when
-    it has already finished."""
+@transaction.atomic
+def export_cancel(*, export: Export, actor=None) -> None:
+    """Cancel a queued or running export; a running worker stops at its next heartbeat. `actor` cancelled it (None:
+    a command). Raise ValidationError when it has already finished."""
     if not job_cancel(export):
         export.refresh_from_db(fields=["state"])
         raise ValidationError(f"Export v{export.version} has already {export.state}; only a live export can stop.")
+    audit_record(task=export.task, actor=actor, action=Action.EXPORT_CANCELLED, target=f"v{export.version}")
 
 
 def _approved(task: Task, kinds: list[str]):
@@ -281,11 +317,12 @@ def export_build(*, export: Export) -> Export:
     Raise DatabaseError (or psycopg.OperationalError, from the reading connection) on database trouble: the row
     stays running and the sweep retries it once its lease ends."""
     task_dir = Path(settings.EXPORT_ROOT) / export.task.slug
-    task_dir.mkdir(parents=True, exist_ok=True)
-    _remove_partials(task_dir, export.version)
     partial = task_dir / f".partial-v{export.version}-{secrets.token_hex(4)}"
-    partial.mkdir()
     try:
+        with _writing(f"the folder {partial.name}"):  # a disk out of space or inodes fails here too, not forever
+            task_dir.mkdir(parents=True, exist_ok=True)
+            _remove_partials(task_dir, export.version)
+            partial.mkdir()
         built = _write_files(export, partial)
         _publish(export, partial, built)
     except ExportCancelled:
@@ -293,11 +330,17 @@ def export_build(*, export: Export) -> Export:
     except ExportRecordsInvalid as exc:
         job_fail(export, str(exc))
         Export.objects.filter(pk=export.pk, state=JobState.FAILED).update(problems=exc.problems)
+    except ExportDiskFull as exc:
+        logger.warning("Export %s failed: %s", export.pk, exc)
+        job_fail(export, str(exc))
     except (DatabaseError, psycopg.OperationalError):
         raise  # transient: the row stays running, the sweep re-sends it when the lease ends
-    except Exception as exc:  # a bug or a full disk: say so on the row rather than retrying forever
-        logger.exception("Export %s failed", export.pk)
-        job_fail(export, f"The export stopped on an unexpected error: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # a bug: say so on the row rather than retrying forever
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:  # a file that _writing does not wrap (.changes)
+            job_fail(export, str(ExportDiskFull("the export's files")))
+        else:
+            logger.exception("Export %s failed", export.pk)
+            job_fail(export, f"The export stopped on an unexpected error: {type(exc).__name__}: {exc}")
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     export.refresh_from_db()
@@ -342,9 +385,10 @@ class _SplitWriter:
         self.entries.clear()
 
     def _write(self, chunk: bytes, index: bytes) -> None:
-        self.data.write(chunk)
-        self.digest.update(chunk)
-        self.index.write(index)
+        with _writing(Path(self.data.name).name):
+            self.data.write(chunk)
+            self.digest.update(chunk)
+            self.index.write(index)
 
     def wait(self) -> None:
         """Wait for the chunk in flight; raise its error, if any (a full disk)."""
@@ -552,12 +596,13 @@ def _write_files(export: Export, folder: Path) -> _Built:
             raise ExportRecordsInvalid(problems, problem_count)
         if diff is not None:
             diff.finish()
-        for writer in writers.values():
-            writer.flush()
-            writer.wait()
-            writer.data.flush()
-            os.fsync(writer.data.fileno())
-            writer.index.flush()
+        for split, writer in writers.items():
+            with _writing(SPLIT_FILES[split]):
+                writer.flush()
+                writer.wait()
+                writer.data.flush()
+                os.fsync(writer.data.fileno())
+                writer.index.flush()
     if not job_heartbeat(export, progress=done):
         raise ExportCancelled
     counts = {
@@ -608,7 +653,7 @@ def _foreign_template(template_id: int) -> tuple[int, TemplateSpec]:
 
 
 def _write_small(path: Path, data: bytes) -> dict:
-    with open(path, "wb") as handle:
+    with _writing(path.name), open(path, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
@@ -646,7 +691,7 @@ def _write_manifest(export: Export, folder: Path, built: _Built) -> dict:
     head = orjson.dumps(_manifest_head(export, built), option=orjson.OPT_INDENT_2)
     digest = sha256()
     size = 0
-    with open(folder / "manifest.json", "wb") as out:
+    with _writing("manifest.json"), open(folder / "manifest.json", "wb") as out:
 
         def write(data: bytes) -> None:
             nonlocal size
@@ -948,20 +993,32 @@ def export_summary(*, export: Export) -> dict:
 # --- API tokens -------------------------------------------------------------------------------------------------
 
 
+@transaction.atomic
 def token_create(*, user, name: str) -> tuple[ApiToken, str]:
-    """A new token for `user`; returns the row and the token itself, which is shown once and never stored.
-    Raise ValidationError for an empty or too long name."""
+    """A new token for `user`; returns the row and the token itself, which is shown once and never stored (the audit
+    event holds its prefix only). Raise ValidationError for an empty or too long name."""
     name = (name or "").strip()
     token = "".join((TOKEN_PREFIX, secrets.token_urlsafe(32)))
     row = ApiToken(user=user, name=name, prefix=token[: len(TOKEN_PREFIX) + 6], digest=token_digest(token))
     row.full_clean()
     row.save()
+    audit_record(
+        task=None, actor=user, action=Action.TOKEN_CREATED, target=row.prefix, detail={"token": row.pk, "name": name}
+    )
     return row, token
 
 
-def token_revoke(*, token: ApiToken) -> None:
-    """Revoke the token (idempotent); a revoked token never works again."""
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+@transaction.atomic
+def token_revoke(*, token: ApiToken, actor=None) -> None:
+    """Revoke the token (idempotent); a revoked token never works again. `actor` revoked it (None: a command)."""
+    if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+        audit_record(
+            task=None,
+            actor=actor,
+            action=Action.TOKEN_REVOKED,
+            target=token.prefix,
+            detail={"token": token.pk, "name": token.name, "owner": token.user.username},
+        )
 
 
 def token_user(*, authorization: str):
