@@ -42,7 +42,7 @@ from django.utils import timezone
 from annotate.audit import Action, audit_record
 from annotate.models import Example, Kind, Membership, PromptTemplate, Role, Task
 from annotate.rendering import CHAT_ROLES, TemplateSpec, render_record
-from pairsmith.jobs import JobState, job_cancel, job_fail, job_finish, job_heartbeat, job_send
+from pairsmith.jobs import LIVE_STATES, JobState, job_cancel, job_fail, job_finish, job_heartbeat, job_send
 
 from .models import EXPORT_FORMATS, FILE_KEYS, FILE_NAMES, ApiToken, Export, ExportChange, token_digest
 
@@ -321,7 +321,7 @@ def export_build(*, export: Export) -> Export:
     try:
         with _writing(f"the folder {partial.name}"):  # a disk out of space or inodes fails here too, not forever
             task_dir.mkdir(parents=True, exist_ok=True)
-            _remove_partials(task_dir, export.version)
+            _remove_partials(task_dir, export)
             partial.mkdir()
         built = _write_files(export, partial)
         _publish(export, partial, built)
@@ -347,9 +347,22 @@ def export_build(*, export: Export) -> Export:
     return export
 
 
-def _remove_partials(task_dir: Path, version: int) -> None:
-    for stale in task_dir.glob(f".partial-v{version}-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+_PARTIAL = re.compile(r"\.partial-v([0-9]+)-")
+
+
+def _remove_partials(task_dir: Path, export: Export) -> None:
+    """Remove what killed workers left: earlier attempts at this version, and the hidden folders of versions that
+    ended (cancelled, or failed after their last attempt) while a dead worker's folder was still there. A folder of
+    another version still in progress is that build's own and stays."""
+    live = set(
+        Export.objects.filter(task=export.task, state__in=LIVE_STATES)
+        .exclude(pk=export.pk)
+        .values_list("version", flat=True)
+    )
+    for stale in task_dir.glob(".partial-v*-*"):
+        match = _PARTIAL.match(stale.name)
+        if match and (int(match.group(1)) == export.version or int(match.group(1)) not in live):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 @dataclass
@@ -404,6 +417,7 @@ class _Built:
     templates: list
     changes: dict
     base_version: int | None
+    warnings: dict
 
 
 def _throttle() -> float:
@@ -416,8 +430,8 @@ def _throttle() -> float:
 @contextmanager
 def _approved_rows(export: Export) -> Iterator[tuple[int, Iterator[list[tuple]]]]:
     """How many approved examples there are, and their rows in id order, in batches, streamed through a server-side
-    cursor: (id, uuid as text, template id, instruction, context, input, completion, kind, prior messages, whether
-    it goes to validation).
+    cursor: (id, uuid as text, template id, instruction, context, input, completion, kind, prior messages, the
+    stored warning codes (",leak,short,"), whether it goes to validation).
 
     On PostgreSQL a worker reads on a connection of its own, in one REPEATABLE READ, read-only transaction, with a
     named (server-side) cursor: the count and the rows come from one snapshot; the cursor streams (Django's
@@ -428,7 +442,10 @@ def _approved_rows(export: Export) -> Iterator[tuple[int, Iterator[list[tuple]]]
     this one is processed. Inside a transaction (the tests), the rows are read in it, on this thread, since another
     connection would not see them.
     """
-    columns = ["id", "uuid", "template_id", "instruction", "context", "input", "completion", "kind", "messages"]
+    columns = [
+        "id", "uuid", "template_id", "instruction", "context", "input", "completion", "kind", "messages",
+        "warning_codes",
+    ]  # fmt: skip
     examples = _approved(export.task, export.filters.get("kinds") or list(Kind.values)).order_by("id")
     if connection.vendor != "postgresql":
         split = _splitter(export.split_seed, export.validation_ratio)
@@ -527,6 +544,7 @@ def _write_files(export: Export, folder: Path) -> _Built:
     problems: list[dict] = []
     problem_count = 0
     tally: Counter = Counter()  # (split, kind, template version) -> records
+    warned: Counter = Counter()  # warning code -> exported examples that carry it
     dumps = orjson.dumps
     done = 0
     last_beat = time.monotonic()
@@ -549,7 +567,19 @@ def _write_files(export: Export, folder: Path) -> _Built:
         }
         chat = export_format == "openai-chat"
         rows = chain.from_iterable(batches)
-        for pk, uuid, template_id, instruction, context, input_, completion, kind, messages, in_validation in rows:
+        for (
+            pk,
+            uuid,
+            template_id,
+            instruction,
+            context,
+            input_,
+            completion,
+            kind,
+            messages,
+            codes,
+            in_validation,
+        ) in rows:
             if not chat:
                 messages = None  # only chat records carry prior turns
             elif messages.__class__ is str:  # jsonb as text, from PostgreSQL
@@ -579,7 +609,12 @@ def _write_files(export: Export, folder: Path) -> _Built:
                 split = "validation" if in_validation else "train"
                 writer = writers[split]
                 writer.lines.append(line)
-                writer.entries.append(f'[{pk}, "{uuid}", "{content}"]')
+                if codes:  # the quality warnings the example carries, as the last check stored them
+                    found = codes.strip(",").split(",")
+                    warned.update(found)
+                    writer.entries.append(f'[{pk}, "{uuid}", "{content}", {orjson.dumps(found).decode()}]')
+                else:
+                    writer.entries.append(f'[{pk}, "{uuid}", "{content}", []]')
                 if len(writer.lines) >= CHUNK:
                     writer.flush()
                 tally[split, kind, version] += 1
@@ -629,6 +664,7 @@ def _write_files(export: Export, folder: Path) -> _Built:
         templates=template_rows,
         changes=diff.counts if diff else {},
         base_version=base.version if base else None,
+        warnings=dict(sorted(warned.items())),
     )
     card = _card(export, built, dict(templates.values()))
     files["README.md"] = _write_small(folder / "README.md", card.encode())
@@ -681,8 +717,9 @@ def _manifest_head(export: Export, built: _Built) -> dict:
         "changes": built.changes,
         "created_by": who,
         "created_at": (export.created_at or timezone.now()).isoformat(),
+        "warnings": built.warnings,
         "content_hash": f"first {CONTENT_HASH_DIGITS} hex digits of sha256 of the record's JSON line, without newline",
-        "example_columns": ["id", "uuid", "content_hash"],
+        "example_columns": ["id", "uuid", "content_hash", "warnings"],
     }
 
 
@@ -765,12 +802,15 @@ def _publish(export: Export, partial: Path, built: _Built) -> None:
 
 
 def _base_export(export: Export) -> Export | None:
-    """The latest succeeded version before this one whose manifest is still on disk."""
-    earlier = Export.objects.filter(task=export.task, state=JobState.SUCCEEDED, version__lt=export.version)
-    base = earlier.select_related("task").order_by("-version").first()
-    if base is None or not (export_dir(base) / "manifest.json").exists():
-        return None
-    return base
+    """The latest succeeded version before this one of the same format and filters, whose manifest is still on disk.
+    (Against a version in another format every record would read "changed", which says nothing.)"""
+    earlier = Export.objects.filter(
+        task=export.task, state=JobState.SUCCEEDED, version__lt=export.version, format=export.format
+    ).select_related("task")
+    for base in earlier.order_by("-version")[:50]:
+        if (base.filters or {}) == (export.filters or {}):
+            return base if (export_dir(base) / "manifest.json").exists() else None
+    return None
 
 
 _ENTRY_FILE = re.compile(rb'^\s*"(train|validation)\.jsonl": \[(\])?,?\s*$')
@@ -784,7 +824,7 @@ def _manifest_entries(path: Path) -> Iterator[tuple[int, str, str, str]]:
             stripped = line.strip()
             if not stripped.startswith(b"["):
                 return
-            pk, uuid, content = orjson.loads(stripped.rstrip(b","))
+            pk, uuid, content, *_ = orjson.loads(stripped.rstrip(b","))  # versions before warnings had 3 columns
             yield pk, uuid, content, split
 
     def read(split: str) -> Iterator[tuple[int, str, str, str]]:

@@ -52,7 +52,7 @@ def test_only_approved_examples_are_exported_exactly_as_rendered(task, lead, exp
     for name, records in (("train.jsonl", train), ("validation.jsonl", validation)):
         entries = manifest["examples"][name]
         assert len(entries) == len(records)
-        for (_, uuid, _), record in zip(entries, records, strict=True):
+        for (_, uuid, _, _), record in zip(entries, records, strict=True):
             written[uuid] = record
     in_order = [str(e.uuid) for e in sorted(approved, key=lambda e: e.pk)]
     expected = dict(zip(in_order, expected_records(approved, export_format), strict=True))
@@ -108,7 +108,7 @@ def test_manifest_card_and_row_describe_the_files(task, lead):
         assert manifest["files"][name] == export.files[name]
     for name in ("train.jsonl", "validation.jsonl"):  # each entry: id, uuid, hash of that very line
         lines = (folder / name).read_bytes().split(b"\n")[:-1]
-        for (pk, uuid, content), line in zip(manifest["examples"][name], lines, strict=True):
+        for (pk, uuid, content, _), line in zip(manifest["examples"][name], lines, strict=True):
             assert services.sha256(line).hexdigest()[:16] == content
             assert Example.objects.get(pk=pk).uuid.hex == uuid.replace("-", "")
     card = (folder / "README.md").read_text()
@@ -149,7 +149,7 @@ def test_each_example_lands_on_the_side_the_rule_gives(task, lead, ratio):
     examples = approve(task, 80)
     export = build(task, user=lead, validation_ratio=ratio, export_format="alpaca")
     manifest = json.loads((services.export_dir(export) / "manifest.json").read_text())
-    sides = {uuid: name.split(".")[0] for name, rows in manifest["examples"].items() for _, uuid, _ in rows}
+    sides = {uuid: name.split(".")[0] for name, rows in manifest["examples"].items() for _, uuid, _, _ in rows}
     expected = {str(e.uuid): split_of(seed="seed:with ünïcode", uuid=str(e.uuid), ratio=ratio) for e in examples}
     assert sides == expected
     assert (ratio == 0) == (export.counts["validation"] == 0)
@@ -255,7 +255,7 @@ def test_manifest_reader_streams_what_the_writer_wrote(task, lead):
     expected = sorted(
         (pk, uuid, content, name.split(".")[0])
         for name, rows in manifest["examples"].items()
-        for pk, uuid, content in rows
+        for pk, uuid, content, _ in rows
     )
     assert streamed == expected and len(streamed) == 25
 
@@ -288,3 +288,35 @@ def test_read_ahead_yields_every_batch_and_stops_its_thread():
 
     with pytest.raises(OSError, match="connection reset"):
         list(services._read_ahead(broken))
+
+
+def test_manifest_records_the_quality_warnings_of_the_examples_it_holds(task, lead):
+    examples = approve(task, 6)
+    Example.objects.filter(pk=examples[0].pk).update(warning_codes=",leak,short,")
+    Example.objects.filter(pk=examples[1].pk).update(warning_codes=",short,")
+    export = build(task, user=lead, validation_ratio=0)
+    assert export.state == JobState.SUCCEEDED, export.error
+    manifest = json.loads((services.export_dir(export) / "manifest.json").read_text())
+    assert manifest["warnings"] == {"leak": 1, "short": 2}
+    assert manifest["example_columns"] == ["id", "uuid", "content_hash", "warnings"]
+    carried = {pk: codes for pk, _, _, codes in manifest["examples"]["train.jsonl"]}
+    assert carried[examples[0].pk] == ["leak", "short"]
+    assert carried[examples[1].pk] == ["short"]
+    assert carried[examples[2].pk] == []
+
+
+def test_a_dead_workers_hidden_folder_goes_with_the_next_build_once_its_version_ended(task, lead):
+    approve(task, 4)
+    cancelled = services.export_request(task=task, export_format="alpaca", user=lead)
+    task_dir = services.export_dir(cancelled).parent
+    left = task_dir / f".partial-v{cancelled.version}-dead0001"  # what a SIGKILLed worker leaves
+    left.mkdir(parents=True)
+    (left / "train.jsonl").write_text("half a")
+    in_progress = services.export_request(task=task, export_format="alpaca", user=lead)
+    working = task_dir / f".partial-v{in_progress.version}-busy0002"  # another worker's build, still running
+    working.mkdir()
+    services.export_cancel(export=cancelled, actor=lead)
+    export = build(task, user=lead)
+    assert export.state == JobState.SUCCEEDED, export.error
+    assert not left.exists()
+    assert working.exists()

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 def sides(export: Export) -> dict[str, str]:
     """uuid -> split, from the manifest."""
     manifest = json.loads((services.export_dir(export) / "manifest.json").read_text())
-    return {uuid: name.split(".")[0] for name, rows in manifest["examples"].items() for _, uuid, _ in rows}
+    return {uuid: name.split(".")[0] for name, rows in manifest["examples"].items() for _, uuid, _, _ in rows}
 
 
 def changes(export: Export) -> dict[str, set[str]]:
@@ -239,3 +239,13 @@ def test_a_worker_whose_lease_ran_out_cannot_touch_the_run_that_replaced_it(task
     assert job_finish(current, counts={"total": 2})
     export.refresh_from_db()
     assert export.state == JobState.SUCCEEDED and export.counts == {"total": 2}
+
+
+def test_a_version_is_compared_with_the_last_one_of_its_own_format(task, lead):
+    approve(task, 10)
+    first = build(task, user=lead, export_format="openai-chat")
+    other = build(task, user=lead, export_format="alpaca")  # another format: nothing of its own to compare with
+    assert other.base_version is None
+    third = build(task, user=lead, export_format="openai-chat")
+    assert third.base_version == first.version
+    assert third.changes["unchanged"] == 10 and third.changes["changed"] == 0

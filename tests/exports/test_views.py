@@ -90,7 +90,7 @@ def test_list_shows_versions_with_counts_sizes_checksums_and_changes(client, tas
     assertContains(response, f"<dd>{second.counts['train']}</dd>", html=False)
     assertContains(response, "Compared with v1:")
     assertContains(response, "4 added</a>")
-    assertContains(response, "First version: nothing to compare with.")
+    assertContains(response, "No earlier version in this format with these filters: nothing to compare with.")
     assertContains(response, reverse("exports:download", args=[task.slug, 2, "manifest.json"]))
     assertContains(response, 'name="export_format"')  # the lead's form
     assertNotContains(response, "hx-trigger")  # nothing live, nothing polls
