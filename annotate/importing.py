@@ -24,6 +24,13 @@ A record is one of these shapes; its keys are matched to fields by name, or by t
 
 `id` becomes the external id (unique per task); `kind` is happy (the default), edge, negative or ambiguous. Keys
 that match no field are ignored (and reported). Empty values and JSON null count as absent.
+
+Hostile input is refused with a message that names the limit or the problem and where it is: a file over
+MAX_IMPORT_BYTES (setting), more than MAX_IMPORT_ROWS records (setting, default 2,000,000; reading stops there), a
+record over MAX_RECORD_BYTES, a field over MAX_FIELD_CHARS, invalid UTF-8 (a BOM at the start is dropped; lines may
+end in CRLF), a NUL or an unpaired surrogate, JSON nested deeper than about 1,000 levels or a number too long to read.
+Values are text: a CSV cell such as `=cmd()` is stored as written and never evaluated, and a URL is never fetched
+(nothing here imports from URLs; a file comes from the lead's computer or the command line).
 """
 
 import codecs
@@ -56,13 +63,16 @@ from .services import prompt_hash
 
 logger = logging.getLogger(__name__)
 
-MAX_FIELD_CHARS = 100_000  # the longest text a field (or a chat message) may hold
+MAX_FIELD_CHARS = 100_000  # the longest text a field (or a chat message) may hold, as the editor's
+DEFAULT_MAX_IMPORT_ROWS = 2_000_000  # records a file may hold; the MAX_IMPORT_ROWS setting overrides it
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # the longest JSONL line or JSON array element: bounds the memory of one record
 MAX_ERRORS = 20  # problems reported in full; the rest are counted ("and N more")
 INLINE_MAX_RECORDS = 5_000  # up to this many records (and INLINE_MAX_BYTES) import in the request; more run as a job
 INLINE_MAX_BYTES = 5 * 1024 * 1024
 PREVIEW_RECORDS = 10
 SAMPLE_RECORDS = 200  # records read to find the keys of a JSON file, for the column mapping
+MAX_KEYS = 200  # keys offered in the column mapping (the rest still match by name)
+MAX_KEY_CHARS = 1_000  # a longer key cannot be mapped (it matches no name either): it is ignored
 BATCH_SIZE = 5_000  # rows per insert batch, and external ids per duplicate check
 CSV_CHUNK_ROWS = 10_000
 READ_CHUNK = 1024 * 1024
@@ -115,6 +125,58 @@ class ImportFailed(ValidationError):
 
 class ImportCancelled(Exception):
     """The import job was cancelled while it ran; its transaction is rolled back."""
+
+
+def max_import_rows() -> int:
+    """The most records one file may hold (the MAX_IMPORT_ROWS setting), read at each import so tests can change it."""
+    return int(getattr(settings, "MAX_IMPORT_ROWS", DEFAULT_MAX_IMPORT_ROWS))
+
+
+# Characters a message must not echo as they are: NUL and unpaired surrogates cannot be stored (PostgreSQL text,
+# UTF-8) nor rendered, and other control characters would garble the message.
+_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+# What a stored text must not hold: NUL (PostgreSQL refuses it) and unpaired surrogates (not encodable as UTF-8).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """User text quoted in a problem: cut to `limit` characters, control characters and surrogates escaped."""
+    text = str(value)
+    cut = text[:limit]
+    if _UNSHOWABLE.search(cut):
+        cut = _UNSHOWABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", cut)
+    return cut + "…" if len(text) > limit else cut
+
+
+def _unstorable_problem(value: str) -> str | None:
+    """Why a text cannot be stored (a NUL, an unpaired surrogate), or None."""
+    if value.isascii():  # the common case, and a fast one: only a NUL can be wrong
+        found = "\x00" if "\x00" in value else None
+    else:
+        match = _UNSTORABLE.search(value)
+        found = match.group() if match else None
+    if found is None:
+        return None
+    if found == "\x00":
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    return f"contains an unpaired surrogate (\\u{ord(found):04x}), which is not valid Unicode"
+
+
+def _json_problem(exc: orjson.JSONDecodeError) -> str:
+    """orjson's error in words, with its column (the line is named by the caller)."""
+    if exc.msg.startswith("depth limit exceeded"):
+        return f"invalid JSON: {TOO_DEEP} (at column {exc.colno})"
+    if exc.msg.startswith("number is infinity"):
+        return f"invalid JSON: a number too large to read at column {exc.colno}"
+    return f"invalid JSON: {exc.msg} at column {exc.colno}"
+
+
+# orjson stops at 1,024 levels; Python's json (JSON arrays) at its recursion limit (1,000 frames, less what is in use).
+TOO_DEEP = "arrays and objects nested too deeply (the limit is about 1,000 levels)"
+# Python's json refuses to convert an integer of more than 4,300 digits (sys.int_info.str_digits_check_threshold).
+TOO_LONG_NUMBER = "a number too long to read (the limit is 4,300 digits)"
+# A raw control character (anything but the \n that ends the line): JSON wants it escaped inside a string.
+_RAW_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
 
 
 def human_size(n: int) -> str:
@@ -207,7 +269,12 @@ class _Reader:
 
 
 class _JsonLinesReader(_Reader):
-    """One JSON object a line, split on "\\n" only (a "\\r" before it is JSON whitespace). Blank lines are skipped."""
+    """One JSON object a line, split on "\\n" only (a "\\r" before it is JSON whitespace). Blank lines are skipped.
+
+    A UTF-8 BOM at the start of the file is dropped. Since only "\\n" ends a line, a lone "\\r" (or a U+2028) inside
+    a line is data: raw inside a string (where JSON wants "\\\\r"), it is kept as it is, like any control character;
+    the field check then refuses what cannot be stored (a NUL).
+    """
 
     def __iter__(self):
         with open(self.path, "rb") as f:
@@ -243,13 +310,18 @@ class _JsonLinesReader(_Reader):
         except UnicodeDecodeError as bad:
             at = bad.start + len(raw) - len(text)
             return None, f"invalid UTF-8 at byte offset {at} of the line ({start + at:,} of the file)"
-        if "\x00" in decoded:
-            # A raw NUL inside a string: parse leniently, so that the field check names the field that holds it.
+        if _RAW_CONTROL.search(decoded):
+            # A raw control character inside a string: parse leniently, keeping it as data (a NUL is then refused by
+            # the field check, which names the field). A line that is still not JSON gets orjson's message.
             try:
                 return json.loads(decoded, strict=False), None
+            except RecursionError:
+                return None, f"invalid JSON: {TOO_DEEP}"
             except json.JSONDecodeError:
                 pass
-        return None, f"invalid JSON: {exc.msg} at column {exc.colno}"
+            except ValueError:  # an integer over Python's digit limit
+                return None, f"invalid JSON: {TOO_LONG_NUMBER}"
+        return None, _json_problem(exc)
 
 
 class _JsonArrayReader(_Reader):
@@ -318,6 +390,8 @@ class _JsonArrayReader(_Reader):
                     try:
                         record, end = decoder.raw_decode(buf, idx)
                         break
+                    except RecursionError:  # 100,000 nested arrays: a clear refusal, not a crash
+                        raise _Fatal(f"line {start_line}", f"invalid JSON: {TOO_DEEP}") from None
                     except json.JSONDecodeError as exc:
                         # The element may only be cut by the end of the buffer: read on, up to a record's limit.
                         cut = exc.pos >= len(buf) - 16 or exc.msg.startswith("Unterminated string")
@@ -328,6 +402,8 @@ class _JsonArrayReader(_Reader):
                         if not cut or not more():
                             at = line + buf.count("\n", idx, exc.pos)
                             raise _Fatal(f"line {at}", f"invalid JSON: {exc.msg}") from None
+                    except ValueError:  # not a JSONDecodeError: an integer over Python's digit limit
+                        raise _Fatal(f"line {start_line}", f"invalid JSON: {TOO_LONG_NUMBER}") from None
                 number += 1
                 line += buf.count("\n", idx, end)
                 idx = end
@@ -417,10 +493,8 @@ def _type_name(value: Any) -> str:
 
 def _text_problem(value: str) -> str | None:
     if len(value) > MAX_FIELD_CHARS:
-        return f"{len(value):,} characters, over the limit of {MAX_FIELD_CHARS:,}"
-    if "\x00" in value:
-        return "contains a NUL character (\\u0000), which cannot be stored"
-    return None
+        return f"{len(value):,} characters, over the limit of {MAX_FIELD_CHARS:,} characters a field"
+    return _unstorable_problem(value)
 
 
 class Mapper:
@@ -457,7 +531,7 @@ class Mapper:
             if target is None or value is None or value == "":
                 continue
             if target in values:
-                problems.append((key, f'gives the {target} again (so does "{keys[target]}"); keep one'))
+                problems.append((key, f'gives the {target} again (so does "{_shown(keys[target])}"); keep one'))
                 continue
             values[target] = value
             keys[target] = key
@@ -481,7 +555,7 @@ class Mapper:
         else:
             kind = kind.strip().lower() or HAPPY
             if kind not in KINDS:
-                problems.append((keys["kind"], f'unknown kind "{values["kind"][:50]}"; use {KIND_LIST}'))
+                problems.append((keys["kind"], f'unknown kind "{_shown(values["kind"], 50)}"; use {KIND_LIST}'))
         external_id = values.get("external_id", "")
         if external_id:
             self.id_key = keys["external_id"]
@@ -496,8 +570,8 @@ class Mapper:
             external_id = external_id.strip()
             if len(external_id) > EXTERNAL_ID_MAX:
                 problems.append((keys["external_id"], f"longer than {EXTERNAL_ID_MAX} characters"))
-            elif "\x00" in external_id:
-                problems.append((keys["external_id"], "contains a NUL character (\\u0000), which cannot be stored"))
+            elif problem := _unstorable_problem(external_id):
+                problems.append((keys["external_id"], problem))
         if problems:
             raise _Invalid(problems)
         return Record(*texts, kind, external_id, messages)
@@ -511,7 +585,7 @@ class Mapper:
             try:
                 messages = orjson.loads(messages)
             except orjson.JSONDecodeError as exc:
-                problems.append((key, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+                problems.append((key, _json_problem(exc)))
                 return []
         if type(messages) is not list:
             problems.append((key, f"expected an array of {{role, content}} messages, got {_type_name(messages)}"))
@@ -529,7 +603,7 @@ class Mapper:
             content = message.get("content")
             content = "" if content is None else content
             if not isinstance(role, str) or role not in CHAT_ROLE_SET:
-                shown = role[:50] if isinstance(role, str) else _type_name(role)
+                shown = _shown(role, 50) if isinstance(role, str) else _type_name(role)
                 problems.append((f"{where}.role", f'unknown role "{shown}"; use system, user or assistant'))
             elif type(content) is not str:
                 problems.append((f"{where}.content", f"expected a string, got {_type_name(content)}"))
@@ -565,7 +639,8 @@ class _Problems:
 
     def add(self, order: int, where: str, field_name: str | None, message: str) -> None:
         self.count += 1
-        text = f'{where}, field "{field_name}": {message}' if field_name else f"{where}: {message}"
+        # A field's name is a key of the file: user text, quoted safely.
+        text = f'{where}, field "{_shown(field_name, 100)}": {message}' if field_name else f"{where}: {message}"
         self.kept.append((order, text))
         if len(self.kept) > MAX_ERRORS:  # keep the first ones in file order (duplicates are found a batch late)
             self.kept.sort(key=lambda item: item[0])
@@ -614,7 +689,7 @@ class _IdChecker:
                     "SELECT at, ord FROM seen WHERE id = ?", (external_id,)
                 ).fetchone()
                 if first_order != order:
-                    self.problems.add(order, where, key, f'"{external_id[:80]}" repeats the id of {first_at}')
+                    self.problems.add(order, where, key, f'"{_shown(external_id)}" repeats the id of {first_at}')
         ids = [external_id for external_id, _, _, _ in self.pending]
         existing = set()
         for start in range(0, len(ids), 1000):
@@ -626,7 +701,7 @@ class _IdChecker:
         for external_id, order, where, key in self.pending:
             if external_id in existing:
                 self.problems.add(
-                    order, where, key, f'"{external_id[:80]}" is already the id of an example of this task'
+                    order, where, key, f'"{_shown(external_id)}" is already the id of an example of this task'
                 )
         self.pending.clear()
         _forget_queries()
@@ -719,8 +794,9 @@ def _check_file(path: Path) -> int:
     except FileNotFoundError:
         raise ImportFailed(["The file to import is gone (deleted before the import ran); upload it again."]) from None
     if size > settings.MAX_IMPORT_BYTES:
+        limit = human_size(settings.MAX_IMPORT_BYTES)
         raise ImportFailed(
-            [f"The file is {human_size(size)}, over the import limit of {human_size(settings.MAX_IMPORT_BYTES)}."]
+            [f"The file is {human_size(size)}, over the import limit of {limit}. Split it, or raise MAX_IMPORT_BYTES."]
         )
     return size
 
@@ -748,11 +824,22 @@ def import_check(
     problems = _Problems(reader)
     ids = _IdChecker(task, problems)
     needs_completion = status != Example.Status.NEW
+    max_rows = max_import_rows()
     records = with_completion = order = 0
     kinds: Counter[str] = Counter()
     last = time.monotonic()
     try:
         for order, loc, record, record_problems in _records(reader, mapper):
+            if order > max_rows:
+                # Reported first (order 0), whatever else was found; the rest of the file is not read.
+                problems.add(
+                    0,
+                    reader.describe(loc),
+                    None,
+                    f"the file holds more than {max_rows:,} records, the import limit; "
+                    "split it, or raise the MAX_IMPORT_ROWS setting",
+                )
+                break
             if record_problems is not None:
                 problems.add_record(order, loc, record_problems)
                 continue
@@ -781,7 +868,7 @@ def import_check(
         "with_completion": with_completion,
         "status": str(status),
         "kinds": dict(kinds),
-        "ignored": sorted(str(key) for key in mapper.ignored),
+        "ignored": sorted(_shown(key, 100) for key in mapper.ignored),  # stored on the job row: no NUL
     }
 
 
@@ -1119,20 +1206,26 @@ def upload_accept(*, token: str, filename: str, file_format: str = "") -> Upload
 
 
 def source_keys(*, path: Path, file_format: str) -> list[str]:
-    """The keys a file's records use (CSV: its header; JSON: those of its first records), in order of appearance."""
+    """The keys a file's records use (CSV: its header; JSON: those of its first records), in order of appearance.
+
+    Up to MAX_KEYS, each one that can be mapped: the mapping is stored on the job row (JSON), where a NUL or an
+    unpaired surrogate cannot go, and a key of a megabyte has no business in a form.
+    """
     reader = _reader(path, file_format)
     if isinstance(reader, _CsvReader):
-        return reader.columns()
-    keys: dict[str, None] = {}
-    try:
-        for number, (_, raw, _) in enumerate(reader):
-            if isinstance(raw, dict):
-                keys.update(dict.fromkeys(str(key) for key in raw))
-            if number >= SAMPLE_RECORDS or len(keys) > 200:
-                break
-    except _Fatal:
-        pass
-    return list(keys)
+        found = reader.columns()
+    else:
+        keys: dict[str, None] = {}
+        try:
+            for number, (_, raw, _) in enumerate(reader):
+                if isinstance(raw, dict):
+                    keys.update(dict.fromkeys(str(key) for key in raw))
+                if number >= SAMPLE_RECORDS or len(keys) > MAX_KEYS:
+                    break
+        except _Fatal:
+            pass
+        found = list(keys)
+    return [key for key in found if len(key) <= MAX_KEY_CHARS and not _UNSTORABLE.search(key)][:MAX_KEYS]
 
 
 def default_mapping(keys: list[str]) -> dict[str, str]:
@@ -1147,7 +1240,7 @@ def preview(*, path: Path, file_format: str, mapping: dict[str, str], limit: int
     rows = []
     try:
         for order, loc, record, problems in _records(reader, Mapper(mapping)):
-            messages = [f'field "{f}": {m}' if f else m for f, m in problems or ()]
+            messages = [f'field "{_shown(f, 100)}": {m}' if f else m for f, m in problems or ()]
             rows.append({"where": reader.describe(loc), "record": record, "problems": messages})
             if order >= limit:
                 break
@@ -1210,7 +1303,8 @@ def import_run(*, job_id: int) -> None:
             reporter=reporter,
         )
     except ValidationError as exc:
-        job_fail(job, "\n".join(exc.messages))
+        # The problems quote the file (escaped by _shown); the net catches what else could hold a NUL.
+        job_fail(job, _UNSTORABLE.sub("\ufffd", "\n".join(exc.messages)))
     except ImportCancelled:
         pass
     except (OperationalError, InterfaceError):

@@ -96,6 +96,9 @@ TARGET_CHOICES = [("", "— ignore —"), *importing.FIELDS.items()]
 
 
 class UploadForm(NoColonMixin, forms.Form):
+    """A file from the lead's computer, and nothing else: no import from URLs (a server that fetches what a user
+    names can be turned against the network it sits in)."""
+
     file = forms.FileField(help_text="JSONL, a JSON array, or CSV with a header row; UTF-8.")
     file_format = forms.ChoiceField(choices=FORMAT_CHOICES, required=False, label="Format")
 
@@ -243,7 +246,12 @@ def _upload(request: HtmxHttpRequest, *, task: Task, handler: ImportUploadHandle
                 _pending_add(request, task, accepted)
                 return redirect("imports:mapping", task.slug, accepted.token)
     jobs = task.imports.select_related("created_by").order_by("-created_at")[:RECENT_JOBS]
-    return render(request, "annotate/import.html", {"task": task, "form": form, "jobs": jobs})
+    limits = {
+        "size": importing.human_size(settings.MAX_IMPORT_BYTES),
+        "records": importing.max_import_rows(),
+        "field_chars": importing.MAX_FIELD_CHARS,
+    }
+    return render(request, "annotate/import.html", {"task": task, "form": form, "jobs": jobs, "limits": limits})
 
 
 def _mapping_context(task: Task, upload: importing.Upload, form: MappingForm) -> dict:

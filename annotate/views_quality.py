@@ -20,6 +20,19 @@ STATUS_CSS = {"new": "s5", "draft": "s4", "submitted": "s1", "approved": "s2", "
 DEFAULT_PRICE, DEFAULT_EPOCHS = 8.0, 3
 
 
+# A cell starting with one of these is a formula (or becomes one) in Excel, LibreOffice or Google Sheets; the tab,
+# CR, LF and NUL are the OWASP and ASVS (1.2.10) additions; the full-width forms are read as formulas by some.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "\x00", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_safe(value):
+    """A CSV cell that a spreadsheet shows as text: text starting with a formula trigger gets a leading single quote
+    (OWASP's advice on CSV injection). Numbers and other values are left alone."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
 def _latest_scan(task: Task) -> tuple[QualityScan | None, QualityScan | None]:
     """(the last finished scan, the live one if any)."""
     done = task.scans.filter(state="succeeded").order_by("-finished_at").first()
@@ -169,11 +182,11 @@ def dashboard_csv(request: HtmxHttpRequest, name: str, *, task: Task) -> HttpRes
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{task.slug}-{name}.csv"'
     columns = sorted({key for row in rows for key in row}, key=lambda k: list(rows[0]).index(k) if k in rows[0] else 99)
-    writer = csv.DictWriter(response, fieldnames=columns or ["empty"])
-    writer.writeheader()
+    writer = csv.writer(response)
+    # Labels and usernames are user text (a username may start with @ + -): every cell goes through csv_safe.
+    writer.writerow([csv_safe(column) for column in columns or ["empty"]])
     for row in rows:
-        # A cell starting with = + - @ would be a formula in a spreadsheet: prefix it so it stays text.
-        writer.writerow({k: f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v for k, v in row.items()})
+        writer.writerow([csv_safe(row.get(column, "")) for column in columns])
     return response
 
 

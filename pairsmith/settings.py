@@ -202,6 +202,7 @@ EXPORT_ROOT = Path(os.environ.get("EXPORT_ROOT", VAR_DIR / "exports"))
 
 # Uploads: imports read the file from disk in a stream, so memory stays bounded whatever its size.
 MAX_IMPORT_BYTES = int(os.environ.get("MAX_IMPORT_BYTES", 2 * 1024**3))
+MAX_IMPORT_ROWS = int(os.environ.get("MAX_IMPORT_ROWS", 2_000_000))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 
 # Celery: with REDIS_URL a real broker; without it tasks run inline in the web process (development only).

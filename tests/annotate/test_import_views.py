@@ -156,7 +156,7 @@ def test_commit_of_a_small_file_imports_now_and_shows_the_result(client, lead, t
 
 
 def test_commit_of_a_large_file_queues_a_job_that_runs_inline_without_redis(
-    client, lead, task, settings, monkeypatch, django_capture_on_commit_callbacks
+    client, lead, task, settings, monkeypatch, django_capture_on_commit_callbacks, inline_celery
 ):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     monkeypatch.setattr(importing, "INLINE_MAX_RECORDS", 5)

@@ -34,15 +34,17 @@ class Command(BaseCommand):
         if task is None:
             raise CommandError(f"No task with slug {slug!r}.")
         path = Path(file)
-        if not path.is_file():
+        if not path.is_file():  # a local, regular file: never a URL (nothing is fetched), a device or a pipe
             raise CommandError(f"No such file: {file}")
-        file_format = file_format or importing.detect_format(path=path)
         try:
+            file_format = file_format or importing.detect_format(path=path)
             counts = importing.examples_import(
                 task=task, path=path, file_format=file_format, status=status, reporter=_Printer(self.stdout)
             )
         except ValidationError as exc:
             raise CommandError("Nothing was imported.\n" + "\n".join(exc.messages)) from exc
+        except OSError as exc:  # unreadable (permissions), or gone meanwhile
+            raise CommandError(f"Nothing was imported: cannot read {file}: {exc.strerror or exc}") from exc
         if counts["ignored"]:
             self.stdout.write(f"Ignored keys (no matching field): {', '.join(counts['ignored'])}")
         self.stdout.write(
