@@ -199,7 +199,9 @@ class Example(models.Model):
         IMPORTED = "imported", "Imported"
         WRITTEN = "written", "Written"
 
-    task = models.ForeignKey(Task, models.CASCADE, related_name="examples")
+    # Every index slows each insert (an import of a million rows spends most of its time in index upkeep), so the
+    # foreign keys that a composite index below starts with get no single-column index of their own.
+    task = models.ForeignKey(Task, models.CASCADE, related_name="examples", db_index=False)
     template = models.ForeignKey(PromptTemplate, models.PROTECT, related_name="examples")
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     instruction = models.TextField(blank=True)
@@ -210,14 +212,24 @@ class Example(models.Model):
     kind = models.CharField(max_length=10, choices=Kind, default=Kind.HAPPY)
     source = models.CharField(max_length=8, choices=Source, default=Source.IMPORTED)
     external_id = models.CharField(max_length=200, blank=True)
-    prompt_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    prompt_hash = models.CharField(max_length=64, blank=True)  # read by the task-wide scan, never looked up alone
     status = models.CharField(max_length=10, choices=Status, default=Status.NEW)
     version = models.PositiveIntegerField(default=1, help_text="Optimistic lock: bumped by every save.")
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="authored_examples"
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="authored_examples",
+        db_index=False,
     )
     claimed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="claimed_examples"
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="claimed_examples",
+        db_index=False,
     )
     claim_expires_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True, help_text="When it last entered review.")
@@ -299,7 +311,7 @@ class Revision(models.Model):
         REVIEWER_EDIT = "reviewer_edit", "Reviewer edit"
         IMPORT = "import", "Import"
 
-    example = models.ForeignKey(Example, models.CASCADE, related_name="revisions")
+    example = models.ForeignKey(Example, models.CASCADE, related_name="revisions", db_index=False)  # see the index
     text = models.TextField(blank=True)
     kind = models.CharField(max_length=10, choices=Kind, default=Kind.HAPPY)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
@@ -318,7 +330,7 @@ class Revision(models.Model):
 class Transition(models.Model):
     """One move of an example through the state machine: who, when, from, to."""
 
-    example = models.ForeignKey(Example, models.CASCADE, related_name="transitions")
+    example = models.ForeignKey(Example, models.CASCADE, related_name="transitions", db_index=False)  # see the index
     from_status = models.CharField(max_length=10, choices=Example.Status)
     to_status = models.CharField(max_length=10, choices=Example.Status)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
