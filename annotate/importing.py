@@ -57,8 +57,11 @@ from django.utils import timezone
 
 from pairsmith.jobs import job_cancel, job_claim, job_fail, job_finish, job_heartbeat, job_send
 
-from .models import Example, ImportJob, Kind, Revision, Task, Transition
-from .rendering import CHAT_ROLES
+from . import quality
+from .audit import audit_record
+from .models import AuditEvent, Example, ImportJob, Kind, PromptTemplate, Revision, Task, Transition
+from .rendering import CHAT_ROLES, required_fields
+from .scans import UNWRITTEN_NOISE, warning_fields
 from .services import prompt_hash
 
 logger = logging.getLogger(__name__)
@@ -881,8 +884,11 @@ def examples_import(
     status: str = Example.Status.NEW,
     actor=None,
     reporter: Reporter | None = None,
+    filename: str = "",
+    job_id: int | None = None,
 ) -> dict:
     """Check the whole file, then insert every record in one transaction: all or nothing. Return the counts.
+    `filename` (the name as uploaded) and `job_id` go into the audit log's record of the import.
 
     Raise ImportFailed naming the problems (nothing imported), ValidationError for a bad status or format, and
     ImportCancelled when the reporter says the job was cancelled (rolled back).
@@ -915,6 +921,13 @@ def examples_import(
                 raise ImportFailed(["The file changed during the import; try again."])
             reporter.progress(Progress("insert", inserted, size, size, done=True))
             reporter.finish(counts)
+            audit_record(
+                task=task,
+                actor=actor,
+                action=AuditEvent.Action.IMPORT,
+                target=_shown(filename or path.name, 200),
+                detail={"records": inserted, "status": str(status), "format": file_format, "job": job_id},
+            )
     except IntegrityError as exc:
         # Another import or an annotator added an example with one of these ids after the check.
         raise ImportFailed([f"An example with one of these ids was added meanwhile; import again. ({exc})"]) from exc
@@ -956,6 +969,24 @@ class _Loader:
         # An example imported for review has entered review now, as example_submit records it.
         fields = {f.attname for f in Example._meta.concrete_fields}
         self.entered_review = {"submitted_at": self.now} if status != NEW and "submitted_at" in fields else {}
+        # The per-example quality checks, as a save runs them, so that queues can filter and sort imported
+        # examples by their warnings at once (the task-wide ones come with the next scan).
+        self.rules = quality.TaskRules.of(task)
+        self.required = required_fields(PromptTemplate.objects.get(pk=template_id).prompt_format)
+
+    def warnings(self, r: Record) -> dict:
+        found = quality.check_example(
+            self.rules,
+            instruction=r.instruction,
+            context=r.context,
+            input=r.input,
+            messages=r.messages,
+            completion=r.completion,
+            required=self.required,
+        )
+        if self.status == NEW:  # not written yet: "empty" or "short" says nothing about it
+            found = [f for f in found if f.code not in UNWRITTEN_NOISE]
+        return warning_fields([f.as_dict() for f in found])
 
     def load(self, reader: _Reader, mapper: Mapper, report: Callable[[int, int], None]) -> int:
         """Insert every record of the file; call report(inserted, bytes read) after each batch. Return the count."""
@@ -993,6 +1024,7 @@ class _OrmLoader(_Loader):
                     ),
                     status=self.status,
                     **self.entered_review,
+                    **self.warnings(r),
                 )
                 for r in batch
             ]
@@ -1035,8 +1067,8 @@ class _CopyLoader(_Loader):
     """
 
     EXAMPLE = ("id", "task_id", "template_id", "uuid", "instruction", "context", "input", "messages", "completion",
-               "kind", "source", "external_id", "prompt_hash", "status", "version", "author_id", "claimed_by_id",
-               "claim_expires_at", "created_at", "updated_at")  # fmt: skip
+               "kind", "source", "external_id", "prompt_hash", "warnings", "warning_codes", "risk", "status", "version",
+               "author_id", "claimed_by_id", "claim_expires_at", "created_at", "updated_at")  # fmt: skip
     REVISION = ("example_id", "text", "kind", "author_id", "reason", "example_version", "created_at")
     TRANSITION = ("example_id", "from_status", "to_status", "actor_id", "note", "created_at")
     QUEUED_BATCHES = 2  # formatted batches waiting: bounds the memory of the pipeline
@@ -1133,10 +1165,16 @@ class _CopyLoader(_Loader):
             completion = r.completion.translate(esc)
             messages = orjson.dumps(r.messages).decode().translate(esc) if r.messages else "[]"
             fields = {"instruction": r.instruction, "context": r.context, "input": r.input}
+            found = self.warnings(r)
+            warned = (
+                f"{orjson.dumps(found['warnings']).decode().translate(esc)}\t{found['warning_codes']}\t{found['risk']}"
+                if found["risk"]
+                else "[]\t\t0"
+            )
             examples.append(
                 f"{pk}{head}{uuid.uuid4()}\t{r.instruction.translate(esc)}\t{r.context.translate(esc)}\t"
                 f"{r.input.translate(esc)}\t{messages}\t{completion}\t{r.kind}\t{IMPORTED}\t"
-                f"{r.external_id.translate(esc)}\t{prompt_hash(fields, r.messages)}{self.example_tail}"
+                f"{r.external_id.translate(esc)}\t{prompt_hash(fields, r.messages)}\t{warned}{self.example_tail}"
             )
             if completion:
                 revisions.append(f"{pk}\t{completion}\t{r.kind}{self.revision_tail}")
@@ -1301,6 +1339,8 @@ def import_run(*, job_id: int) -> None:
             status=job.status_on_import,
             actor=job.created_by,
             reporter=reporter,
+            filename=job.filename,
+            job_id=job.pk,
         )
     except ValidationError as exc:
         # The problems quote the file (escaped by _shown); the net catches what else could hold a NUL.

@@ -22,6 +22,7 @@ from pairsmith.jobs import JOB_TYPES, LIVE_STATES, job_claim, job_fail, job_fini
 
 from . import quality
 from .models import Example, QualityScan, Revision, Task, Transition
+from .rendering import required_fields
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def example_warnings(example: Example, *, completion: str | None = None) -> dict
         input=example.input,
         messages=example.messages,
         completion=example.completion if completion is None else completion,
+        required=required_fields(example.template.prompt_format),
     )
     kept = [w for w in example.warnings or [] if w.get("code") not in EXAMPLE_SCOPE]
     return warning_fields([f.as_dict() for f in found] + kept)

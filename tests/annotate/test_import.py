@@ -486,3 +486,27 @@ def test_a_line_over_the_record_limit_is_named_and_the_next_lines_still_read(tas
         'line 3, field "kind": unknown kind "odd"; use happy, edge, negative or ambiguous',
     ]
     assert Example.objects.count() == 0
+
+
+def test_an_import_stores_each_examples_warnings_and_is_in_the_audit_log(task, lead, tmp_path):
+    from annotate.models import AuditEvent
+
+    leaked = "Hold the round button for ten seconds until the ring turns blue and the thermostat restarts"
+    records = [
+        {"instruction": "How do I reset it?", "input": leaked, "completion": leaked, "id": "a"},  # answer in the prompt
+        {
+            "instruction": "How do I pair it?",
+            "completion": "Open the app, then tap Add device and follow it.",
+            "id": "b",
+        },
+        {"instruction": "What does amber mean?", "id": "c"},  # not written yet: "empty" is no warning for it
+    ]
+    path = write(tmp_path, "warned.jsonl", jsonl(*records))
+    importing.examples_import(task=task, path=path, file_format="jsonl", actor=lead, filename="support.jsonl")
+    stored = {e.external_id: e for e in Example.objects.filter(task=task)}
+    assert "leak" in [w["code"] for w in stored["a"].warnings] and ",leak," in stored["a"].warning_codes
+    assert stored["a"].risk > 0
+    assert stored["b"].warnings == [] and stored["b"].risk == 0
+    assert stored["c"].warnings == [] and stored["c"].warning_codes == ""
+    event = AuditEvent.objects.get(task=task, action="import")
+    assert (event.actor, event.target, event.detail["records"]) == (lead, "support.jsonl", 3)
