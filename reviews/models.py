@@ -30,6 +30,9 @@ class Verdict(models.Model):
     decision = models.CharField(max_length=7, choices=Decision)
     reasons = models.JSONField(default=list, blank=True, help_text="Reason codes.")
     comment = models.TextField(blank=True)
+    in_triage = models.BooleanField(
+        default=False, db_default=False, help_text="Decided in triage (settles a split or a flag): not a review."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from annotate.audit import Action, audit_record
 from annotate.models import Example, Kind, Membership, Revision, Role, Task, Transition
+from annotate.scans import example_warnings
 from annotate.services import MAX_COMPLETION_CHARS
 
 from .models import ReasonCode, Verdict
@@ -334,6 +335,7 @@ def verdict_record(
         current.version += 1
         current.completion, current.kind = completion, kind
         values.update(completion=completion, kind=kind, version=current.version)
+        values.update(example_warnings(current))  # the checks of the fixed text, as an annotator's save runs them
         verdict.revision = Revision.objects.create(
             example=current,
             text=completion,
@@ -461,6 +463,11 @@ def _triage_decide(
     Verdict(decision=decision, reasons=reasons).clean()  # refuse before anything is written
     rows, missing = _lock_triage(task, uuids)
     result = TriageResult(missing=missing)
+    judged = set(
+        Verdict.objects.filter(
+            example__in=[e.pk for e in rows if e.triage], reviewer=actor, example_version=F("example__version")
+        ).values_list("example_id", flat=True)
+    )
     todo = []
     for example in rows:
         if example.status == to_status:
@@ -469,6 +476,9 @@ def _triage_decide(
             result.left.append((example, "only a split decision can be approved in triage"))
         elif example.author_id == actor.pk and not task.self_review_allowed:
             result.left.append((example, "your own work"))
+        elif example.triage and example.pk in judged:
+            # A split is settled by a third person: one of the two reviewers alone would make their own view win.
+            result.left.append((example, "you judged this version yourself; another reviewer or a lead decides"))
         else:
             todo.append(example)
     revisions = _revisions_for(todo)
@@ -483,6 +493,7 @@ def _triage_decide(
             decision=decision,
             reasons=reasons,
             comment=comment.strip(),
+            in_triage=True,
         ).save()
         Transition.objects.create(
             example=example, from_status=example.status, to_status=to_status, actor=actor, note=note[:200]
@@ -566,6 +577,7 @@ def triage_reassign(
                 decision=Decision.FLAG,
                 reasons=reasons,
                 comment=comment.strip(),
+                in_triage=True,
             ).save()
         note = f"triage: reassigned from {before or 'nobody'} to {annotator}"
         Transition.objects.create(
@@ -700,8 +712,9 @@ def _stats_row(row: dict, user_key: str, name_key: str) -> dict:
 
 def review_stats(*, task: Task) -> dict:
     """Per reviewer and per annotator: pairs reviewed, decisions, approval rate, reasons; and the agreement between
-    reviewers on versions judged twice or more. Three grouped queries, whatever the number of examples."""
-    verdicts = Verdict.objects.filter(example__task=task).order_by()
+    reviewers on versions judged twice or more. Three grouped queries, whatever the number of examples. Decisions
+    taken in triage are no reviews: they count neither as pairs reviewed nor for (dis)agreement."""
+    verdicts = Verdict.objects.filter(example__task=task, in_triage=False).order_by()
     counts = _decision_and_reason_counts()
     reviewers = (
         verdicts.values("reviewer_id", "reviewer__username")

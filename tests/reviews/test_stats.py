@@ -64,3 +64,14 @@ def test_stats_take_three_queries_whatever_the_size(judged, submitted, django_as
 def test_no_verdicts_no_rates(task):
     stats = services.review_stats(task=task)
     assert stats["reviewers"] == [] and stats["agreement"] is None and stats["verdicts"] == 0
+
+
+def test_decisions_in_triage_are_not_reviews(judged, lead):
+    from annotate.models import Example
+
+    split = Example.objects.get(task=judged, triage=True)
+    services.triage_reject(task=judged, uuids=[split.uuid], actor=lead, reasons=["inaccurate"])
+    stats = services.review_stats(task=judged)
+    assert [row["username"] for row in stats["reviewers"]] == ["remy", "rita"]  # the lead reviewed nothing
+    assert stats["verdicts"] == 5
+    assert (stats["double_reviewed"], stats["agreeing"]) == (2, 1)  # the triage verdict makes no third opinion

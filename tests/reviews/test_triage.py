@@ -146,3 +146,15 @@ def test_a_reviewer_does_not_decide_their_own_work_in_triage(task, reviewer, sub
     )
     result = services.triage_reject(task=task, uuids=[own.uuid], actor=reviewer, reasons=["other"])
     assert result.done == [] and result.left[0][1] == "your own work"
+
+
+def test_neither_reviewer_of_a_split_settles_it_alone(task, reviewer, second_reviewer, lead, split):
+    for actor in (reviewer, second_reviewer):
+        result = services.triage_approve(task=task, uuids=[split.uuid], actor=actor)
+        assert result.done == []
+        assert result.left[0][1] == "you judged this version yourself; another reviewer or a lead decides"
+    split.refresh_from_db()
+    assert (split.status, split.triage) == (Status.SUBMITTED, True)
+    result = services.triage_approve(task=task, uuids=[split.uuid], actor=lead)  # a third person decides
+    assert result.done == [split]
+    assert Verdict.objects.filter(example=split, reviewer=lead).get().in_triage
