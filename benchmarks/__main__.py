@@ -4,7 +4,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ["render", "claim", "review", "import", "scan", "quality", "export"]
+BENCHMARKS = ["render", "claim", "review", "import", "scan", "quality", "export", "load"]
 
 
 def main(argv: list[str]) -> int:

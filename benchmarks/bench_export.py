@@ -5,7 +5,7 @@ peak memory at two sizes.
 Needs DATABASE_URL pointing at PostgreSQL: it creates its own database `<name>_bench_export` next to it (dropped at
 the end, unless --keep), loads N/10 and N approved examples of about 1 KB with COPY, then runs each export in a child
 process, as a worker would run it (render, check, split, hash, write, fsync, rename), and reads the child's peak
-resident memory (ru_maxrss) from the kernel when it exits. The COPY (SELECT ...) TO STDOUT of the same columns, in
+resident memory (VmHWM, read from /proc while it runs). The COPY (SELECT ...) TO STDOUT of the same columns, in
 the same order, is the baseline: what PostgreSQL can hand out at best. The figures are for openai-chat (the most
 work per record), then, at N, a second version (compared with the first) and the two other formats.
 """
@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+
+from benchmarks.common import peak_rss, run_watched
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_N = int(os.environ.get("BENCH_EXPORT_N", 1_000_000))
@@ -56,16 +57,11 @@ def _child_env(url: str, export_root: str) -> dict:
 
 
 def _run_child(args: list[str], env: dict) -> tuple[dict, int]:
-    """Run `python -m benchmarks.bench_export <args>`; its JSON answer and its peak RSS in bytes (from wait4)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.bench_export", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE
-    )
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"benchmark child {args[0]} failed with exit code {process.returncode}")
-    return json.loads(output.decode().strip().splitlines()[-1]), usage.ru_maxrss * 1024
+    """Run `python -m benchmarks.bench_export <args>`; its JSON answer and its peak RSS in bytes (VmHWM)."""
+    code, output, _, peak = run_watched([sys.executable, "-m", "benchmarks.bench_export", *args], cwd=ROOT, env=env)
+    if code != 0:
+        raise SystemExit(f"benchmark child {args[0]} failed with exit code {code}")
+    return json.loads(output.strip().splitlines()[-1]), peak
 
 
 def _filler(i: int, length: int) -> str:
@@ -233,7 +229,7 @@ def run(n: int = DEFAULT_N, keep: bool = False) -> None:
                             f"({other['bytes'] / other['records']:,.0f} B/record) · peak RSS {rss / 2**20:,.0f} MB"
                         )
         _targets(measured, sizes)
-        _say(f"   (this process: peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB)")
+        _say(f"   (this process: peak RSS {peak_rss() / 2**20:,.0f} MB)")
     finally:
         import shutil
 
@@ -286,7 +282,7 @@ def _child_export(slug: str, export_format: str) -> dict:
     from pairsmith.jobs import JobState
 
     task = Task.objects.get(slug=slug)
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    baseline = peak_rss()
     started, cpu = time.perf_counter(), time.process_time()
     export = export_request(task=task, export_format=export_format)  # no REDIS_URL: the job runs inline, here
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu

@@ -4,9 +4,9 @@
 `python -m benchmarks.bench_import --n 200000`. Needs DATABASE_URL pointing at PostgreSQL. For N/10 and N records it
 writes a JSONL file of ~1 KB records (instruction, context, completion, kind, id) to a temporary folder, creates a
 task, runs the import command in a child process (check pass, then COPY in one transaction), and reads the child's
-wall time and peak resident memory (ru_maxrss, from wait4, so each child is measured on its own). The tasks it
-created, with their examples, revisions and transitions, are deleted afterwards. Targets: >= 20,000 records/s, and
-peak memory under 500 MB that does not grow with the file.
+wall time and peak resident memory (VmHWM, read from /proc while it runs: each child is measured on its own). The
+tasks it created, with their examples, revisions and transitions, are deleted afterwards. Targets: >= 20,000
+records/s, and peak memory under 500 MB that does not grow with the file.
 """
 
 import argparse
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from .common import ROOT, filler, require_postgres, setup_django
+from .common import ROOT, filler, require_postgres, run_watched, setup_django
 
 DEFAULT_N = int(os.environ.get("BENCH_IMPORT_N", 1_000_000))
 TARGET_RATE = 20_000
@@ -47,21 +47,12 @@ def write_jsonl(path: Path, n: int) -> int:
 def run_child(slug: str, path: Path) -> tuple[float, int, str]:
     """(seconds, peak RSS in bytes, output) of `manage.py import_examples SLUG PATH` in a child process."""
     env = {**os.environ, "REDIS_URL": "", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "pairsmith.settings"}
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "import_examples", slug, str(path)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    code, output, seconds, peak = run_watched(
+        [sys.executable, "manage.py", "import_examples", slug, str(path)], cwd=ROOT, env=env, stderr=subprocess.STDOUT
     )
-    output = process.stdout.read().decode()
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise SystemExit(f"import_examples failed ({process.returncode}):\n{output}")
-    return seconds, usage.ru_maxrss * 1024, output  # ru_maxrss is in KiB on Linux
+    if code:
+        raise SystemExit(f"import_examples failed ({code}):\n{output}")
+    return seconds, peak, output
 
 
 def copy_baseline(slug: str, path: Path) -> float:
@@ -86,7 +77,7 @@ def copy_baseline(slug: str, path: Path) -> float:
         record = orjson.loads(line)
         text = [_copy_text(record[k]) for k in ("instruction", "context", "completion", "kind", "id")]
         e.append(f"{pk}\t{task.pk}\t{loader.template_id}\t{uuid.uuid4()}\t{text[0]}\t{text[1]}\t\t[]\t{text[2]}\t"
-                 f"{text[3]}\timported\t{text[4]}\t{i:064x}{loader.example_tail}")  # fmt: skip
+                 f"{text[3]}\timported\t{text[4]}\t{i:064x}\t[]\t\t0{loader.example_tail}")  # fmt: skip
         r.append(f"{pk}\t{text[2]}\t{text[3]}{loader.revision_tail}")
         t.append(f"{pk}{loader.transition_tail}")
     started = time.perf_counter()

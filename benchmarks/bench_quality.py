@@ -12,7 +12,6 @@ should stay well under ~90 s on the 2-core machine.
 """
 
 import argparse
-import resource
 import sys
 import time
 
@@ -22,6 +21,7 @@ import pandas as pd
 from annotate.quality import check_example, check_task
 from annotate.quality.checks import TaskRules
 from annotate.quality.text import fold, prompt_key
+from benchmarks.common import peak_rss
 
 N = 1_000_000
 CHUNK = 20_000
@@ -235,7 +235,7 @@ def run(argv: list[str] | None = None) -> None:
     report = check_task(timed(), task)
     wall = time.perf_counter() - wall - generated[0]
     cpu = time.process_time() - cpu - generated[1]
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss() / 2**20
     print(
         f"   {n:,} examples: {wall:.1f} s wall ({n / wall:,.0f} rows/s), {cpu:.1f} s cpu; generating them took "
         f"{generated[0]:.1f} s more (not counted)"

@@ -8,12 +8,20 @@ dashboard under 1 s. Needs PostgreSQL (DATABASE_URL). The examples are kept betw
 
 import argparse
 import http.client
-import resource
 import subprocess
 import sys
 import time
 
-from .common import ROOT, bulk_load_examples, gunicorn, percentile, require_postgres, session_cookie_for, setup_django
+from .common import (
+    ROOT,
+    bulk_load_examples,
+    gunicorn,
+    peak_rss,
+    percentile,
+    require_postgres,
+    session_cookie_for,
+    setup_django,
+)
 
 SLUG = "bench-scan"
 
@@ -47,7 +55,8 @@ def prepare(n: int):
 
 
 CHILD = """
-import os, resource, sys, time
+import os, sys, time
+from benchmarks.common import peak_rss
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pairsmith.settings")
 import django; django.setup()
 from annotate.models import QualityScan, Task
@@ -58,7 +67,7 @@ started = time.perf_counter()
 scan_run(scan_id=scan.pk)
 elapsed = time.perf_counter() - started
 scan.refresh_from_db()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = peak_rss() / 2**20
 print(f"{scan.state} {elapsed:.1f} {peak:.0f} {scan.report.get('changed', 0)}")
 print(scan.error)
 """
@@ -112,4 +121,4 @@ def run(argv: list[str] | None = None) -> None:
         f"   dashboard page: median {percentile(times, 50):.0f} ms, max {max(times):.0f} ms over {len(times)} loads"
         f" ({'meets' if max(times) < 1000 else 'MISSES'} the target under 1,000 ms)"
     )
-    print(f"   (this process: peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+    print(f"   (this process: peak {peak_rss() / 2**20:.0f} MB)")

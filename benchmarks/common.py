@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -30,6 +31,38 @@ def require_postgres() -> bool:
         print("   skipped: needs PostgreSQL; run with DATABASE_URL=postgres://USER@HOST:PORT/NAME")
         return False
     return True
+
+
+def peak_rss(pid: int | str = "self") -> int:
+    """Peak resident memory, in bytes, of a running process's own program: VmHWM of /proc/PID/status.
+
+    Not ru_maxrss: Linux carries a parent's peak into its child across fork and exec, so a child started by a large
+    process (this one, after a benchmark that held a million rows) would read at least that large."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # the process just ended
+        pass
+    return 0
+
+
+def run_watched(args: list[str], **popen) -> tuple[int, str, float, int]:
+    """Run a command to its end: (exit code, its standard output, seconds, peak RSS in bytes). The peak is read from
+    /proc twenty times a second while it runs (VmHWM only grows, so the last reading is the peak but for the last
+    50 ms)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, **popen)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: process.stdout.read(65536), b"")))
+    reader.start()
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, peak_rss(process.pid))
+        time.sleep(0.05)
+    reader.join()
+    return process.returncode, b"".join(chunks).decode(errors="replace"), time.perf_counter() - started, peak
 
 
 def percentile(values: list[float], q: float) -> float:
