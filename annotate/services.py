@@ -344,6 +344,8 @@ def example_save(
         raise ValidationError(f"Unknown kind {kind!r}; use one of {', '.join(Kind.values)}.")
     completion = _clean_completion(completion)
     current = Example.objects.select_for_update().get(pk=example.pk)
+    if current.author_id not in (None, user.pk):  # before the version: a conflict panel would show another's text
+        raise ValidationError("This example is another annotator's work.")
     if current.version != expected_version:
         raise StaleVersion(current)
     _check_may_edit(current, user)

@@ -174,12 +174,14 @@ def review_claim_next(
         if not task.self_review_allowed:
             free.append("e.author_id IS DISTINCT FROM %(user)s")
         # One round trip: the held example (its lease renewed), else the first free one; COALESCE evaluates the
-        # second subquery only when the reviewer holds nothing. RETURNING * lets raw() build the Example.
+        # second subquery only when the reviewer holds nothing. The held one is locked too: a verdict on it in
+        # another tab, in flight, is waited for and its row re-checked, so a pair just decided is not handed back. RETURNING * lets raw() build the Example.
         # The claim does not touch updated_at: that is the annotator's "last changed" (My work sorts by it).
         sql = f"""
             UPDATE annotate_example SET claimed_by_id = %(user)s, claim_expires_at = %(expires)s
             WHERE id = COALESCE(
-                (SELECT e.id FROM annotate_example e WHERE {" AND ".join(held)} ORDER BY {order} LIMIT 1),
+                (SELECT e.id FROM annotate_example e WHERE {" AND ".join(held)} ORDER BY {order} LIMIT 1
+                 FOR UPDATE),
                 (SELECT e.id FROM annotate_example e WHERE {" AND ".join(free)} ORDER BY {order} LIMIT 1
                  FOR UPDATE SKIP LOCKED)
             )

@@ -99,6 +99,9 @@ def test_another_annotator_cannot_save_my_draft(task, annotator):
     services.example_save(example=example, user=annotator, completion="Mine", kind="happy", expected_version=1)
     with pytest.raises(ValidationError, match="another annotator's work"):
         services.example_save(example=example, user=other, completion="Theirs", kind="happy", expected_version=2)
+    # With an old version too: the refusal is about ownership, not a conflict panel showing the other's text.
+    with pytest.raises(ValidationError, match="another annotator's work"):
+        services.example_save(example=example, user=other, completion="Theirs", kind="happy", expected_version=1)
     assert Example.objects.get(pk=example.pk).completion == "Mine"
 
 

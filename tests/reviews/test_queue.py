@@ -148,3 +148,46 @@ def test_concurrent_reviewers_never_get_the_same_example(task, reviewer):
         thread.join()
     ids = [example.pk for example in got.values() if example is not None]
     assert len(ids) == len(set(ids)) == 8
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_next_pair_in_a_second_tab_waits_for_the_verdict_in_flight_and_never_hands_the_decided_pair_back(
+    task, reviewer
+):
+    if connection.vendor != "postgresql":
+        require_service("PostgreSQL", "the row locks of the claim need PostgreSQL (set DATABASE_URL)")
+    import time
+
+    from django.db import connections, transaction
+
+    from reviews.services import verdict_record
+
+    decided, other = waiting(task, minutes_ago=10), waiting(task, minutes_ago=5)
+    held = claim(task, reviewer)
+    assert held.pk == decided.pk
+    handed = {}
+
+    def tab_one():  # the verdict, its transaction still open a moment (a slow request)
+        try:
+            with transaction.atomic():
+                verdict_record(example=held, reviewer=reviewer, decision="approve", version=held.version)
+                time.sleep(0.8)
+        finally:
+            connections.close_all()
+
+    def tab_two():  # "next pair" while that verdict holds the row
+        time.sleep(0.3)
+        try:
+            handed["next"] = claim(task, reviewer)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=tab_one), threading.Thread(target=tab_two)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert handed["next"].pk == other.pk
+    decided.refresh_from_db()
+    assert decided.status == "approved" and decided.claimed_by_id is None
