@@ -50,6 +50,7 @@ check-deploy: install
 	  $(BIN)/python manage.py check --deploy --fail-level WARNING
 
 bench: install-test
+	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 # Re-pin the transitive dependency set from pyproject.toml.

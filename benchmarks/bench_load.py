@@ -1113,6 +1113,19 @@ def report(clients: list[Client], seconds: float) -> None:
         print(f"   notes ({len(notes)}): " + "; ".join(notes[:5]))
 
 
+def migrated() -> bool:
+    """True when the database has every migration; otherwise say so (every page would fail with a 500)."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if plan:
+        names = ", ".join(f"{migration.app_label}.{migration.name}" for migration, _ in plan)
+        print(f"   skipped: the database lacks migrations ({names}); run `python manage.py migrate` first")
+    return not plan
+
+
 def run(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench load")
     parser.add_argument("--n", type=int, default=100_000)
@@ -1125,7 +1138,7 @@ def run(argv: list[str] | None = None) -> None:
     if args.n < 100:
         parser.error("--n: at least 100 examples")
     setup_django()
-    if not require_postgres():
+    if not require_postgres() or not migrated():
         return
     roles = roles_for(args.clients)
     task, importer, users = prepare(args.n, roles, args.fresh)
