@@ -175,7 +175,8 @@ def review_claim_next(
             free.append("e.author_id IS DISTINCT FROM %(user)s")
         # One round trip: the held example (its lease renewed), else the first free one; COALESCE evaluates the
         # second subquery only when the reviewer holds nothing. The held one is locked too: a verdict on it in
-        # another tab, in flight, is waited for and its row re-checked, so a pair just decided is not handed back. RETURNING * lets raw() build the Example.
+        # another tab, in flight, is waited for and its row re-checked, so a pair just decided is not handed back.
+        # RETURNING * lets raw() build the Example.
         # The claim does not touch updated_at: that is the annotator's "last changed" (My work sorts by it).
         sql = f"""
             UPDATE annotate_example SET claimed_by_id = %(user)s, claim_expires_at = %(expires)s
