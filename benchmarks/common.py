@@ -94,6 +94,8 @@ def bulk_load_examples(*, task, n: int, status: str = "new", completion_chars: i
     """Insert `n` examples of about 1 KB with COPY: the fastest way in, so the benchmark measures the app."""
     from django.db import connection
 
+    from annotate.services import prompt_hash
+
     template_id = task.current_template.pk
     columns = (
         "task_id, template_id, uuid, instruction, context, input, messages, completion, kind, source, external_id, "
@@ -113,9 +115,11 @@ def bulk_load_examples(*, task, n: int, status: str = "new", completion_chars: i
                 context = filler(i + 7, 600)
                 completion = filler(i + 13, completion_chars) if completion_chars else ""
                 kind = ("happy", "happy", "happy", "edge", "negative", "ambiguous")[i % 6]
+                # The real normalised prompt hash, as an import stores it: the task-wide scan groups duplicates by it.
+                digest = prompt_hash({"instruction": instruction, "context": context, "input": ""})
                 buffer.write(
                     f"{task.pk}\t{template_id}\t{uuid.uuid4()}\t{_copy_escape(instruction)}\t{_copy_escape(context)}\t"
-                    f"\t[]\t{_copy_escape(completion)}\t{kind}\timported\t\t{i:064x}\t{status}\t1\t{author}\t"
+                    f"\t[]\t{_copy_escape(completion)}\t{kind}\timported\t\t{digest}\t{status}\t1\t{author}\t"
                     f"now()\tnow()\t{submitted}\n"
                 )
             with raw.copy(f"COPY annotate_example ({columns}) FROM STDIN") as copy:
