@@ -1,22 +1,13 @@
 """Real chromium: claim, type, reload (the draft is kept), submit with the keyboard, and the next example appears."""
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 
 from annotate.models import Example, Revision
+from tests.browser import login
 from tests.factories import ExampleFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def login(page, username: str, password: str = "pw-for-tests-1") -> None:
-    page.goto("/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
 
 
 def test_annotator_never_loses_a_draft_and_submits_with_the_keyboard(page, screenshot, task, annotator):

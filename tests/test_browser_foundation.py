@@ -7,15 +7,9 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
+from tests.browser import login
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def login(page, username: str, password: str) -> None:
-    page.goto("/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
 
 
 def test_lead_creates_task_and_sees_the_preview_update(page, screenshot):

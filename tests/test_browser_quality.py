@@ -1,25 +1,16 @@
 """Real chromium: the leak warning as the annotator types, a blocking check refusing the submit, the lead's plots."""
 
-import re
-
 import pytest
 from django.test import override_settings
 from playwright.sync_api import expect
 
 from annotate.models import Example
+from tests.browser import login
 from tests.conftest import ARTIFACTS
 from tests.factories import ExampleFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 INPUT = "The ring on my Skylark T3 stays amber for ten minutes after every firmware update and then it turns blue"
-
-
-def login(page, username: str) -> None:
-    page.goto("/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("pw-for-tests-1")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
 
 
 @override_settings(CELERY_TASK_ALWAYS_EAGER=True)

@@ -8,17 +8,10 @@ from playwright.sync_api import expect
 
 from annotate.models import Example
 from reviews.models import Verdict
+from tests.browser import login
 from tests.reviews.conftest import submit_new
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def login(page, username: str, password: str = "pw-for-tests-1") -> None:
-    page.goto("/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
 
 
 def logout(page) -> None:

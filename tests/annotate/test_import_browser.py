@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from annotate.models import Example
+from tests.browser import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -21,11 +22,7 @@ def test_lead_maps_csv_columns_previews_and_imports(page, screenshot, lead, task
     settings.VAR_DIR = tmp_path / "var"
     path = tmp_path / "support-faq.csv"
     path.write_text(CSV)
-    page.goto("/login/")
-    page.get_by_label("Username").fill("leo")
-    page.get_by_label("Password").fill("pw-for-tests-1")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
+    login(page, lead.username)
 
     page.goto(task.get_absolute_url())
     page.get_by_role("link", name="Import").click()

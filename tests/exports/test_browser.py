@@ -7,19 +7,12 @@ from playwright.sync_api import expect
 
 from annotate.models import Example
 from exports.services import split_of
+from tests.browser import login
 
 from .conftest import approve, read_lines, redis_available
 from .test_build import expected_records
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-
-
-def login(page, username: str, password: str) -> None:
-    page.goto("/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/$"))
 
 
 def test_lead_starts_an_export_watches_progress_and_downloads_train(
