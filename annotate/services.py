@@ -346,7 +346,7 @@ def example_save(
     current = Example.objects.select_for_update().get(pk=example.pk)
     if current.author_id not in (None, user.pk):  # before the version: a conflict panel would show another's text
         raise ValidationError("This example is another annotator's work.")
-    if current.version != expected_version:
+    if current.version != expected_version and not _already_stored(current, user, completion, kind, fields, messages):
         raise StaleVersion(current)
     _check_may_edit(current, user)
     unchanged = (
@@ -397,6 +397,20 @@ def example_save(
 
 
 @transaction.atomic
+def _already_stored(current: Example, user, completion: str, kind: str, fields: dict, messages) -> bool:
+    """The user's own draft already holds exactly this text (an earlier save from the same page, such as the beacon of
+    a page being left, reached the server after that page's version was read): saving it again overwrites nothing,
+    so an old version number is no conflict."""
+    return (
+        current.author_id == user.pk
+        and current.status == Status.DRAFT
+        and completion == current.completion
+        and kind == current.kind
+        and not fields
+        and (messages is None or messages == current.messages)
+    )
+
+
 def example_submit(*, example: Example, user, completion: str, kind: str, expected_version: int, **extra) -> Example:
     """Save and submit for review. Raise ValidationError for an empty completion, StaleVersion as example_save."""
     if not completion.strip():

@@ -250,3 +250,25 @@ def test_next_after_writing_a_draft_gives_a_fresh_example(task, annotator):
     services.example_save(example=first, user=annotator, completion="Draft", kind="happy", expected_version=1)
     second = services.example_claim_next(task=task, user=annotator)
     assert second is not None and second != first
+
+
+def test_an_old_version_carrying_the_text_already_stored_is_no_conflict(task, annotator):
+    ExampleFactory(task=task)
+    example = services.example_claim_next(task=task, user=annotator)
+    # The beacon of a page being left stores the text after the next page has read version 1 ...
+    services.example_save(example=example, user=annotator, completion="Hold it.", kind="happy", expected_version=1)
+    # ... that page saves the same text with version 1: nothing to overwrite, no conflict, no second revision.
+    again = services.example_save(
+        example=example, user=annotator, completion="Hold it.", kind="happy", expected_version=1
+    )
+    assert again.version == 2
+    assert Revision.objects.filter(example=example).count() == 1
+    # Another text with that old version is a conflict as before.
+    with pytest.raises(services.StaleVersion):
+        services.example_save(example=example, user=annotator, completion="Other.", kind="happy", expected_version=1)
+    # And the same text submits.
+    submitted = services.example_submit(
+        example=example, user=annotator, completion="Hold it.", kind="happy", expected_version=1
+    )
+    assert submitted.status == "submitted"
+    assert Example.objects.get(pk=example.pk).completion == "Hold it."
