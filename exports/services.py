@@ -41,7 +41,7 @@ from django.utils import timezone
 
 from annotate.audit import Action, audit_record
 from annotate.models import Example, Kind, Membership, PromptTemplate, Role, Task
-from annotate.rendering import CHAT_ROLES, TemplateSpec, render_record
+from annotate.rendering import CHAT_ROLES, TemplateSpec, record_renderer
 from pairsmith.jobs import LIVE_STATES, JobState, job_cancel, job_fail, job_finish, job_heartbeat, job_send
 
 from .models import EXPORT_FORMATS, FILE_KEYS, FILE_NAMES, ApiToken, Export, ExportChange, token_digest
@@ -538,7 +538,8 @@ def _write_files(export: Export, folder: Path) -> _Built:
     templates = {}
     for template in task.templates.all():
         template.task = task  # effective_system_message reads the task's system prompt without a query
-        templates[template.pk] = (template.version, TemplateSpec.of(template))
+        spec = TemplateSpec.of(template)
+        templates[template.pk] = (template.version, spec, record_renderer(spec, export_format))
     base = _base_export(export)
     throttle = _throttle()
     problems: list[dict] = []
@@ -586,16 +587,11 @@ def _write_files(export: Export, folder: Path) -> _Built:
                 messages = orjson.loads(messages) if messages != "[]" else None
             template = templates.get(template_id)
             if template is None:  # not one of the task's own templates: a data error, rare
-                template = templates[template_id] = _foreign_template(template_id)
-            version, spec = template
+                version, spec = _foreign_template(template_id)
+                template = templates[template_id] = (version, spec, record_renderer(spec, export_format))
+            version, _, render = template
             try:
-                record = render_record(
-                    spec,
-                    export_format,
-                    fields={"instruction": instruction, "context": context, "input": input_},
-                    completion=completion,
-                    messages=messages,
-                )
+                record = render({"instruction": instruction, "context": context, "input": input_}, completion, messages)
                 problem = None if _record_ok(export_format, record) else record_problem(export_format, record)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:  # malformed prior chat turns
                 problem = f"cannot be rendered: {type(exc).__name__} {exc}"
@@ -666,7 +662,7 @@ def _write_files(export: Export, folder: Path) -> _Built:
         base_version=base.version if base else None,
         warnings=dict(sorted(warned.items())),
     )
-    card = _card(export, built, dict(templates.values()))
+    card = _card(export, built, {version: spec for version, spec, _ in templates.values()})
     files["README.md"] = _write_small(folder / "README.md", card.encode())
     files["manifest.json"] = _write_manifest(export, folder, built)
     for name in (".train.index", ".validation.index"):
