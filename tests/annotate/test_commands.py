@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from annotate.models import Example, Membership, Revision, Task
+from reviews.models import Verdict
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -81,6 +82,7 @@ def test_seed_demo_is_idempotent_and_prints_accounts():
     assert "annotator" in out and "reviewer" in out and "lead" in out and "password:" in out
     task = Task.objects.get()
     counts = {
+        "verdicts": Verdict.objects.count(),
         "examples": Example.objects.count(),
         "revisions": Revision.objects.count(),
         "users": User.objects.count(),
@@ -88,9 +90,23 @@ def test_seed_demo_is_idempotent_and_prints_accounts():
     }
     assert 250 <= counts["examples"] <= 400
     assert set(Example.objects.values_list("kind", flat=True)) == {"happy", "edge", "negative", "ambiguous"}
-    assert set(Example.objects.values_list("status", flat=True)) == {"new", "submitted", "approved"}
+    assert set(Example.objects.values_list("status", flat=True)) == {
+        "new",
+        "submitted",
+        "approved",
+        "flagged",
+        "rejected",
+    }
+    # The flagged and rejected pairs went through real verdicts, with a reason and a comment, for My work and triage.
+    flagged = Example.objects.filter(status="flagged").first()
+    assert flagged.verdicts.get().reasons == ["unclear"] and "Open with the answer" in flagged.verdicts.get().comment
+    assert (
+        Example.objects.get(pk=Example.objects.filter(status="rejected").first().pk).verdicts.get().decision == "reject"
+    )
+    assert "By status:" in out
     run("seed_demo")
     assert counts == {
+        "verdicts": Verdict.objects.count(),
         "examples": Example.objects.count(),
         "revisions": Revision.objects.count(),
         "users": User.objects.count(),

@@ -2,11 +2,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import Count
 
 from annotate import services
 from annotate.demo_data import DEMO_TASK, DEMO_TEMPLATE, demo_examples
 from annotate.models import Example, Role, Task
 from reviews.models import Verdict
+from reviews.services import verdict_record
 
 User = get_user_model()
 
@@ -18,6 +20,13 @@ DEMO_ACCOUNTS = [
 ]
 
 
+DEMO_FLAG_COMMENT = (
+    "Open with the answer, then the steps: the first sentence should tell the customer what to do, and name the app "
+    "screen (Settings > Device > …) where they do it."
+)
+DEMO_REJECT_COMMENT = "Another pair already answers this question almost word for word; keep that one."
+
+
 class Command(BaseCommand):
     help = "Load the demo task, its examples and the demo accounts. Running it again changes nothing."
 
@@ -26,6 +35,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--allow-production", action="store_true", help="Load the demo even with DEBUG off (known passwords!)."
         )
+
+    @staticmethod
+    def _some_reviewed(submitted: list, reviewer) -> None:
+        """A few of the new submitted pairs flagged back and rejected, through the real verdicts, so that My work and
+        triage have something to show."""
+        for i, example in enumerate(sorted(submitted, key=lambda e: e.external_id)):
+            if i % 10 == 3:
+                verdict_record(example=example, reviewer=reviewer, decision="flag", version=example.version,
+                               reasons=["unclear"], comment=DEMO_FLAG_COMMENT)  # fmt: skip
+            elif i % 10 == 7:
+                verdict_record(example=example, reviewer=reviewer, decision="reject", version=example.version,
+                               reasons=["duplicate"], comment=DEMO_REJECT_COMMENT)  # fmt: skip
 
     @transaction.atomic
     def handle(self, *args, quiet_accounts: bool = False, allow_production: bool = False, **options) -> None:
@@ -56,6 +77,7 @@ class Command(BaseCommand):
 
         existing = set(task.examples.exclude(external_id="").values_list("external_id", flat=True))
         created = 0
+        fresh_submitted = []
         for record in demo_examples():
             if record["external_id"] in existing:
                 continue
@@ -79,9 +101,14 @@ class Command(BaseCommand):
                     reviewer=users["reviewer"],
                     decision="approve",
                 )
+            elif status == Example.Status.SUBMITTED:
+                fresh_submitted.append(example)
             created += 1
+        self._some_reviewed(fresh_submitted, users["reviewer"])
         total = task.examples.count()
         self.stdout.write(f"Demo examples: {created} created, {total} in the task.")
+        counts = dict(task.examples.values_list("status").annotate(n=Count("id")).order_by())
+        self.stdout.write("By status: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + ".")
         if not quiet_accounts:
             self.stdout.write("")
             self.stdout.write("Demo accounts (development only):")
