@@ -396,7 +396,6 @@ def example_save(
     return current
 
 
-@transaction.atomic
 def _already_stored(current: Example, user, completion: str, kind: str, fields: dict, messages) -> bool:
     """The user's own draft already holds exactly this text (an earlier save from the same page, such as the beacon of
     a page being left, reached the server after that page's version was read): saving it again overwrites nothing,
@@ -411,8 +410,10 @@ def _already_stored(current: Example, user, completion: str, kind: str, fields: 
     )
 
 
+@transaction.atomic
 def example_submit(*, example: Example, user, completion: str, kind: str, expected_version: int, **extra) -> Example:
-    """Save and submit for review. Raise ValidationError for an empty completion, StaleVersion as example_save."""
+    """Save and submit for review. Raise ValidationError for an empty completion or a warning of a check the task
+    makes blocking (nothing is saved then), StaleVersion as example_save."""
     if not completion.strip():
         raise ValidationError("The completion is empty; write the ideal answer before submitting.")
     saved = example_save(
@@ -425,6 +426,12 @@ def example_submit(*, example: Example, user, completion: str, kind: str, expect
         force_revision=True,  # the submitted text is always its own revision, the one reviewers judge
         **extra,
     )
+    # The save stored the warnings of this very text (and kept the last scan's task-wide ones): those of checks the
+    # lead made blocking refuse the submit, and the transaction takes the save back with it.
+    blocking = set(saved.task.blocking_checks or ())
+    blockers = [w["message"] for w in saved.warnings or () if w.get("code") in blocking]
+    if blockers:
+        raise ValidationError("Fix these before submitting: " + " ".join(blockers))
     now = timezone.now()
     Example.objects.filter(pk=saved.pk).update(
         status=Status.SUBMITTED,

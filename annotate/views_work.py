@@ -48,16 +48,6 @@ def checks_for(example: Example, completion: str, *, fields: dict | None = None)
     )
 
 
-def stored_blocking(example: Example) -> list[str]:
-    """The messages of blocking findings that only the task-wide scan can make (duplicates, contradictions, ...),
-    as the last scan stored them on the example: a lead who makes such a check blocking means it at submit too."""
-    from .quality import CHECKS
-
-    task_wide = {code for code, check in CHECKS.items() if check.scope == "task"}
-    blocking = set(example.task.blocking_checks or ()) & task_wide
-    return [w["message"] for w in example.warnings or () if w.get("code") in blocking]
-
-
 def _editor_context(request, task: Task, example: Example, form: CompletionForm, **extra) -> dict:
     fields = example.prompt_fields()
     last_flag = None
@@ -174,12 +164,6 @@ def submit(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
             turns = None
             form.add_error(None, exc)
         if turns is not None:
-            example.messages = turns.get("messages", example.messages)
-        blocking = [w.message for w in checks_for(example, data["completion"]) if w.blocking]
-        blocking += stored_blocking(example)
-        if blocking:
-            form.add_error(None, "Fix these before submitting: " + " ".join(blocking))
-        elif turns is not None:
             try:
                 services.example_submit(
                     example=example,

@@ -272,3 +272,25 @@ def test_an_old_version_carrying_the_text_already_stored_is_no_conflict(task, an
     )
     assert submitted.status == "submitted"
     assert Example.objects.get(pk=example.pk).completion == "Hold it."
+
+
+def test_a_blocking_check_refuses_the_submit_in_the_service_and_nothing_is_saved(task, annotator):
+    task.output_format = "json"
+    task.blocking_checks = ["format"]
+    task.save()
+    ExampleFactory(task=task)
+    example = services.example_claim_next(task=task, user=annotator)
+    with pytest.raises(ValidationError, match="Fix these before submitting: "):
+        services.example_submit(
+            example=example, user=annotator, completion="{not json", kind="happy", expected_version=1
+        )
+    stored = Example.objects.get(pk=example.pk)
+    assert (stored.status, stored.version, stored.completion) == ("new", 1, "")  # the save went back with it
+    assert not Revision.objects.filter(example=example).exists()
+    task.blocking_checks = []  # only a warning now
+    task.save()
+    example.task.refresh_from_db()
+    done = services.example_submit(
+        example=example, user=annotator, completion="{not json", kind="happy", expected_version=1
+    )
+    assert done.status == "submitted"
