@@ -61,7 +61,7 @@ from . import quality
 from .audit import audit_record
 from .models import AuditEvent, Example, ImportJob, Kind, PromptTemplate, Revision, Task, Transition
 from .rendering import CHAT_ROLES, required_fields
-from .scans import UNWRITTEN_NOISE, warning_fields
+from .scans import findings_of, warning_fields
 from .services import prompt_hash
 
 logger = logging.getLogger(__name__)
@@ -975,18 +975,17 @@ class _Loader:
         self.required = required_fields(PromptTemplate.objects.get(pk=template_id).prompt_format)
 
     def warnings(self, r: Record) -> dict:
-        found = quality.check_example(
-            self.rules,
-            instruction=r.instruction,
-            context=r.context,
-            input=r.input,
-            messages=r.messages,
-            completion=r.completion,
-            required=self.required,
+        fields = {"instruction": r.instruction, "context": r.context, "input": r.input}
+        return warning_fields(
+            findings_of(
+                self.rules,
+                fields=fields,
+                messages=r.messages,
+                completion=r.completion,
+                required=self.required,
+                unwritten=self.status == NEW,  # not written yet: "empty" or "short" says nothing about it
+            )
         )
-        if self.status == NEW:  # not written yet: "empty" or "short" says nothing about it
-            found = [f for f in found if f.code not in UNWRITTEN_NOISE]
-        return warning_fields([f.as_dict() for f in found])
 
     def load(self, reader: _Reader, mapper: Mapper, report: Callable[[int, int], None]) -> int:
         """Insert every record of the file; call report(inserted, bytes read) after each batch. Return the count."""

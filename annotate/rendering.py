@@ -43,6 +43,7 @@ def _placeholders(text: str) -> list[str]:
     return names
 
 
+@lru_cache(maxsize=256)
 def required_fields(text: str) -> tuple[str, ...]:
     """The fields a prompt format uses outside its optional `[[ ... ]]` sections: an example must fill them, or its
     prompt has a hole. A malformed format requires nothing here (saving it was refused already)."""

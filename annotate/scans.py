@@ -48,19 +48,26 @@ def warning_fields(warnings: list[dict]) -> dict:
     }
 
 
+def findings_of(
+    task, *, fields: dict[str, str], messages, completion: str, required: tuple[str, ...], unwritten: bool = False
+) -> list[dict]:
+    """The per-example checks of one text, as stored (dicts). `task` is a Task or its TaskRules; `unwritten` (a new
+    example, no completion yet) drops the warnings that say nothing there."""
+    found = quality.check_example(task, messages=messages, completion=completion, required=required, **fields)
+    return [f.as_dict() for f in found if not (unwritten and f.code in UNWRITTEN_NOISE)]
+
+
 def example_warnings(example: Example, *, completion: str | None = None) -> dict:
     """Per-example checks of `example` now, kept together with its task-wide warnings from the last scan."""
-    found = quality.check_example(
+    found = findings_of(
         example.task,
-        instruction=example.instruction,
-        context=example.context,
-        input=example.input,
+        fields=example.prompt_fields(),
         messages=example.messages,
         completion=example.completion if completion is None else completion,
         required=required_fields(example.template.prompt_format),
     )
     kept = [w for w in example.warnings or [] if w.get("code") not in EXAMPLE_SCOPE]
-    return warning_fields([f.as_dict() for f in found] + kept)
+    return warning_fields(found + kept)
 
 
 # --- the task-wide scan -----------------------------------------------------------------------------------------

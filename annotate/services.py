@@ -310,7 +310,8 @@ def _check_may_edit(example: Example, user) -> None:
         raise ValidationError("Your hold on this example expired and it went back to the pool. Take the next one.")
 
 
-def _clean_completion(completion: str) -> str:
+def clean_completion(completion: str) -> str:
+    """The completion as stored: CRLF folded; raise ValidationError over the size limit or with a NUL."""
     completion = completion.replace("\r\n", "\n")
     if len(completion) > MAX_COMPLETION_CHARS:
         raise ValidationError(
@@ -342,7 +343,7 @@ def example_save(
     """
     if kind not in Kind.values:
         raise ValidationError(f"Unknown kind {kind!r}; use one of {', '.join(Kind.values)}.")
-    completion = _clean_completion(completion)
+    completion = clean_completion(completion)
     current = Example.objects.select_for_update().get(pk=example.pk)
     if current.author_id not in (None, user.pk):  # before the version: a conflict panel would show another's text
         raise ValidationError("This example is another annotator's work.")
@@ -478,7 +479,7 @@ def example_write_new(*, task: Task, user, fields: dict[str, str], completion: s
     example = example_create(
         task=task,
         fields=fields,
-        completion=_clean_completion(completion),
+        completion=clean_completion(completion),
         kind=kind,
         source=Example.Source.WRITTEN,
         status=Status.DRAFT,

@@ -22,7 +22,7 @@ from django.utils.safestring import SafeString, mark_safe
 from annotate.audit import Action, audit_record
 from annotate.models import Example, Kind, Membership, Revision, Role, Task, Transition
 from annotate.scans import example_warnings
-from annotate.services import MAX_COMPLETION_CHARS
+from annotate.services import clean_completion
 
 from .models import ReasonCode, Verdict
 
@@ -247,16 +247,9 @@ def _clean_reasons(reasons: Iterable[str]) -> list[str]:
 
 
 def _clean_edit(completion: str) -> str:
-    completion = completion.replace("\r\n", "\n")
     if not completion.strip():
         raise ValidationError("The edited completion is empty.")
-    if len(completion) > MAX_COMPLETION_CHARS:
-        raise ValidationError(
-            f"The completion is {len(completion):,} characters; the limit is {MAX_COMPLETION_CHARS:,}."
-        )
-    if "\x00" in completion:
-        raise ValidationError("The completion contains a NUL character.")
-    return completion
+    return clean_completion(completion)
 
 
 def _latest_revision(example: Example) -> Revision:

@@ -113,9 +113,8 @@ def _worker_env(db_settings) -> dict:
     return env
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, settings):
-    """A real `celery worker` process on the real Redis of REDIS_URL, using the test database."""
+def redis_available() -> None:
+    """Skip (locally) or fail (CI) unless REDIS_URL points at a Redis that answers."""
     if not settings.REDIS_URL:
         require_service("Redis", "set REDIS_URL to run the tests that need a real broker and worker")
     import redis
@@ -124,6 +123,12 @@ def celery_worker_process(transactional_db, settings):
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
         require_service("Redis", f"{settings.REDIS_URL} does not answer ({exc})")
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings):
+    """A real `celery worker` process on the real Redis of REDIS_URL, using the test database."""
+    redis_available()
     from django.db import connection
 
     log = ARTIFACTS / "celery-worker.log"

@@ -22,8 +22,9 @@ from exports import services as export_services
 from exports.models import Export
 from pairsmith.celery import app
 from pairsmith.jobs import QUEUE_UNREACHABLE, JobState
+from tests.conftest import redis_available
 from tests.exports import conftest as exports_conftest
-from tests.exports.conftest import approve, build, redis_available
+from tests.exports.conftest import approve, build
 from tests.exports.test_worker import assert_complete
 from tests.exports.test_worker import wait_for as wait_for_export
 from tests.factories import ExampleFactory

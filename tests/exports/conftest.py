@@ -73,18 +73,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def redis_available() -> None:
-    """Skip (locally) or fail (CI) unless REDIS_URL points at a Redis that answers."""
-    if not settings.REDIS_URL:
-        require_service("Redis", "set REDIS_URL to run the tests that need a real broker and worker")
-    import redis
-
-    try:
-        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        require_service("Redis", f"{settings.REDIS_URL} does not answer ({exc})")
-
-
 class Worker:
     """A `celery worker` process on a private queue that this test starts, may SIGKILL, and restarts.
 

@@ -8,8 +8,9 @@ from playwright.sync_api import expect
 from annotate.models import Example
 from exports.services import split_of
 from tests.browser import login
+from tests.conftest import redis_available
 
-from .conftest import approve, read_lines, redis_available
+from .conftest import approve, read_lines
 from .test_build import expected_records
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis, pytest.mark.django_db(transaction=True)]

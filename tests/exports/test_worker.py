@@ -13,8 +13,9 @@ from exports import services
 from exports.models import Export
 from pairsmith.celery import app
 from pairsmith.jobs import QUEUE_UNREACHABLE, JobState
+from tests.conftest import redis_available
 
-from .conftest import approve, read_lines, redis_available
+from .conftest import approve, read_lines
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
