@@ -49,11 +49,23 @@ def warning_fields(warnings: list[dict]) -> dict:
 
 
 def findings_of(
-    task, *, fields: dict[str, str], messages, completion: str, required: tuple[str, ...], unwritten: bool = False
+    task,
+    *,
+    fields: dict[str, str],
+    messages,
+    completion: str,
+    required: tuple[str, ...],
+    unwritten: bool = False,
+    folded: tuple[dict[str, bytes], bytes] | None = None,
 ) -> list[dict]:
     """The per-example checks of one text, as stored (dicts). `task` is a Task or its TaskRules; `unwritten` (a new
-    example, no completion yet) drops the warnings that say nothing there."""
-    found = quality.check_example(task, messages=messages, completion=completion, required=required, **fields)
+    example, no completion yet) drops the warnings that say nothing there; `folded`: the fields and the completion
+    already folded (quality.fold), when the caller has them."""
+    if folded is None:
+        found = quality.check_example(task, messages=messages, completion=completion, required=required, **fields)
+    else:
+        rules = quality.TaskRules.of(task)
+        found = quality.check_folded(rules, fields, folded[0], messages, completion, folded[1], required)
     return [f.as_dict() for f in found if not (unwritten and f.code in UNWRITTEN_NOISE)]
 
 

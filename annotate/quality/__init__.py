@@ -1,7 +1,8 @@
 """Dataset quality checks (issue 6): pure Python + numpy/pandas, no Django ORM, so they run anywhere and fast.
 
 - `check_example(task, *, instruction, context, input, messages, completion) -> list[Finding]`: the per-example
-  checks (missing_field, format, label_case, empty, short, whitespace, leak), cheap enough for every autosave.
+  checks (missing_field, format, label_case, empty, short, whitespace, leak), cheap enough for every autosave;
+  `check_folded` is the same from texts already folded with `fold` (an import folds each text once).
 - `check_task(data, task) -> TaskReport`: a DataFrame (or an iterator of DataFrame chunks) of a task's examples in,
   the task-wide checks (duplicate, near_duplicate, contradiction, inconsistent_prefix, inconsistent_signoff,
   length_outlier) plus the per-example ones for every row out, with coverage, label balance and token totals.
@@ -12,10 +13,10 @@
 coverage_targets), or a TaskRules built once and reused.
 """
 
-from .checks import CHECKS, Check, Finding, TaskRules, check_choices, check_example
+from .checks import CHECKS, Check, Finding, TaskRules, check_choices, check_example, check_folded
 from .near_duplicates import NEAR_DUP_MIN_WORDS, NEAR_DUP_THRESHOLD
 from .task import TaskReport, TaskScan, check_task
-from .text import count_tokens, estimate_training_cost, normalise
+from .text import count_tokens, estimate_training_cost, fold, normalise, prompt_key
 
 __all__ = [
     "CHECKS",
@@ -28,8 +29,11 @@ __all__ = [
     "TaskScan",
     "check_choices",
     "check_example",
+    "check_folded",
     "check_task",
     "count_tokens",
     "estimate_training_cost",
+    "fold",
     "normalise",
+    "prompt_key",
 ]

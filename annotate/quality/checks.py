@@ -232,11 +232,24 @@ def check_example(
 ) -> list[Finding]:
     """The per-example warnings of one example, as it stands (fast enough to run on every autosave). `required`: the
     prompt fields the template uses outside its optional sections (rendering.required_fields)."""
-    rules = TaskRules.of(task)
     fields = {"instruction": instruction or "", "context": context or "", "input": input or ""}
     folded = {name: fold(value) for name, value in fields.items()}
     completion = completion or ""
-    found = example_findings(rules, fields, folded, messages, completion, fold(completion))
+    return check_folded(TaskRules.of(task), fields, folded, messages, completion, fold(completion), required)
+
+
+def check_folded(
+    rules: TaskRules,
+    fields: Mapping[str, str],
+    folded: Mapping[str, bytes],
+    messages: Any,
+    completion: str,
+    completion_folded: bytes,
+    required: Sequence[str] = ("instruction",),
+) -> list[Finding]:
+    """check_example from texts already folded (`text.fold`): an import folds each text once, for these checks and
+    for the prompt hash."""
+    found = example_findings(rules, fields, folded, messages, completion, completion_folded)
     if rules.output_format != CHAT:
         reported = {f.detail.get("field") for f in found if f.code == "missing_field"}
         for name in required:
@@ -456,15 +469,23 @@ def _leak(rules: TaskRules, completion: str, completion_folded: bytes, sources: 
         for m in range(0, n - _LEAK_PROBE_WORDS + 1, stride)
     ]
     haystack = b" " + b" | ".join(folded for _, folded in sources) + b" "
-    for probe in probes:
-        if probe in haystack:
-            break
-    else:
+    hits = [m * stride for m, probe in enumerate(probes) if probe in haystack]
+    if not hits:
+        return None
+    # A probe can occur by chance (four common words). A run of `need` words holds a hit probe, so it is one of the
+    # windows of `need` words around a hit: when none of those occurs either, there is no leak, without the exact
+    # search (which would otherwise run on every chance hit: one example in five on a small vocabulary).
+    windows = {
+        padded[cum[s] + s : cum[s + need] + s + need + 1]
+        for m in hits
+        for s in range(max(0, m + _LEAK_PROBE_WORDS - need), min(m, n - need) + 1)
+    }
+    if not any(window in haystack for window in windows):
         return None
     best: tuple[int, str, int] | None = None
     for where, folded in sources:
-        padded = b" " + folded + b" "
-        if not any(probe in padded for probe in probes):
+        padded_source = b" " + folded + b" "
+        if not any(window in padded_source for window in windows):
             continue
         source_words = folded.split(b" ")
         match = difflib.SequenceMatcher(None, completion_words, source_words, autojunk=False).find_longest_match(
