@@ -42,7 +42,9 @@ class Job(models.Model):
     progress = models.PositiveBigIntegerField(default=0, help_text="Units done so far (records, bytes).")
     total = models.PositiveBigIntegerField(default=0, help_text="Units to do; 0 while unknown.")
     error = models.TextField(blank=True)
-    notice = models.CharField(max_length=300, blank=True, help_text="Why a queued job is waiting, for the UI.")
+    notice = models.CharField(
+        max_length=300, blank=True, help_text="For the UI: why a queued job waits, or what a running one is doing."
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
@@ -105,12 +107,14 @@ def _ours(job: Job) -> Q:
     return Q(pk=job.pk)
 
 
-def job_heartbeat(job: Job, *, progress: int, total: int | None = None) -> bool:
-    """Report progress and extend the lease. False when the job is no longer ours to run (cancelled, or claimed
-    again by another worker after our lease ran out): stop."""
+def job_heartbeat(job: Job, *, progress: int, total: int | None = None, notice: str | None = None) -> bool:
+    """Report progress (and what the job is doing, `notice`, when given) and extend the lease. False when the job is
+    no longer ours to run (cancelled, or claimed again by another worker after our lease ran out): stop."""
     values = {"progress": progress, "lease_expires_at": timezone.now() + LEASE}
     if total is not None:
         values["total"] = total
+    if notice is not None:
+        values["notice"] = notice
     return bool(type(job).objects.filter(_ours(job), state=JobState.RUNNING).update(**values))
 
 

@@ -665,13 +665,14 @@ def step_diffs(steps: list[RevisionStep]) -> dict[int, SafeString]:
 class TimelineEvent:
     at: datetime
     actor: object
-    kind: str  # "revision", "verdict" or "transition"
+    kind: str  # "revision", "verdict", "transition" or "imported"
     item: object
     order: int
 
 
 def example_timeline(example: Example) -> list[TimelineEvent]:
-    """Revisions, verdicts and transitions of the example, merged in time order (three queries, whatever the size)."""
+    """Revisions, verdicts and transitions of the example, merged in time order (three queries, whatever the size),
+    and its import, for an example imported as new."""
     events = [
         TimelineEvent(r.created_at, r.author, "revision", r, 0)
         for r in example.revisions.select_related("author").defer("text")
@@ -679,9 +680,11 @@ def example_timeline(example: Example) -> list[TimelineEvent]:
     events += [
         TimelineEvent(v.created_at, v.reviewer, "verdict", v, 1) for v in example.verdicts.select_related("reviewer")
     ]
-    events += [
-        TimelineEvent(t.created_at, t.actor, "transition", t, 2) for t in example.transitions.select_related("actor")
-    ]
+    transitions = list(example.transitions.select_related("actor"))
+    events += [TimelineEvent(t.created_at, t.actor, "transition", t, 2) for t in transitions]
+    if example.source == Example.Source.IMPORTED and not any(t.note == Example.Source.IMPORTED for t in transitions):
+        # Imported as new: no transition row (the status did not move); the example itself says when.
+        events.append(TimelineEvent(example.created_at, None, "imported", example, -1))
     events.sort(key=lambda e: (e.at, e.order, e.item.pk))
     return events
 

@@ -54,6 +54,7 @@ def test_lead_maps_csv_columns_previews_and_imports(page, screenshot, lead, task
     assert sorted(task.examples.values_list("kind", flat=True)) == ["edge", "happy", "negative"]
 
     # A large import in flight: the job page shows a progress bar that follows the row.
+    from annotate.importing import LISTING_PROBLEMS
     from annotate.models import ImportJob
     from pairsmith.jobs import JobState
 
@@ -61,10 +62,12 @@ def test_lead_maps_csv_columns_previews_and_imports(page, screenshot, lead, task
                                    size=100, state=JobState.RUNNING, progress=60, total=200)  # fmt: skip
     page.goto(f"/tasks/{task.slug}/imports/{job.pk}/")
     expect(page.locator("#import-job progress")).to_have_attribute("value", "30")
-    expect(page.locator("#import-job")).to_contain_text("Checking every record: 30%")
+    expect(page.locator("#import-job")).to_contain_text("Checking and importing every record: 30%")
     ImportJob.objects.filter(pk=job.pk).update(progress=150)
-    expect(page.locator("#import-job")).to_contain_text("Importing: 75%", timeout=5_000)  # the next poll
+    expect(page.locator("#import-job")).to_contain_text("every record: 75%", timeout=5_000)  # the next poll
     screenshot("job-running")
+    ImportJob.objects.filter(pk=job.pk).update(progress=40, notice=LISTING_PROBLEMS)  # a bad record: rolled back
+    expect(page.locator("#import-job")).to_contain_text(f"{LISTING_PROBLEMS} 20%", timeout=5_000)
     ImportJob.objects.filter(pk=job.pk).update(state=JobState.FAILED, error='line 3, field "kind": unknown')
     expect(page.get_by_test_id("import-problems")).to_contain_text('line 3, field "kind": unknown', timeout=5_000)
     expect(page.locator("#import-job")).not_to_have_attribute("hx-trigger", "every 2s")

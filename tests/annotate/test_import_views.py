@@ -11,6 +11,7 @@ from django.urls import reverse
 from pytest_django.asserts import assertContains, assertNotContains
 
 from annotate import importing
+from annotate.importing import LISTING_PROBLEMS
 from annotate.models import Example, ImportJob, Revision, Transition
 from pairsmith.jobs import JobState
 
@@ -143,7 +144,7 @@ def test_commit_of_a_small_file_imports_now_and_shows_the_result(client, lead, t
     response = client.post(url, {**MAPPED, "status": "submitted", "action": "import"})
     job = ImportJob.objects.get()
     assert response.status_code == 302 and response.url == reverse("imports:job", args=[task.slug, job.pk])
-    assert job.state == JobState.SUCCEEDED and job.progress == job.total == 2 * job.size
+    assert job.state == JobState.SUCCEEDED and job.progress == job.total == job.size and not job.notice
     assert job.counts["records"] == 12 and job.mapping == {"question": "instruction", "answer": "completion",
                                                           "type": "kind"}  # fmt: skip
     assert task.examples.filter(status="submitted", kind="edge").count() == 6
@@ -204,7 +205,10 @@ def test_progress_fragment_polls_while_running(client, lead, task):
     response = client.get(reverse("imports:progress", args=[task.slug, job.pk]))
     assertContains(response, 'hx-trigger="every 2s"')
     assertContains(response, '<progress max="100" value="75"')
-    assertContains(response, "Importing: 75%")
+    assertContains(response, "Checking and importing every record: 75% (nothing is kept unless every record is good)")
+    ImportJob.objects.filter(pk=job.pk).update(progress=50, notice=LISTING_PROBLEMS)
+    response = client.get(reverse("imports:progress", args=[task.slug, job.pk]))
+    assertContains(response, f"{LISTING_PROBLEMS} 25%")
 
 
 def test_failed_job_shows_its_problems_escaped(client, lead, task):

@@ -305,6 +305,29 @@ def test_task_page_links_to_review_and_shows_the_statistics(client, task, review
     assertNotContains(page, reverse("reviews:queue", args=[task.slug]))
 
 
+@pytest.mark.parametrize("status", ["new", "submitted"])
+def test_the_timeline_of_an_imported_example_starts_with_its_import(client, task, lead, tmp_path, status):
+    from annotate import importing
+
+    path = tmp_path / "one.jsonl"
+    path.write_text('{"instruction": "Reset it?", "completion": "Hold the button.", "id": "r1"}\n')
+    importing.examples_import(task=task, path=path, file_format="jsonl", status=status, actor=lead)
+    example = task.examples.get(external_id="r1")
+    events = services.example_timeline(example)
+    if status == "new":  # nothing moved, so no transition row: the example's own creation says it was imported
+        assert [(e.kind, e.actor) for e in events] == [("imported", None), ("revision", None)]
+        assert events[0].at == example.created_at
+    else:  # new -> submitted by the lead who imported it, noted "imported"; no second "imported" event
+        assert [(e.kind, getattr(e.actor, "username", None)) for e in events] == [
+            ("revision", None),
+            ("transition", "leo"),
+        ]
+        assert events[1].item.note == "imported"
+    client.force_login(lead)
+    page = client.get(reverse("reviews:example", args=[task.slug, example.uuid]))
+    assertContains(page, 'data-kind="imported"', count=1 if status == "new" else 0)
+
+
 def test_the_timeline_merges_revisions_verdicts_and_transitions_in_order(
     client, task, reviewer, lead, annotator, example
 ):

@@ -12,7 +12,8 @@ from annotate.models import ImportJob, Task
 class Command(BaseCommand):
     help = (
         "Import examples into a task from a JSONL file, a JSON array or a CSV file: all or nothing. "
-        "The file is read as a stream (twice: check, then insert), so any size fits in bounded memory."
+        "The file is read as a stream, checked as it is inserted in one transaction, so any size fits in bounded "
+        "memory; at a problem nothing is kept, and the file is read again to list every problem."
     )
 
     def add_arguments(self, parser) -> None:
@@ -54,7 +55,7 @@ class Command(BaseCommand):
 
 
 class _Printer(Reporter):
-    """A progress line every few seconds, and one at the end of each pass."""
+    """A progress line every few seconds, and one at the end."""
 
     EVERY = 5.0
 
@@ -66,6 +67,8 @@ class _Printer(Reporter):
         if not progress.done and time.monotonic() - self.last < self.EVERY:
             return
         self.last = time.monotonic()
-        verb = {"check": "Checked", "insert": "Inserted"}[progress.phase]
         percent = 100 * progress.position // progress.size if progress.size else 100
-        self.stdout.write(f"{verb} {progress.records:,} records ({percent}% of the file)")
+        if progress.phase == "check":
+            self.stdout.write(f"A record has a problem; listing every problem: {percent}% of the file read")
+        else:
+            self.stdout.write(f"Inserted {progress.records:,} records ({percent}% of the file)")
