@@ -256,11 +256,19 @@ class Example(models.Model):
         indexes = [
             # Counts per status on the home and task pages; the claim query's filter.
             models.Index(fields=["task", "status", "id"], name="annotate_example_task_status"),
-            models.Index(fields=["author", "status"], name="annotate_example_author"),
+            # Partial: imported and unclaimed examples (most rows) have no author and no claimant, and the queries
+            # always name one user; an import of a million rows then writes neither index.
+            models.Index(
+                fields=["author", "status"], condition=Q(author__isnull=False), name="annotate_example_author"
+            ),
             # The claim query: the oldest unclaimed `new` example of a task. Partial, so it stays small as the
             # pool is worked through, whatever the table's size.
             models.Index(fields=["task", "id"], condition=Q(status="new"), name="annotate_example_pool"),
-            models.Index(fields=["claimed_by", "claim_expires_at"], name="annotate_example_claims"),
+            models.Index(
+                fields=["claimed_by", "claim_expires_at"],
+                condition=Q(claimed_by__isnull=False),
+                name="annotate_example_claims",
+            ),
             # The review queue: submitted examples oldest first, or riskiest first. Partial, like the pool above.
             models.Index(
                 fields=["task", "submitted_at", "id"], condition=Q(status="submitted"), name="annotate_example_review"
