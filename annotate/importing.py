@@ -42,6 +42,7 @@ import os
 import queue
 import re
 import sqlite3
+import sys
 import threading
 import time
 import uuid
@@ -1149,6 +1150,7 @@ class _CopyLoader(_Loader):
     REVISION = ("example_id", "text", "kind", "author_id", "reason", "example_version", "created_at")
     TRANSITION = ("example_id", "from_status", "to_status", "actor_id", "note", "created_at")
     QUEUED_BATCHES = 2  # formatted batches waiting: bounds the memory of the pipeline
+    SWITCH_INTERVAL = 0.0005  # seconds: how soon the loading thread gets the GIL back (see load)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -1183,6 +1185,11 @@ class _CopyLoader(_Loader):
         producer = threading.Thread(
             target=self._produce, args=(records, reader, batches, stop), name="import-copy-format", daemon=True
         )
+        # This thread sends each batch in 128 kB pieces, waiting on the socket between them; when the formatting
+        # thread holds the GIL, taking it back can cost up to the switch interval (5 ms), and the server idles
+        # meanwhile. A shorter interval while the two threads run: ~7% more records/s on 2 cores (benchmarks/).
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(self.SWITCH_INTERVAL)
         producer.start()
         inserted = 0
         try:
@@ -1207,6 +1214,7 @@ class _CopyLoader(_Loader):
         finally:
             stop.set()
             producer.join()
+            sys.setswitchinterval(switch_interval)
         return inserted
 
     def _produce(self, records: Iterator[Record], reader: _Reader, batches: queue.Queue, stop: threading.Event) -> None:

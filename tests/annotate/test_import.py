@@ -412,6 +412,24 @@ def test_generated_uuids_are_random_version_4_uuids():
     assert len(set(made)) == 2000 and {v[19] for v in made} == set("89ab")  # every variant digit occurs
 
 
+@pytest.mark.postgres
+def test_the_copy_loader_restores_the_thread_switch_interval(task, tmp_path):
+    import sys
+
+    from django.db import connection
+
+    from tests.conftest import require_service
+
+    if connection.vendor != "postgresql":
+        require_service("PostgreSQL", "the COPY loader runs on PostgreSQL only (set DATABASE_URL)")
+    before = sys.getswitchinterval()
+    importing.examples_import(task=task, path=write(tmp_path, "ok.jsonl", jsonl(GOOD)), file_format="jsonl")
+    with pytest.raises(importing.ImportFailed):
+        bad = write(tmp_path, "bad.jsonl", jsonl(GOOD, {"instruction": "x", "kind": "weird"}))
+        importing.examples_import(task=task, path=bad, file_format="jsonl")
+    assert sys.getswitchinterval() == before and task.examples.count() == 1
+
+
 # --- the job's side ------------------------------------------------------------------------------------------
 
 
