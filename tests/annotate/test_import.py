@@ -430,6 +430,20 @@ def test_the_copy_loader_restores_the_thread_switch_interval(task, tmp_path):
     assert sys.getswitchinterval() == before and task.examples.count() == 1
 
 
+def test_overlapping_imports_share_the_short_switch_interval_and_the_last_one_restores_it():
+    import sys
+
+    before = sys.getswitchinterval()
+    with importing._short_switch_interval(0.0005):
+        with importing._short_switch_interval(0.0005):  # a second import in another thread of the process
+            assert sys.getswitchinterval() == 0.0005
+        assert sys.getswitchinterval() == 0.0005  # the first is still running
+    assert sys.getswitchinterval() == before
+    with pytest.raises(RuntimeError), importing._short_switch_interval(0.0005):
+        raise RuntimeError("the import failed")
+    assert sys.getswitchinterval() == before
+
+
 # --- the job's side ------------------------------------------------------------------------------------------
 
 

@@ -68,6 +68,7 @@ def test_lead_maps_csv_columns_previews_and_imports(page, screenshot, lead, task
     screenshot("job-running")
     ImportJob.objects.filter(pk=job.pk).update(progress=40, notice=LISTING_PROBLEMS)  # a bad record: rolled back
     expect(page.locator("#import-job")).to_contain_text(f"{LISTING_PROBLEMS} 20%", timeout=5_000)
+    screenshot("job-listing-problems")
     ImportJob.objects.filter(pk=job.pk).update(state=JobState.FAILED, error='line 3, field "kind": unknown')
     expect(page.get_by_test_id("import-problems")).to_contain_text('line 3, field "kind": unknown', timeout=5_000)
     expect(page.locator("#import-job")).not_to_have_attribute("hx-trigger", "every 2s")

@@ -69,6 +69,6 @@ class _Printer(Reporter):
         self.last = time.monotonic()
         percent = 100 * progress.position // progress.size if progress.size else 100
         if progress.phase == "check":
-            self.stdout.write(f"A record has a problem; listing every problem: {percent}% of the file read")
+            self.stdout.write(f"Stopped at a problem, nothing kept; listing every problem: {percent}% of the file read")
         else:
             self.stdout.write(f"Inserted {progress.records:,} records ({percent}% of the file)")
