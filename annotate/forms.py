@@ -206,6 +206,15 @@ class PreviewSampleForm(NoColonMixin, forms.Form):
 class MemberAddForm(NoColonMixin, forms.Form):
     username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=Role.choices)
+    create = forms.BooleanField(
+        required=False,
+        label="Create the account if there is none",
+        help_text="You get a one-time link to send them: they choose their own password with it.",
+    )
+
+
+class MemberPickForm(forms.Form):
+    user_id = forms.IntegerField(min_value=1, max_value=2**31 - 1)
 
 
 class MemberRemoveForm(forms.Form):

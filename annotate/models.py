@@ -420,6 +420,8 @@ class AuditEvent(models.Model):
         TEMPLATE_SAVED = "template_saved", "Template saved"
         TOKEN_CREATED = "token_created", "API token created"
         TOKEN_REVOKED = "token_revoked", "API token revoked"
+        ACCOUNT_CREATED = "account_created", "Account created"
+        INVITATION_RENEWED = "invitation_renewed", "Set-password link renewed"
 
     # No single-column indexes on the foreign keys: the composite indexes below start with them.
     task = models.ForeignKey(Task, models.CASCADE, null=True, blank=True, related_name="audit_events", db_index=False)

@@ -1,9 +1,11 @@
 from django.urls import path
 
-from . import views, views_quality, views_work
+from . import views, views_accounts, views_quality, views_work
 
 app_name = "annotate"
 urlpatterns = [
+    path("account/password/", views_accounts.password_change, name="password_change"),
+    path("account/set-password/<uidb64>/<token>/", views_accounts.set_password, name="set_password"),
     path("tasks/new/", views.task_create, name="task_create"),
     path("tasks/<slug:slug>/", views.task_detail, name="task_detail"),
     path("tasks/<slug:slug>/settings/", views.task_edit, name="task_edit"),

@@ -13,8 +13,17 @@ from django_htmx.http import HttpRequest as HtmxHttpRequest
 
 from . import services
 from .access import can_create_tasks, task_role
+from .accounts import Invitation, invitation_renew, member_invite
 from .audit import Action, audit_page, audit_record
-from .forms import MemberAddForm, MemberRemoveForm, PreviewSampleForm, TaskCreateForm, TaskEditForm, TemplateForm
+from .forms import (
+    MemberAddForm,
+    MemberPickForm,
+    MemberRemoveForm,
+    PreviewSampleForm,
+    TaskCreateForm,
+    TaskEditForm,
+    TemplateForm,
+)
 from .models import Example, Membership, Role, Task
 from .rendering import EXPORT_FORMATS, PRESETS, TemplateError, TemplateSpec, render_prompt, render_record
 
@@ -204,41 +213,63 @@ def template_preview(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
 @task_role(LEAD)
 @require_http_methods(["GET", "POST"])
 def members(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
-    add_form = MemberAddForm(request.POST if request.POST.get("action") == "add" else None)
-    if request.method == "POST":
-        if request.POST.get("action") == "add" and add_form.is_valid():
-            user = User.objects.filter(username=add_form.cleaned_data["username"]).first()
-            if user is None:
-                add_form.add_error("username", "No user with that name. Create accounts with `manage.py add_member`.")
-            else:
-                _, created = services.membership_add(
-                    task=task, user=user, role=add_form.cleaned_data["role"], actor=request.user
-                )
-                note = "added" if created else "already held that role"
-                messages.success(request, f"{user.username} {note}: {add_form.cleaned_data['role']}.")
+    action = request.POST.get("action")
+    add_form = MemberAddForm(request.POST if action == "add" else None)
+    invitation = None
+    if action == "add" and add_form.is_valid():
+        try:
+            invitation = member_invite(task=task, actor=request.user, **add_form.cleaned_data)
+        except ValidationError as exc:
+            add_form.add_error("username", exc.messages)
+        else:
+            if not invitation.created:
+                role = add_form.cleaned_data["role"]
+                messages.success(request, f"{invitation.user.username} now holds the role {role}.")
                 return redirect("annotate:members", task.slug)
-        elif request.POST.get("action") == "remove":
-            remove = MemberRemoveForm(request.POST)
-            if remove.is_valid():
-                user = User.objects.filter(pk=remove.cleaned_data["user_id"], memberships__task=task).first()
-                if user is None:
-                    messages.error(request, "That person is not a member of this task.")
-                else:
-                    try:
-                        services.membership_remove(
-                            task=task, user=user, role=remove.cleaned_data["role"], actor=request.user
-                        )
-                    except ValidationError as exc:
-                        messages.error(request, " ".join(exc.messages))
-                    else:
-                        messages.success(request, f"{user.username} is no longer {remove.cleaned_data['role']}.")
-                return redirect("annotate:members", task.slug)
+            add_form = MemberAddForm()  # the link is shown once, on this response: nothing to redirect to
+    elif action == "remove":
+        _member_remove(request, task)
+        return redirect("annotate:members", task.slug)
+    elif action == "renew":
+        invitation = _invitation_renew(request, task)
     rows: dict[int, dict] = {}
     for membership in task.memberships.select_related("user").order_by("user__username", "role"):
         row = rows.setdefault(membership.user_id, {"user": membership.user, "roles": []})
         row["roles"].append(membership.role)
-    context = {"task": task, "rows": rows.values(), "add_form": add_form, "roles": Role.choices}
+    context = {"task": task, "rows": rows.values(), "add_form": add_form, "invitation": invitation}
     return render(request, "annotate/members.html", context)
+
+
+def _member_remove(request: HtmxHttpRequest, task: Task) -> None:
+    remove = MemberRemoveForm(request.POST)
+    if not remove.is_valid():
+        return
+    user = User.objects.filter(pk=remove.cleaned_data["user_id"], memberships__task=task).first()
+    if user is None:
+        messages.error(request, "That person is not a member of this task.")
+        return
+    try:
+        services.membership_remove(task=task, user=user, role=remove.cleaned_data["role"], actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{user.username} is no longer {remove.cleaned_data['role']}.")
+
+
+def _invitation_renew(request: HtmxHttpRequest, task: Task) -> Invitation | None:
+    pick = MemberPickForm(request.POST)
+    user = None
+    if pick.is_valid():
+        user = User.objects.filter(pk=pick.cleaned_data["user_id"], memberships__task=task).first()
+    if user is None:
+        messages.error(request, "That person is not a member of this task.")
+        return None
+    try:
+        link = invitation_renew(task=task, actor=request.user, user=user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return None
+    return Invitation(user=user, created=False, link=link)
 
 
 AUDIT_PER_PAGE = 50

@@ -12,3 +12,10 @@ def login(page, username: str, password: str = FACTORY_PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(re.compile(r"/$"))
+
+
+def logout(page) -> None:
+    """Sign out through the account menu, as a person does."""
+    page.get_by_test_id("account-menu").locator("summary").click()
+    page.get_by_role("menuitem", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/login/|/$"))

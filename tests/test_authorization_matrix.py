@@ -86,6 +86,9 @@ EXPECTED: dict[str, Rule] = {
     "annotate:task_create": rule({LE, OU, ST}, 200, 200),  # leads of any task and staff
     "exports:tokens": rule(USERS, 200, 200),
     "exports:token_revoke": rule(USERS, 405, 302),  # the user's own token; another user's: 404
+    "annotate:password_change": rule(USERS, 200, 200),  # an empty form: errors
+    # an invited member's one-time link: with a wrong token, a page saying the link no longer works
+    "annotate:set_password": Rule(USERS, 200, 200, public=(200, 200)),
     # a task's pages
     "annotate:task_detail": rule({AN, RE_, LE, ST}, 200, 405),
     "annotate:task_edit": rule({LE, ST}, 200, 200),
@@ -248,7 +251,9 @@ def _value(name: str, param: str, objects: Objects, world: World, persona: str, 
     if param == "version":
         return objects.export_version
     if param == "token":
-        return objects.upload_token
+        return objects.upload_token if name.startswith("imports:") else "no-such-token"
+    if param == "uidb64":
+        return "MQ"  # user id 1 in base64: with a wrong token it opens nothing
     if param == "token_id":
         if foreign or persona == "anonymous":
             return world.stranger_token.pk
@@ -358,7 +363,7 @@ def test_every_route_is_in_the_table_and_the_table_has_no_stale_rows():
     )
     assert "annotate:edit" in names and "annotate:dashboard" in names
     assert len(ALL_ROUTES) >= 45
-    unnamed_params = {p for params in PARAMS.values() for p in params} - OBJECT_PARAMS - {"slug", "name"}
+    unnamed_params = {p for params in PARAMS.values() for p in params} - OBJECT_PARAMS - {"slug", "name", "uidb64"}
     assert not unnamed_params, f"new URL parameters: {unnamed_params}; give _value() an object for each"
 
 

@@ -8,15 +8,10 @@ from playwright.sync_api import expect
 
 from annotate.models import Example
 from reviews.models import Verdict
-from tests.browser import login
+from tests.browser import login, logout
 from tests.reviews.conftest import submit_new
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def logout(page) -> None:
-    page.get_by_role("button", name="Log out").click()
-    page.wait_for_url(re.compile(r"/login/|/$"))
 
 
 def test_reviewer_approves_and_flags_with_the_keyboard_and_the_annotator_fixes_it(

@@ -33,7 +33,35 @@
     pendingG = event.key === "g";
   });
 
+  // A button with data-copy="<selector>" copies that input's value (or that element's text) to the clipboard.
+  function copy(button) {
+    const source = document.querySelector(button.dataset.copy);
+    if (!source) return;
+    const text = "value" in source ? source.value : source.textContent;
+    const done = function () { button.textContent = "Copied"; setTimeout(function () { button.textContent = "Copy"; }, 2000); };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { select(source); });
+    } else {
+      select(source);  // plain http: no clipboard API; the text is selected for Ctrl+C
+    }
+  }
+
+  function select(source) {
+    if (source.select) { source.focus(); source.select(); return; }
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
   document.addEventListener("click", function (event) {
     if (event.target.closest("[data-help-open]")) toggleHelp();
+    const copyButton = event.target.closest("[data-copy]");
+    if (copyButton) copy(copyButton);
+    // A click outside an open menu closes it (a <details> otherwise stays open).
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.removeAttribute("open");
+    });
   });
 })();

@@ -1,12 +1,15 @@
 import json
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from pytest_django.asserts import assertContains, assertNotContains
 
 from annotate.models import Membership, PromptTemplate, Role, Task
 from annotate.services import template_save
 from tests.factories import ExampleFactory, UserFactory
+
+User = get_user_model()
 
 pytestmark = pytest.mark.django_db
 
@@ -190,7 +193,8 @@ def test_members_add_and_remove_roles(client, task, lead):
     assert client.post(url, {"action": "add", "username": "nina", "role": "reviewer"}).status_code == 302
     assert Membership.objects.filter(task=task, user=newcomer, role="reviewer").exists()
     response = client.post(url, {"action": "add", "username": "nobody", "role": "reviewer"})
-    assertContains(response, "No user with that name")
+    assertContains(response, "No account is called “nobody”")
+    assert not User.objects.filter(username="nobody").exists()
     client.post(url, {"action": "remove", "user_id": newcomer.pk, "role": "reviewer"})
     assert not Membership.objects.filter(task=task, user=newcomer).exists()
 
