@@ -2,7 +2,9 @@
 
 import csv
 from urllib.parse import urlencode
+from uuid import UUID
 
+from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,6 +20,7 @@ from .scans import scan_request
 LEAD, REVIEWER = Role.LEAD, Role.REVIEWER
 STATUS_CSS = {"new": "s5", "draft": "s4", "submitted": "s1", "approved": "s2", "flagged": "s3", "rejected": "s6"}
 DEFAULT_PRICE, DEFAULT_EPOCHS = 8.0, 3
+DECIDED = ("approved", "flagged", "rejected")  # statuses a verdict (or triage) has put an example in
 
 
 # A cell starting with one of these is a formula (or becomes one) in Excel, LibreOffice or Google Sheets; the tab,
@@ -86,9 +89,17 @@ def dashboard_data(task: Task, report: dict, *, price: float, epochs: int) -> di
     }
     approved_tokens = totals.get("approved_tokens", 0)
     cost = quality.estimate_training_cost(approved_tokens, price_per_million=price, epochs=epochs)
+    decided = sum(counts.get(s, 0) for s in DECIDED)
     return {
         "tables": tables,
         "n": n,
+        "snapshot": bool(report),  # False: no task-wide check yet, so the snapshot figures are unknown, not 0
+        # live: what the status counts say now (one indexed count per status)
+        "live": {
+            "reviewed": decided,
+            "approved_share": counts.get("approved", 0) / decided if decided else None,
+            "waiting": counts.get("submitted", 0),
+        },
         "approval_rate": decisions.get("approve", 0) / judged if judged else None,
         "judged": judged,
         "tokens": {
@@ -214,13 +225,40 @@ def scan_status(request: HtmxHttpRequest, pk: int, *, task: Task) -> HttpRespons
     return response
 
 
-EXAMPLE_COLUMNS = ("uuid", "instruction", "completion", "kind", "status", "warnings", "risk", "updated_at", "id")
+EXAMPLE_COLUMNS = (
+    "uuid", "external_id", "instruction", "completion", "kind", "status", "warnings", "risk", "updated_at", "id",
+    "author_id",
+)  # fmt: skip
+PAGE_SIZE = 50
+# Text search reads at most this many of the newest examples that pass the other filters (a substring search has no
+# index; an id range on the primary key bounds it). A UUID or an external id is looked up in the whole task.
+SEARCH_WINDOW = 100_000
+MAX_QUERY_CHARS = 200
+
+
+def _search(rows, query: str):
+    """`rows` narrowed to the search: an example's UUID or external id exactly, else a substring of its instruction,
+    input or completion among the newest SEARCH_WINDOW examples. Returns (rows, whether the text window applies)."""
+    try:
+        return rows.filter(uuid=UUID(query)), False
+    except ValueError:
+        pass
+    by_id = rows.filter(external_id=query)
+    if by_id.exists():  # the (task, external_id) unique index
+        return by_id, False
+    newest = rows.order_by("-id").values_list("id", flat=True)[SEARCH_WINDOW - 1 : SEARCH_WINDOW].first()
+    if newest is not None:
+        rows = rows.filter(id__gte=newest)
+    text = Q(instruction__icontains=query) | Q(input__icontains=query) | Q(completion__icontains=query)
+    return rows.filter(text), newest is not None
 
 
 @task_role(LEAD, REVIEWER)
 @require_GET
 def examples(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
-    """The task's examples, filtered by status, kind or warning; keyset pages, so page 1,000 costs what page 1 does."""
+    """The task's examples, searched and filtered by status, kind or warning; each row opens the example's timeline.
+
+    Keyset pages, so page 1,000 costs what page 1 does."""
     rows = Example.objects.filter(task=task)
     filters = {}
     status = request.GET.get("status", "")
@@ -232,19 +270,30 @@ def examples(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
     warning = request.GET.get("warning", "")
     if warning in quality.CHECKS:
         rows, filters["warning"] = rows.filter(warning_codes__contains=f",{warning},"), warning
+    query = " ".join(request.GET.get("q", "").split())[:MAX_QUERY_CHARS]
+    windowed = False
+    if query:
+        filters["q"] = query
+        rows, windowed = _search(rows, query)
     order = "risk" if request.GET.get("order") == "risk" else "id"
     try:
         after = int(request.GET.get("after", ""))
     except ValueError:
         after = None
     if order == "risk":  # the 50 riskiest: what a reviewer looks at first
-        page = list(rows.order_by("-risk", "-id").only(*EXAMPLE_COLUMNS)[:50])
+        page = list(
+            rows.order_by("-risk", "-id")
+            .select_related("author")
+            .only(*EXAMPLE_COLUMNS, "author__username")[:PAGE_SIZE]
+        )
     else:
         if after is not None:
             rows = rows.filter(id__lt=after)
-        page = list(rows.order_by("-id").only(*EXAMPLE_COLUMNS)[:50])
+        page = list(
+            rows.order_by("-id").select_related("author").only(*EXAMPLE_COLUMNS, "author__username")[:PAGE_SIZE]
+        )
     next_url = None
-    if order == "id" and len(page) == 50:
+    if order == "id" and len(page) == PAGE_SIZE:
         next_url = "?" + urlencode({**filters, "after": page[-1].id})
     context = {
         "task": task,
@@ -252,9 +301,12 @@ def examples(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
         "filters": filters,
         "next_url": next_url,
         "order": order,
+        "windowed": windowed,
+        "search_window": SEARCH_WINDOW,
         "statuses": Example.Status.choices,
         "kinds": Kind.choices,
         "checks": [(code, check.title) for code, check in quality.CHECKS.items() if check.scope != "summary"],
+        "check_titles": {code: check.title for code, check in quality.CHECKS.items()},
         "query": urlencode(filters),
     }
     return render(request, "annotate/examples.html", context)

@@ -193,7 +193,9 @@ def test_dashboard_shows_the_approval_rate_at_a_glance(
 
     client.force_login(lead)
     url = reverse("annotate:dashboard", args=[task.slug])
-    assertContains(client.get(url), "No verdicts yet: the approval rate appears with the first review.")
+    before = client.get(url)
+    assertContains(before, '<dd data-testid="verdicts">—</dd>', html=False)  # unknown before any check, not 0
+    assertContains(before, "Counted by the task-wide check: run one to see them.")
     for decision in ("approve", "approve", "approve", "flag"):
         example = ExampleFactory(task=task, status="submitted", completion="An answer.")
         revision = example.revisions.create(text=example.completion, reason="submit", example_version=1)
@@ -203,7 +205,8 @@ def test_dashboard_shows_the_approval_rate_at_a_glance(
     run_scan(task, lead, django_capture_on_commit_callbacks)  # the dashboard's figures are the last check's
     response = client.get(url)
     assertContains(response, '<dd data-testid="approval-rate">75%</dd>', html=False)
-    assertNotContains(response, "No verdicts yet")
+    assertContains(response, '<dd data-testid="verdicts">4</dd>', html=False)
+    assertNotContains(response, "run one to see them")
 
 
 def test_count_axes_have_whole_steps():
