@@ -6,4 +6,4 @@ class AnnotateConfig(AppConfig):
     verbose_name = "Annotation"
 
     def ready(self) -> None:
-        from . import scans  # noqa: F401  (registers the quality scan's Celery task and its job type)
+        from . import scans, template_versions  # noqa: F401  (register the scan's and the move's tasks and job types)

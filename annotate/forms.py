@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 
 from .models import Kind, PromptTemplate, Role, Skip, Task
 from .rendering import PRESETS, PROMPT_FIELDS
+from .template_versions import labels_following
 
 
 class NoColonMixin:
@@ -174,10 +175,17 @@ class TemplateForm(NoColonMixin, forms.ModelForm):
         for name in self.EXACT_TEXT:
             if isinstance(data.get(name), str):
                 data[name] = data[name].replace("\r\n", "\n")
-        data["fields"] = {
+        posted = {
             name: {"label": data.get(f"{name}_label", name.title()), "help": data.get(f"{name}_help", "")}
             for name in FIELD_NAMES
         }
+        instance = self.instance if self.instance and self.instance.pk else None
+        data["fields"] = labels_following(
+            old_format=instance.prompt_format if instance else "",
+            new_format=data.get("prompt_format") or "",
+            old_fields=(instance.fields if instance else None) or {},
+            posted_fields=posted,
+        )
         return data
 
     def template_values(self) -> dict:

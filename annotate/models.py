@@ -397,6 +397,22 @@ class QualityScan(Job):
         return f"quality scan of {self.task.slug} ({self.state})"
 
 
+class TemplateMove(Job):
+    """Moving a task's examples from older template versions to `to_template`, as a job (a task may have a million)."""
+
+    task = models.ForeignKey(Task, models.CASCADE, related_name="template_moves")
+    to_template = models.ForeignKey(PromptTemplate, models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["task", "-created_at"]
+        indexes = [
+            models.Index(fields=["task"], condition=Q(state__in=["queued", "running"]), name="annotate_tmove_live"),
+        ]
+
+    def __str__(self) -> str:
+        return f"move of {self.task.slug} examples to v{self.to_template.version} ({self.state})"
+
+
 class AuditEvent(models.Model):
     """One recorded action: who did what, on which task (none for account events such as tokens), when.
 
@@ -420,6 +436,7 @@ class AuditEvent(models.Model):
         TEMPLATE_SAVED = "template_saved", "Template saved"
         TOKEN_CREATED = "token_created", "API token created"
         TOKEN_REVOKED = "token_revoked", "API token revoked"
+        TEMPLATE_MOVED = "template_moved", "Examples moved to a template version"
         ACCOUNT_CREATED = "account_created", "Account created"
         INVITATION_RENEWED = "invitation_renewed", "Set-password link renewed"
 

@@ -7,9 +7,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpRequest as HtmxHttpRequest
+from django_htmx.http import HttpResponseStopPolling
 
 from . import services
 from .access import can_create_tasks, task_role
@@ -24,8 +26,9 @@ from .forms import (
     TaskEditForm,
     TemplateForm,
 )
-from .models import Example, Membership, Role, Task
+from .models import Example, Membership, Role, Task, TemplateMove
 from .rendering import EXPORT_FORMATS, PRESETS, TemplateError, TemplateSpec, render_prompt, render_record
+from .template_versions import template_move_preview, template_move_request
 
 User = get_user_model()
 LEAD = Role.LEAD
@@ -193,6 +196,7 @@ def template_edit(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
         "form": form,
         "samples": samples,
         "versions": task.templates.order_by("-version").values("version", "created_at", "preset"),
+        "on_older": task.examples.exclude(template=template).count() if template else 0,
         **_preview_context(task, preview_form, samples),
     }
     return render(request, "annotate/template_edit.html", context)
@@ -201,6 +205,34 @@ def template_edit(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
 def _template_data(template) -> dict:
     form = TemplateForm(instance=template)
     return {name: form[name].value() for name in form.fields}
+
+
+@task_role(LEAD)
+@require_http_methods(["GET", "POST"])
+def template_move(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
+    """GET: what moving the examples on older template versions to the current one changes. POST: start the move."""
+    if request.method == "POST":
+        try:
+            expected = int(request.POST.get("expected", ""))
+        except ValueError:
+            expected = -1
+        try:
+            move = template_move_request(task=task, user=request.user, expected=expected)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("annotate:template_move", task.slug)
+        return redirect(f"{reverse('annotate:template_move', args=[task.slug])}?job={move.pk}")
+    job = task.template_moves.filter(pk=_event_id(request.GET.get("job"))).first() if request.GET.get("job") else None
+    context = {"task": task, "preview": template_move_preview(task=task), "job": job}
+    return render(request, "annotate/template_move.html", context)
+
+
+@task_role(LEAD)
+@require_GET
+def template_move_status(request: HtmxHttpRequest, move_id: int, *, task: Task) -> HttpResponse:
+    job = get_object_or_404(TemplateMove, pk=move_id, task=task)
+    response = render(request, "annotate/_template_move.html", {"task": task, "job": job})
+    return response if job.is_live else HttpResponseStopPolling(response.content)
 
 
 @task_role(LEAD)

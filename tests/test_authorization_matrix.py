@@ -21,7 +21,7 @@ from pytest_django.asserts import assertNotContains
 
 from annotate import importing
 from annotate import services as annotate_services
-from annotate.models import Example, ImportJob, QualityScan, Role
+from annotate.models import Example, ImportJob, QualityScan, Role, TemplateMove
 from annotate.views_import import SESSION_KEY
 from exports import services as export_services
 from exports.models import ApiToken, Export
@@ -50,7 +50,14 @@ def _patterns(resolver=None, prefix="", namespace=""):
 ALL_ROUTES = list(_patterns())
 ROUTES = {name: route for route, name in ALL_ROUTES}
 PARAMS = {name: re.findall(r"<(?:\w+:)?(\w+)>", route) for name, route in ROUTES.items()}
-OBJECT_PARAMS = {"uuid", "pk", "version", "token", "token_id"}  # ids of objects that belong to a task (or a user)
+OBJECT_PARAMS = {
+    "uuid",
+    "pk",
+    "version",
+    "token",
+    "token_id",
+    "move_id",
+}  # ids of objects that belong to a task (or a user)
 
 # --- the expected answers ---------------------------------------------------------------------------------------
 
@@ -94,6 +101,8 @@ EXPECTED: dict[str, Rule] = {
     "annotate:task_edit": rule({LE, ST}, 200, 200),
     "annotate:template_edit": rule({LE, ST}, 200, 200),
     "annotate:template_preview": rule({LE, ST}, 405, 200),
+    "annotate:template_move": rule({LE, ST}, 200, 302),  # an empty form: "nothing to move", back to the preview
+    "annotate:template_move_status": rule({LE, ST}, 286, 405),  # a finished move: htmx's "stop polling"
     "annotate:members": rule({LE, ST}, 200, 200),
     "annotate:audit": rule({LE, ST}, 200, 405),
     "annotate:work": rule({AN, ST}, 302, 405),  # claims the next example and redirects to its editor
@@ -149,6 +158,7 @@ class Objects:
     import_job: ImportJob
     scan: QualityScan
     upload_token: str
+    move: TemplateMove
     examples: list = field(default_factory=list)
 
 
@@ -188,11 +198,12 @@ def _fill(task, *, author, reviewer, lead, text: str) -> Objects:
         created_by=lead, counts={"records": 1},
     )  # fmt: skip
     scan = QualityScan.objects.create(task=task, state="succeeded", report={}, created_by=lead)
+    move = TemplateMove.objects.create(task=task, to_template=task.current_template, state="succeeded", created_by=lead)
     token = importing.upload_token()
     path = importing.upload_path(token)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f'{{"instruction": "{text} uploaded?", "completion": "{text} uploaded."}}\n')
-    return Objects(task, draft, submitted[0], export.version, job, scan, token, [*made, draft, *submitted])
+    return Objects(task, draft, submitted[0], export.version, job, scan, token, move, [*made, draft, *submitted])
 
 
 @dataclass
@@ -252,6 +263,8 @@ def _value(name: str, param: str, objects: Objects, world: World, persona: str, 
         return objects.export_version
     if param == "token":
         return objects.upload_token if name.startswith("imports:") else "no-such-token"
+    if param == "move_id":
+        return objects.move.pk
     if param == "uidb64":
         return "MQ"  # user id 1 in base64: with a wrong token it opens nothing
     if param == "token_id":
