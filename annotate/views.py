@@ -1,4 +1,7 @@
+import contextlib
 import json
+import re
+from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -315,6 +318,37 @@ def _event_id(value: str | None) -> int | None:
     return number if 0 < number < 2**63 else None  # a bigint: larger values would be a database error
 
 
+EXPORT_ACTIONS = {Action.EXPORT_REQUESTED, Action.EXPORT_CANCELLED}
+TEMPLATE_ACTIONS = {Action.TEMPLATE_SAVED, Action.TEMPLATE_MOVED}
+PEOPLE_ACTIONS = {Action.ROLE_ADDED, Action.ROLE_REMOVED, Action.ACCOUNT_CREATED, Action.INVITATION_RENEWED}
+
+
+def _link_targets(task: Task, events: list) -> None:
+    """Give each event a `link` (and `label`) to what its target names: an example's timeline (named by its external id
+    when it has one; one query for the page), an export version, the template, the members. Other targets stay text."""
+    uuids = {}
+    for event in events:
+        with contextlib.suppress(ValueError):
+            uuids[event.pk] = UUID(event.target)
+    examples = {}
+    if uuids:
+        rows = Example.objects.filter(task=task, uuid__in=set(uuids.values())).values_list("uuid", "external_id")
+        examples = dict(rows)
+    for event in events:
+        event.link, event.label = "", event.target
+        uuid = uuids.get(event.pk)
+        version = re.fullmatch(r"v(\d{1,9})", event.target)
+        if uuid is not None and uuid in examples:
+            event.link = reverse("reviews:example", args=[task.slug, uuid])
+            event.label = examples[uuid] or f"{str(uuid)[:8]}…"
+        elif version and event.action in EXPORT_ACTIONS:
+            event.link = reverse("exports:detail", args=[task.slug, int(version.group(1))])
+        elif version and event.action in TEMPLATE_ACTIONS:
+            event.link = reverse("annotate:template_edit", args=[task.slug])
+        elif event.action in PEOPLE_ACTIONS:
+            event.link = reverse("annotate:members", args=[task.slug])
+
+
 @task_role(LEAD)
 @require_GET
 def audit(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
@@ -324,5 +358,6 @@ def audit(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
         action = ""
     before = _event_id(request.GET.get("before"))
     page = audit_page(task=task, action=action, before=before, size=AUDIT_PER_PAGE)
+    _link_targets(task, page.events)
     context = {"task": task, "page": page, "action": action, "before": before, "actions": Action.choices}
     return render(request, "annotate/audit.html", context)

@@ -13,7 +13,7 @@ from exports import services as export_services
 from exports.models import ApiToken, Export
 from reviews import services as review_services
 from reviews.models import Verdict
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import ExampleFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 Action = AuditEvent.Action
@@ -308,3 +308,23 @@ def test_task_page_links_the_log_for_leads_only(client, task, lead, reviewer):
     assertContains(client.get(task.get_absolute_url()), link)
     client.force_login(reviewer)
     assertNotContains(client.get(task.get_absolute_url()), link)
+
+
+def test_targets_link_to_what_they_name_with_external_ids(client, task, lead, reviewer, django_assert_num_queries):
+    named = ExampleFactory(task=task, external_id="seed_task_31")
+    unnamed = ExampleFactory(task=task)
+    audit_record(task=task, actor=reviewer, action=Action.VERDICT, target=str(named.uuid))
+    audit_record(task=task, actor=reviewer, action=Action.VERDICT, target=str(unnamed.uuid))
+    audit_record(task=task, actor=lead, action=Action.EXPORT_REQUESTED, target="v7")
+    audit_record(task=task, actor=lead, action=Action.ROLE_ADDED, target="<nina>")
+    client.force_login(lead)
+    with django_assert_num_queries(6):  # the five of every page, and one for the examples the page names
+        response = client.get(audit_url(task))
+    timeline = reverse("reviews:example", args=[task.slug, named.uuid])
+    assertContains(response, f'<a href="{timeline}" title="{named.uuid}" class="small">seed_task_31</a>', html=True)
+    short = str(unnamed.uuid)[:8]
+    assertContains(response, f'href="{reverse("reviews:example", args=[task.slug, unnamed.uuid])}"')
+    assertContains(response, f"{short}…")
+    assertContains(response, f'href="{reverse("exports:detail", args=[task.slug, 7])}"')
+    assertContains(response, "&lt;nina&gt;")  # a username target links to the members page, escaped
+    assertContains(response, f'href="{reverse("annotate:members", args=[task.slug])}"')
