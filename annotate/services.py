@@ -246,24 +246,40 @@ class StaleVersion(ValidationError):
 
 
 def example_claim_next(*, task: Task, user, lease: timedelta = CLAIM_LEASE) -> Example | None:
-    """Hand `user` an example nobody else holds, as a lease: their held, unwritten one first, then the oldest new one.
+    """Hand `user` the next example: flagged work first, then an example nobody else holds, as a lease.
 
-    Drafts are not handed out again here: they wait in the annotator's "My work".
+    In order: the user's own flagged examples (sent back to them by a reviewer), the example they already hold, a
+    flagged example without an annotator (an imported one sent back in triage: the pool's first), the oldest new
+    one. Drafts are not handed out again here: they wait in the annotator's "My work".
 
     On PostgreSQL, `FOR UPDATE SKIP LOCKED` lets concurrent requests pass over each other's candidate rows, so
     two annotators asking at the same moment never get the same example.
     """
     now = timezone.now()
+    own_flagged = Example.objects.filter(task=task, author=user, status=Status.FLAGGED).order_by("updated_at", "id")
+    example = own_flagged.first()
+    if example is not None:
+        return example
     held = (
-        Example.objects.filter(task=task, claimed_by=user, claim_expires_at__gt=now, status=Status.NEW)
+        Example.objects.filter(task=task, claimed_by=user, claim_expires_at__gt=now, author__isnull=True)
+        .filter(status__in=[Status.NEW, Status.FLAGGED])
         .order_by("id")
         .first()
     )
     if held is not None:
         return held
-    expires = now + lease
+    for status in (Status.FLAGGED, Status.NEW):  # the flagged pool is small and read first; then the new pool
+        example = _claim_from_pool(task, user, status, now=now, expires=now + lease)
+        if example is not None:
+            return example
+    return None
+
+
+def _claim_from_pool(task: Task, user, status: str, *, now, expires) -> Example | None:
+    """Lease the oldest unowned example of `status` that nobody holds and `user` did not skip."""
     if connection.vendor == "postgresql":
-        # One statement: take the oldest free row nobody else is taking right now (SKIP LOCKED), mark it ours.
+        # One statement: take the oldest free row nobody else is taking right now (SKIP LOCKED), mark it ours. For
+        # new rows the partial index annotate_example_pool serves it; flagged ones use (task, status, id).
         with connection.cursor() as cursor:
             cursor.execute(
                 """
@@ -271,7 +287,7 @@ def example_claim_next(*, task: Task, user, lease: timedelta = CLAIM_LEASE) -> E
                 SET claimed_by_id = %(user)s, claim_expires_at = %(expires)s, updated_at = %(now)s
                 WHERE id = (
                     SELECT e.id FROM annotate_example e
-                    WHERE e.task_id = %(task)s AND e.status = 'new'
+                    WHERE e.task_id = %(task)s AND e.status = %(status)s AND e.author_id IS NULL
                       AND (e.claim_expires_at IS NULL OR e.claim_expires_at <= %(now)s)
                       AND NOT EXISTS (SELECT 1 FROM annotate_skip s WHERE s.example_id = e.id AND s.user_id = %(user)s)
                     ORDER BY e.id LIMIT 1
@@ -279,13 +295,13 @@ def example_claim_next(*, task: Task, user, lease: timedelta = CLAIM_LEASE) -> E
                 )
                 RETURNING id
                 """,
-                {"user": user.pk, "expires": expires, "now": now, "task": task.pk},
+                {"user": user.pk, "expires": expires, "now": now, "task": task.pk, "status": status},
             )
             row = cursor.fetchone()
         return Example.objects.get(pk=row[0]) if row else None
     with transaction.atomic():  # SQLite: one writer at a time, so a plain select-then-update is safe
         example = (
-            Example.objects.filter(task=task, status=Status.NEW)
+            Example.objects.filter(task=task, status=status, author__isnull=True)
             .filter(Q(claim_expires_at__isnull=True) | Q(claim_expires_at__lte=now))
             .exclude(skips__user=user)
             .order_by("id")

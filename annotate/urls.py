@@ -5,6 +5,7 @@ from . import views, views_accounts, views_quality, views_work
 app_name = "annotate"
 urlpatterns = [
     path("account/password/", views_accounts.password_change, name="password_change"),
+    path("account/flagged/", views.flagged_badge, name="flagged_badge"),
     path("account/set-password/<uidb64>/<token>/", views_accounts.set_password, name="set_password"),
     path("tasks/new/", views.task_create, name="task_create"),
     path("tasks/<slug:slug>/", views.task_detail, name="task_detail"),

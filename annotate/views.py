@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import Count, Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -60,12 +60,34 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "annotate/home.html", context)
 
 
+@login_required
+@require_GET
+def flagged_badge(request: HtmxHttpRequest) -> HttpResponse:
+    """The header's count of the user's examples that reviewers flagged back, loaded after the page (htmx), so that
+    no page pays for it. Links to My work of the task that has them (the task list when several do)."""
+    per_task = list(
+        Example.objects.filter(author=request.user, status=Example.Status.FLAGGED)
+        .values("task__slug", "task__name")
+        .annotate(n=Count("id"))
+        .order_by("-n", "task__slug")[:20]
+    )
+    total = sum(row["n"] for row in per_task)
+    link = reverse("home")
+    if len(per_task) == 1:
+        link = reverse("annotate:my_work", args=[per_task[0]["task__slug"]]) + "?status=flagged"
+    return render(request, "annotate/_flagged_badge.html", {"total": total, "link": link, "per_task": per_task})
+
+
 @task_role(*ANY_ROLE)
 @require_GET
 def task_detail(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
     counts = services.status_counts([task.pk])[task.pk]
+    flagged_mine = 0
+    if Role.ANNOTATOR in request.task_roles:
+        flagged_mine = task.examples.filter(author=request.user, status=Example.Status.FLAGGED).count()
     context = {
         "task": task,
+        "flagged_mine": flagged_mine,
         "roles": request.task_roles,
         "counts": counts,
         "total": sum(counts.values()),

@@ -228,17 +228,18 @@ def write_new(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
     return render(request, "annotate/write_new.html", {"task": task, "form": form, "template": task.current_template})
 
 
-MY_WORK_TABS = [Status.DRAFT, Status.FLAGGED, Status.SUBMITTED, Status.APPROVED, Status.REJECTED]
+MY_WORK_TABS = [Status.FLAGGED, Status.DRAFT, Status.SUBMITTED, Status.APPROVED, Status.REJECTED]
 
 
 @task_role(ANNOTATOR)
 @require_GET
 def my_work(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
-    status = request.GET.get("status", Status.DRAFT)
-    if status not in MY_WORK_TABS:
-        status = Status.DRAFT
     mine = Example.objects.filter(task=task, author=request.user)
     counts = services.status_counts_for(mine)
+    # Work sent back comes first: without a choice, the page opens on the flagged examples when there are any.
+    status = request.GET.get("status") or (Status.FLAGGED if counts.get(Status.FLAGGED) else Status.DRAFT)
+    if status not in MY_WORK_TABS:
+        status = Status.DRAFT
     page = Paginator(
         mine.filter(status=status)
         .order_by("-updated_at", "-id")

@@ -403,9 +403,15 @@ class TriageResult:
     done: list[Example] = field(default_factory=list)
     left: list[tuple[Example, str]] = field(default_factory=list)
     missing: list[UUID] = field(default_factory=list)
+    pooled: int = 0  # sent back with no annotator to send them to (imported): they wait first in the pool
 
     def summary(self, verb: str) -> str:
         parts = [f"{len(self.done)} example{'s' if len(self.done) != 1 else ''} {verb}."]
+        if self.pooled:
+            parts.append(
+                f"{self.pooled} had no annotator (imported): {'they wait' if self.pooled != 1 else 'it waits'} "
+                "first in the pool, and the next annotator who asks for work gets them with the reasons."
+            )
         if self.left:
             reasons = sorted({why for _, why in self.left})
             parts.append(f"{len(self.left)} left alone ({'; '.join(reasons)}).")
@@ -479,6 +485,8 @@ def _triage_decide(
             todo.append(example)
     revisions = _revisions_for(todo)
     now = timezone.now()
+    if to_status == Status.FLAGGED:
+        result.pooled = sum(1 for example in todo if example.author_id is None)
     for example in todo:
         revision = revisions[example.pk] or _latest_revision(example)
         Verdict(

@@ -94,6 +94,7 @@ EXPECTED: dict[str, Rule] = {
     "exports:tokens": rule(USERS, 200, 200),
     "exports:token_revoke": rule(USERS, 405, 302),  # the user's own token; another user's: 404
     "annotate:password_change": rule(USERS, 200, 200),  # an empty form: errors
+    "annotate:flagged_badge": rule(USERS, 200, 405),  # the header's count of one's own flagged examples
     # an invited member's one-time link: with a wrong token, a page saying the link no longer works
     "annotate:set_password": Rule(USERS, 200, 200, public=(200, 200)),
     # a task's pages

@@ -12,7 +12,7 @@ from django.utils import timezone
 from annotate import services
 from annotate.models import Example, Membership, Revision, Role, Skip, Transition
 from tests.conftest import require_service
-from tests.factories import ExampleFactory, UserFactory
+from tests.factories import ExampleFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 Status = Example.Status
@@ -51,10 +51,29 @@ def test_an_expired_lease_returns_the_example_to_the_pool(task, annotator):
         assert services.example_claim_next(task=task, user=other) == example
 
 
-def test_claim_never_hands_out_examples_that_are_not_new(task, annotator):
-    for status in (Status.DRAFT, Status.SUBMITTED, Status.APPROVED, Status.FLAGGED, Status.REJECTED):
+def test_claim_never_hands_out_others_work_or_examples_in_review(task, annotator):
+    for status in (Status.DRAFT, Status.SUBMITTED, Status.APPROVED, Status.REJECTED):
         ExampleFactory(task=task, status=status)
+    someone = UserFactory(username="someone")
+    ExampleFactory(task=task, status=Status.FLAGGED, author=someone)  # flagged back to its own annotator
     assert services.example_claim_next(task=task, user=annotator) is None
+
+
+def test_flagged_work_comes_first_the_annotators_own_then_the_pools_then_new(task, annotator):
+    new = ExampleFactory(task=task)
+    unowned = ExampleFactory(task=task, status=Status.FLAGGED)  # imported, sent back in triage: nobody's
+    own = ExampleFactory(task=task, status=Status.FLAGGED, author=annotator)
+    assert services.example_claim_next(task=task, user=annotator) == own
+    own.status = Status.SUBMITTED
+    own.save()
+    taken = services.example_claim_next(task=task, user=annotator)
+    assert taken == unowned
+    taken.refresh_from_db()
+    assert taken.claimed_by == annotator  # a lease: nobody else gets it meanwhile
+    other = UserFactory(username="other")
+    MembershipFactory(task=task, user=other, role="annotator")
+    assert services.example_claim_next(task=task, user=other) == new
+    assert services.example_claim_next(task=task, user=annotator) == unowned  # the held one again
 
 
 def test_claim_stays_within_the_task(task, other_task, annotator):
