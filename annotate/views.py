@@ -138,7 +138,7 @@ def task_edit(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
 def _preview_context(task: Task, form: TemplateForm, samples: PreviewSampleForm) -> dict:
     """Render the sample through the (possibly unsaved) template into every export format."""
     if not form.is_valid() or not samples.is_valid():
-        return {"preview_errors": form.errors.get("__all__") or [], "records": None}
+        return {"preview_errors": _named_errors(form) + _named_errors(samples), "records": None}
     data = form.cleaned_data
     spec = TemplateSpec(
         prompt_format=data["prompt_format"],
@@ -159,6 +159,17 @@ def _preview_context(task: Task, form: TemplateForm, samples: PreviewSampleForm)
     except TemplateError as exc:
         return {"preview_errors": [str(exc)], "records": None}
     return {"records": records, "rendered_prompt": prompt}
+
+
+def _named_errors(form) -> list[str]:
+    """Each error of a form with the label of its field ("Prompt format: …"): the preview names what to fix, since
+    the form on the left shows its own errors only after a save."""
+    named = []
+    for name, errors in form.errors.items():
+        label = form.fields[name].label if name in form.fields else ""
+        label = label or (name.replace("_", " ").capitalize() if name != "__all__" else "")
+        named.extend(f"{label}: {error}" if label else str(error) for error in errors)
+    return named
 
 
 def _default_samples(task: Task) -> dict:

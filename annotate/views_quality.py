@@ -125,12 +125,16 @@ def _charts(data: dict) -> dict:
             targets=[r["target"] for r in t["coverage"]], percent=True,
         ),
     }  # fmt: skip
-    if t["per_day"]:
+    moves = ("submitted", "approved", "flagged", "rejected")
+    if len(t["per_day"]) == 1:  # one day is no line: the day's moves as bars
+        (day,) = t["per_day"]
+        charts_out["per_day"] = charts.bar_chart(
+            f"Moves into each status on {day['day']}", list(moves), [day[s] for s in moves],
+            css=[STATUS_CSS[s] for s in moves],
+        )  # fmt: skip
+    elif t["per_day"]:
         days = [r["day"] for r in t["per_day"]]
-        series = [
-            charts.Series(s, [r[s] for r in t["per_day"]], STATUS_CSS[s])
-            for s in ("submitted", "approved", "flagged", "rejected")
-        ]
+        series = [charts.Series(s, [r[s] for r in t["per_day"]], STATUS_CSS[s]) for s in moves]
         charts_out["per_day"] = charts.line_chart("Moves into each status per day", days, series)
     if t["lengths"]:
         edges = [r["from_chars"] for r in t["lengths"]] + [t["lengths"][-1]["to_chars"]]

@@ -54,3 +54,17 @@ def test_after_a_check_snapshot_figures_carry_the_time_they_were_taken(
     response = client.get(reverse("annotate:dashboard", args=[task.slug]))
     assertContains(response, '<dd data-testid="live-reviewed">2</dd>', html=False)
     assertContains(response, '<dd data-testid="verdicts">1</dd>', html=False)
+
+
+def test_one_day_of_moves_is_drawn_as_bars_not_a_degenerate_line():
+    from annotate.views_quality import _charts
+
+    one = {"tables": {"status": [], "coverage": [], "per_day": [{"day": "2026-12-06", "submitted": 3, "approved": 2,
+           "flagged": 1, "rejected": 0, "new": 0, "draft": 0}], "lengths": [], "labels": [], "reasons": [],
+           "annotators": [], "reviewers": []}}  # fmt: skip
+    chart = str(_charts(one)["per_day"])
+    assert "Moves into each status on 2026-12-06" in chart
+    assert "<polyline" not in chart and chart.count('class="bar') == 4
+    two = {**one, "tables": {**one["tables"], "per_day": one["tables"]["per_day"] * 2}}
+    two["tables"]["per_day"] = [{**one["tables"]["per_day"][0], "day": d} for d in ("2026-12-05", "2026-12-06")]
+    assert "<polyline" in str(_charts(two)["per_day"])

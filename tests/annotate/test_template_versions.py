@@ -129,3 +129,12 @@ def test_the_job_moves_in_batches_and_reports_its_progress(task, lead, two_versi
     move.refresh_from_db()
     assert (move.state, move.progress) == ("succeeded", 3)
     assert not Example.objects.filter(task=task, template__version=1).exists()
+
+
+def test_the_live_preview_names_the_field_to_fix(client, task, lead):
+    client.force_login(lead)
+    url = reverse("annotate:template_preview", args=[task.slug])
+    response = client.post(url, template_post(task, prompt_format="### Q:\n{question}\n", instruction_label=""))
+    assertContains(response, "Prompt format: unknown placeholder {question}")
+    assertContains(response, "Label of “instruction”: This field is required.")
+    assertNotContains(response, "fix the fields marked on the left")
