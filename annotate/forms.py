@@ -3,6 +3,7 @@ import json
 from django import forms
 from django.core.exceptions import ValidationError
 
+from . import schemas
 from .models import Kind, PromptTemplate, Role, Skip, Task
 from .rendering import PRESETS, PROMPT_FIELDS
 from .template_versions import labels_following
@@ -34,6 +35,8 @@ class LabelsField(forms.CharField):
 
 
 class JSONTextField(forms.CharField):
+    """A JSON Schema typed as JSON text; Task.clean checks it as a schema (annotate.schemas)."""
+
     widget = forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "mono"})
 
     def prepare_value(self, value):
@@ -46,9 +49,13 @@ class JSONTextField(forms.CharField):
         if not text:
             return None
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from exc
+            # NaN or a number too large for a double would not survive the jsonb column; too deep a text is named
+            # with the schema's own depth limit, not the parser's (a RecursionError in Python's json).
+            return schemas.parse_json(text, max_depth=schemas.limit("JSON_SCHEMA_MAX_DEPTH"))
+        except schemas.JSONProblem as problem:
+            if problem.kind == "deep":
+                raise ValidationError(f"The JSON Schema is {problem.reason}.") from None
+            raise ValidationError(f"Not valid JSON: {problem.reason}.") from None
 
 
 def _check_choices():

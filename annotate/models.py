@@ -10,6 +10,7 @@ from django.urls import reverse
 from pairsmith.jobs import Job
 
 from .rendering import PROMPT_FIELDS, template_fields_error
+from .schemas import schema_problems
 
 
 class Role(models.TextChoices):
@@ -93,14 +94,8 @@ class Task(models.Model):
                 errors["labels"] = "Labels must be distinct."
         if self.json_schema is not None and self.output_format != OutputFormat.JSON:
             errors["json_schema"] = "Only a json task has a JSON Schema."
-        if self.json_schema is not None:
-            from jsonschema import Draft202012Validator
-            from jsonschema.exceptions import SchemaError
-
-            try:
-                Draft202012Validator.check_schema(self.json_schema)
-            except SchemaError as exc:
-                errors["json_schema"] = f"Not a valid JSON Schema: {exc.message}"
+        if self.json_schema is not None and (problems := schema_problems(self.json_schema)):
+            errors["json_schema"] = problems
         if errors:
             raise ValidationError(errors)
 

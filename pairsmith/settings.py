@@ -210,6 +210,15 @@ MAX_IMPORT_BYTES = int(os.environ.get("MAX_IMPORT_BYTES", 2 * 1024**3))
 MAX_IMPORT_ROWS = int(os.environ.get("MAX_IMPORT_ROWS", 2_000_000))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 
+# A task's JSON Schema and the completions checked against it (annotate/schemas.py says why each limit is there).
+JSON_SCHEMA_MAX_BYTES = int(os.environ.get("JSON_SCHEMA_MAX_BYTES", 64 * 1024))
+JSON_SCHEMA_MAX_DEPTH = int(os.environ.get("JSON_SCHEMA_MAX_DEPTH", 64))
+JSON_SCHEMA_MAX_SUBSCHEMAS = int(os.environ.get("JSON_SCHEMA_MAX_SUBSCHEMAS", 1_000))
+JSON_SCHEMA_MAX_STEPS = int(os.environ.get("JSON_SCHEMA_MAX_STEPS", 200_000))
+JSON_SCHEMA_MAX_ERRORS = int(os.environ.get("JSON_SCHEMA_MAX_ERRORS", 100))
+JSON_DOCUMENT_MAX_CHARS = int(os.environ.get("JSON_DOCUMENT_MAX_CHARS", 100_000))
+JSON_DOCUMENT_MAX_DEPTH = int(os.environ.get("JSON_DOCUMENT_MAX_DEPTH", 64))
+
 # Celery: with REDIS_URL a real broker; without it tasks run inline in the web process (development only).
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if REDIS_URL:

@@ -4,17 +4,16 @@ Thresholds are named constants here so a reviewer can read what triggers a warni
 """
 
 import difflib
-import json
 import math
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import accumulate
 from typing import Any
 
 import orjson
 
+from .. import schemas
 from .text import _WORD, fold
 
 TEXT, JSON, LABEL, CHAT = "text", "json", "label", "chat"
@@ -159,20 +158,6 @@ def check_choices(*, blockable_only: bool = True) -> list[tuple[str, str]]:
     return [(c.code, c.title) for c in CHECKS.values() if c.blockable or not blockable_only]
 
 
-@lru_cache(maxsize=64)
-def _schema_validator(schema_json: bytes):
-    """A compiled validator per schema (compiling costs far more than validating a small document)."""
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-
-    schema = orjson.loads(schema_json)
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError:
-        return None  # Task.clean refuses such a schema; an old row with one is not checked against it
-    return Draft202012Validator(schema)
-
-
 class TaskRules:
     """What the checks need to know about a task: built from a Task, or from anything with the same attributes."""
 
@@ -193,9 +178,8 @@ class TaskRules:
         self._label_set = frozenset(self.labels)
         # "positive" for " Positive ": the label a near miss was meant to be
         self._label_folded = {label.strip().casefold(): label for label in self.labels}
-        self.validator = (
-            _schema_validator(orjson.dumps(json_schema, option=orjson.OPT_SORT_KEYS)) if json_schema else None
-        )
+        # None without a schema, or with one Task.clean would refuse (an old row): then any JSON passes.
+        self.schema = schemas.compile_schema(json_schema)
 
     @classmethod
     def of(cls, task: Any) -> "TaskRules":
@@ -357,34 +341,12 @@ def _not_a_label(rules: TaskRules, completion: str) -> Finding:
 
 
 def _json_problem(rules: TaskRules, completion: str) -> Finding | None:
-    try:
-        value = orjson.loads(completion)
-    except orjson.JSONDecodeError:
-        try:
-            value = json.loads(completion)
-        except json.JSONDecodeError as exc:
-            return rules.finding(
-                "format",
-                f"The completion is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
-                line=exc.lineno,
-                column=exc.colno,
-            )
-        return rules.finding("format", "The completion is not strict JSON (NaN, Infinity or a huge number).")
-    validator = rules.validator
-    if validator is None or next(validator.iter_errors(value), None) is None:
+    """The completion as JSON, checked against the task's schema (annotate.schemas bounds both)."""
+    problem = schemas.check_document(completion, rules.schema)
+    if problem is None:
         return None
-    from jsonschema.exceptions import best_match
-
-    errors = list(validator.iter_errors(value))
-    error = best_match(errors)
-    where = "the top level" if error.json_path == "$" else error.json_path
-    more = f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    return rules.finding(
-        "format",
-        f"The JSON does not match the task's schema at {where}: {error.message}{more}.",
-        path=error.json_path,
-        errors=len(errors),
-    )
+    message, detail = problem
+    return rules.finding("format", message, **detail)
 
 
 def _as_turns(messages: Any) -> Any:
