@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from .models import Kind, PromptTemplate, Role, Skip, Task
-from .rendering import PRESETS, PROMPT_FIELDS
+from .rendering import PRESETS, PROMPT_FIELDS, template_limits_error
 
 
 class NoColonMixin:
@@ -174,6 +174,10 @@ class TemplateForm(NoColonMixin, forms.ModelForm):
         for name in self.EXACT_TEXT:
             if isinstance(data.get(name), str):
                 data[name] = data[name].replace("\r\n", "\n")
+                # Length and placeholders are limited: each placeholder copies a field into every record.
+                error = template_limits_error(name, data[name])
+                if error:
+                    self.add_error(name, error)
         data["fields"] = {
             name: {"label": data.get(f"{name}_label", name.title()), "help": data.get(f"{name}_help", "")}
             for name in FIELD_NAMES

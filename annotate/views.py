@@ -16,7 +16,7 @@ from .access import can_create_tasks, task_role
 from .audit import Action, audit_page, audit_record
 from .forms import MemberAddForm, MemberRemoveForm, PreviewSampleForm, TaskCreateForm, TaskEditForm, TemplateForm
 from .models import Example, Membership, Role, Task
-from .rendering import EXPORT_FORMATS, PRESETS, TemplateError, TemplateSpec, render_prompt, render_record
+from .rendering import EXPORT_FORMATS, PRESETS, TemplateError, TemplateSpec, preview_record, render_prompt
 
 User = get_user_model()
 LEAD = Role.LEAD
@@ -99,9 +99,15 @@ def task_edit(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
 
 
 def _preview_context(task: Task, form: TemplateForm, samples: PreviewSampleForm) -> dict:
-    """Render the sample through the (possibly unsaved) template into every export format."""
+    """Render the sample through the (possibly unsaved) template into every export format; never a record over
+    MAX_RENDERED_RECORD_BYTES (the preview says why instead)."""
     if not form.is_valid() or not samples.is_valid():
-        return {"preview_errors": form.errors.get("__all__") or [], "records": None}
+        # An htmx preview redraws only itself, not the marks on the fields: name each field's errors here too.
+        errors = list(form.non_field_errors())
+        for name, field_errors in form.errors.items():
+            if name != "__all__":
+                errors += [f"{form[name].label}: {error}" for error in field_errors]
+        return {"preview_errors": errors, "records": None}
     data = form.cleaned_data
     spec = TemplateSpec(
         prompt_format=data["prompt_format"],
@@ -114,7 +120,7 @@ def _preview_context(task: Task, form: TemplateForm, samples: PreviewSampleForm)
     try:
         records = {
             fmt: json.dumps(
-                render_record(spec, fmt, fields=fields, completion=completion), indent=2, ensure_ascii=False
+                preview_record(spec, fmt, fields=fields, completion=completion), indent=2, ensure_ascii=False
             )
             for fmt in EXPORT_FORMATS
         }
