@@ -44,6 +44,7 @@ from annotate.models import Example, Kind, Membership, PromptTemplate, Role, Tas
 from annotate.rendering import CHAT_ROLES, TemplateError, TemplateSpec, limit, record_renderer, spec_limits_error
 from pairsmith.jobs import LIVE_STATES, JobState, job_cancel, job_fail, job_finish, job_heartbeat, job_send
 
+from . import retention
 from .card import dataset_card
 from .models import EXPORT_FORMATS, FILE_KEYS, ApiToken, Export, ExportChange, token_digest
 from .storage import export_dir, fsync_dir
@@ -306,8 +307,10 @@ def export_build(*, export: Export) -> Export:
     """Write the files of a claimed (running) export, then publish them and mark the row succeeded in one step.
     Bad records mark it failed with their example ids and reasons; cancellation stops it and leaves nothing.
     Raise DatabaseError (or psycopg.OperationalError, from the reading connection) on database trouble: the row
-    stays running and the sweep retries it once its lease ends."""
+    stays running and the sweep retries it once its lease ends. Once published, the task's older versions beyond
+    the number it keeps are pruned."""
     task_dir = Path(settings.EXPORT_ROOT) / export.task.slug
+    published = False
     partial = task_dir / f".partial-v{export.version}-{secrets.token_hex(4)}"
     try:
         with _writing(f"the folder {partial.name}"):  # a disk out of space or inodes fails here too, not forever
@@ -316,6 +319,7 @@ def export_build(*, export: Export) -> Export:
             partial.mkdir()
         built = _write_files(export, partial)
         _publish(export, partial, built)
+        published = True
     except ExportCancelled:
         logger.info("Export %s stopped: cancelled or taken over.", export.pk)
     except ExportRecordsInvalid as exc:
@@ -334,6 +338,11 @@ def export_build(*, export: Export) -> Export:
             job_fail(export, f"The export stopped on an unexpected error: {type(exc).__name__}: {exc}")
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+    if published:
+        try:
+            retention.export_prune(task=export.task)
+        except DatabaseError:  # the version is out and stays so; the next export that succeeds prunes again
+            logger.warning("Pruning the exports of %s failed; the next export retries.", export.task.slug, exc_info=1)
     export.refresh_from_db()
     return export
 
@@ -551,7 +560,10 @@ def _write_files(export: Export, folder: Path) -> _Built:
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-write") as pool,  # one thread: chunks in order
     ):
         # Compared with the previous version as the records go by; the first version has nothing to compare with.
-        diff = _Diff(_manifest_entries(export_dir(base) / "manifest.json"), changes) if base else None
+        try:
+            diff = _Diff(_manifest_entries(export_dir(base) / "manifest.json"), changes) if base else None
+        except FileNotFoundError:  # the base version was deleted since it was chosen (its files are open otherwise)
+            base = diff = None
         if not job_heartbeat(export, progress=0, total=total):
             raise ExportCancelled
         writers = {
@@ -813,9 +825,11 @@ def _publish(export: Export, partial: Path, built: _Built) -> None:
 def _base_export(export: Export) -> Export | None:
     """The latest succeeded version before this one of the same format and filters, whose manifest is still on disk.
     (Against a version in another format every record would read "changed", which says nothing.)"""
-    earlier = Export.objects.filter(
-        task=export.task, state=JobState.SUCCEEDED, version__lt=export.version, format=export.format
-    ).select_related("task")
+    earlier = (
+        Export.objects.available()
+        .filter(task=export.task, version__lt=export.version, format=export.format)
+        .select_related("task")
+    )
     for base in earlier.order_by("-version")[:50]:
         if (base.filters or {}) == (export.filters or {}):
             return base if (export_dir(base) / "manifest.json").exists() else None
