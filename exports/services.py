@@ -342,7 +342,9 @@ def export_build(*, export: Export) -> Export:
         try:
             retention.export_prune(task=export.task)
         except DatabaseError:  # the version is out and stays so; the next export that succeeds prunes again
-            logger.warning("Pruning the exports of %s failed; the next export retries.", export.task.slug, exc_info=1)
+            logger.warning(
+                "Pruning the exports of %s failed; the next export retries.", export.task.slug, exc_info=True
+            )
     export.refresh_from_db()
     return export
 
