@@ -4,8 +4,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from . import schemas
-from .models import Kind, PromptTemplate, Role, Skip, Task
-from .rendering import PRESETS, PROMPT_FIELDS
+from .models import EXPORT_KEEP_MAX, Kind, PromptTemplate, Role, Skip, Task
+from .rendering import PRESETS, PROMPT_FIELDS, template_limits_error
 from .template_versions import labels_following
 
 
@@ -77,6 +77,7 @@ class TaskForm(NoColonMixin, forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["export_keep_versions"].required = False  # left empty: unchanged (a new task: the default)
         targets = (self.instance.coverage_targets if self.instance and self.instance.pk else None) or {}
         for kind, label in Kind.choices:
             self.fields[f"target_{kind}"] = forms.IntegerField(
@@ -86,6 +87,10 @@ class TaskForm(NoColonMixin, forms.ModelForm):
                 label=f"Target share of “{label}” (%)",
                 initial=round(targets[kind] * 100) if kind in targets else None,
             )
+
+    def clean_export_keep_versions(self) -> int:
+        value = self.cleaned_data.get("export_keep_versions")
+        return self.instance.export_keep_versions if value is None else value
 
     def clean(self):
         data = super().clean()
@@ -115,11 +120,13 @@ class TaskForm(NoColonMixin, forms.ModelForm):
             "validation_ratio",
             "split_seed",
             "blocking_checks",
+            "export_keep_versions",
         ]
         widgets = {
             "guidelines": forms.Textarea(attrs={"rows": 10}),
             "system_prompt": forms.Textarea(attrs={"rows": 3}),
             "validation_ratio": forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": "0.99"}),
+            "export_keep_versions": forms.NumberInput(attrs={"min": "1", "max": str(EXPORT_KEEP_MAX)}),
         }
 
 
@@ -182,6 +189,10 @@ class TemplateForm(NoColonMixin, forms.ModelForm):
         for name in self.EXACT_TEXT:
             if isinstance(data.get(name), str):
                 data[name] = data[name].replace("\r\n", "\n")
+                # Length and placeholders are limited: each placeholder copies a field into every record.
+                error = template_limits_error(name, data[name])
+                if error:
+                    self.add_error(name, error)
         posted = {
             name: {"label": data.get(f"{name}_label", name.title()), "help": data.get(f"{name}_help", "")}
             for name in FIELD_NAMES

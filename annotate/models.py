@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -31,6 +32,10 @@ class Kind(models.TextChoices):
     EDGE = "edge", "Edge case"
     NEGATIVE = "negative", "Negative / out of scope"
     AMBIGUOUS = "ambiguous", "Ambiguous"
+
+
+EXPORT_KEEP_DEFAULT = 20  # succeeded export versions a task keeps unless its lead chooses otherwise
+EXPORT_KEEP_MAX = 200
 
 
 class TaskQuerySet(models.QuerySet):
@@ -63,6 +68,17 @@ class Task(models.Model):
     coverage_targets = models.JSONField(
         default=dict, blank=True, help_text='Minimum share per kind, e.g. {"negative": 0.1}'
     )
+    # Bounded both ways: every version kept is a full copy of the data on disk, and "keep all" would let the disk fill.
+    export_keep_versions = models.PositiveSmallIntegerField(
+        "Export versions kept",
+        default=EXPORT_KEEP_DEFAULT,
+        validators=[
+            MinValueValidator(1, f"Keep at least 1 export version (at most {EXPORT_KEEP_MAX})."),
+            MaxValueValidator(EXPORT_KEEP_MAX, f"Keep at most {EXPORT_KEEP_MAX} export versions (at least 1)."),
+        ],
+        help_text=f"How many succeeded export versions to keep, 1 to {EXPORT_KEEP_MAX}. When a new export succeeds, "
+        "the older ones beyond this are deleted (their version numbers are never reused).",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -75,6 +91,10 @@ class Task(models.Model):
             models.CheckConstraint(condition=Q(approvals_required__in=[1, 2]), name="annotate_task_approvals_1_or_2"),
             models.CheckConstraint(
                 condition=Q(validation_ratio__gte=0, validation_ratio__lt=1), name="annotate_task_validation_ratio"
+            ),
+            models.CheckConstraint(
+                condition=Q(export_keep_versions__gte=1, export_keep_versions__lte=EXPORT_KEEP_MAX),
+                name="annotate_task_export_keep_versions",
             ),
         ]
 
@@ -423,6 +443,8 @@ class AuditEvent(models.Model):
         TRIAGE_REASSIGN = "triage_reassign", "Triage: reassigned"
         EXPORT_REQUESTED = "export_requested", "Export requested"
         EXPORT_CANCELLED = "export_cancelled", "Export cancelled"
+        EXPORT_DELETED = "export_deleted", "Export deleted"
+        EXPORT_PRUNED = "export_pruned", "Exports pruned"
         IMPORT = "import", "Import"
         ROLE_ADDED = "role_added", "Role added"
         ROLE_REMOVED = "role_removed", "Role removed"

@@ -4,6 +4,11 @@ A template is plain text with `{field}` placeholders for the prompt fields (inst
 optional sections `[[ ... ]]` that are dropped when every field inside them is empty, so that an example without
 context does not carry an empty "### Context:" heading. Nothing else is interpreted: no attribute access, no
 format specs, no code. Literal braces are written `{{` and `}}`; literal brackets `[[`/`]]` cannot be used.
+
+Output is bounded: a template text may hold at most MAX_TEMPLATE_CHARS characters and MAX_TEMPLATE_PLACEHOLDERS
+placeholders (checked when a template is saved, and again when an export renders through it, for templates saved
+before the limits existed), and one rendered record at most MAX_RENDERED_RECORD_BYTES bytes of JSON (checked by the
+preview before it renders, and by the export on each line it writes). Settings of the same names override them.
 """
 
 import re
@@ -11,9 +16,40 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+import orjson
+from django.conf import settings
+
 PROMPT_FIELDS = ("instruction", "context", "input")
 EXPORT_FORMATS = ("openai-chat", "prompt-completion", "alpaca")
 CHAT_ROLES = ("system", "user", "assistant")
+
+# A prompt format of 20,000 characters is about 5,000 tokens of fixed text around the fields; 20 placeholders let
+# every field appear several times. Together with the fields' own limit (100,000 characters each) they bound what one
+# record can grow to, whatever the examples hold: `{input}` 10,000 times made one record 10,000 times its input.
+MAX_TEMPLATE_CHARS = 20_000
+MAX_TEMPLATE_PLACEHOLDERS = 20
+# 1 MiB of JSON is about 250,000 tokens: longer than the context window trainers accept, so nothing usable is refused.
+MAX_RENDERED_RECORD_BYTES = 1024 * 1024
+_LIMITS = {
+    "MAX_TEMPLATE_CHARS": MAX_TEMPLATE_CHARS,
+    "MAX_TEMPLATE_PLACEHOLDERS": MAX_TEMPLATE_PLACEHOLDERS,
+    "MAX_RENDERED_RECORD_BYTES": MAX_RENDERED_RECORD_BYTES,
+}
+# The texts of a template that the limits apply to, with the names the messages use.
+TEMPLATE_TEXTS = {
+    "instruction_text": "The default instruction",
+    "prompt_format": "The prompt format",
+    "chat_user_format": "The chat user message",
+    "alpaca_input_format": "The Alpaca input",
+    "system_message": "The system message",
+}
+# The template text each export format fills in (a system message is copied once, as it is: the record limit
+# bounds it).
+FORMAT_TEXTS = {
+    "prompt-completion": "prompt_format",
+    "openai-chat": "chat_user_format",
+    "alpaca": "alpaca_input_format",
+}
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|\{|\}")
 _SECTION = re.compile(r"\[\[(.*?)\]\]", re.DOTALL)
@@ -21,6 +57,39 @@ _SECTION = re.compile(r"\[\[(.*?)\]\]", re.DOTALL)
 
 class TemplateError(ValueError):
     pass
+
+
+class RecordTooLarge(TemplateError):
+    """A rendered record would be over MAX_RENDERED_RECORD_BYTES."""
+
+
+def limit(name: str) -> int:
+    """The limit `name` (MAX_TEMPLATE_CHARS, MAX_TEMPLATE_PLACEHOLDERS, MAX_RENDERED_RECORD_BYTES): the setting of that
+    name when there is one, else this module's constant. Read at each use, so that a test or a deployment can change
+    it."""
+    return int(getattr(settings, name, _LIMITS[name]))
+
+
+def template_limits_error(name: str, text: str) -> str | None:
+    """Why the template text `name` (a key of TEMPLATE_TEXTS) is over a limit (each limit it breaks), or None.
+    Linear in the text."""
+    what = TEMPLATE_TEXTS[name]
+    problems = []
+    max_chars = limit("MAX_TEMPLATE_CHARS")
+    if len(text) > max_chars:
+        problems.append(
+            f"{what} is {len(text):,} characters long, over the limit of {max_chars:,} characters (MAX_TEMPLATE_CHARS)."
+        )
+    if name not in ("instruction_text", "system_message"):  # plain text: nothing is filled in
+        max_placeholders = limit("MAX_TEMPLATE_PLACEHOLDERS")
+        # Counted on the raw text, so a malformed template is measured too; `{{` is a literal brace.
+        count = sum(1 for match in _TOKEN.finditer(text) if match.group(1) is not None)
+        if count > max_placeholders:
+            problems.append(
+                f"{what} has {count:,} placeholders, over the limit of {max_placeholders} "
+                "(MAX_TEMPLATE_PLACEHOLDERS): each one copies a whole field into every record."
+            )
+    return " ".join(problems) or None
 
 
 def _placeholders(text: str) -> list[str]:
@@ -176,6 +245,35 @@ def record_renderer(spec: TemplateSpec, export_format: str) -> Callable[..., dic
     raise TemplateError(f"unknown export format {export_format!r}; use one of {', '.join(EXPORT_FORMATS)}")
 
 
+def spec_limits_error(spec: TemplateSpec, export_format: str) -> str | None:
+    """Why the text of `spec` that `export_format` fills in is over a limit, or None."""
+    name = FORMAT_TEXTS[export_format]
+    return template_limits_error(name, getattr(spec, name))
+
+
+def rendered_length(text: str, values: Mapping[str, str]) -> int:
+    """The number of characters render_text(text, values) returns, worked out without building it (a sum over the
+    template's parts), so that a caller can refuse a huge result before paying for it."""
+    total = 0
+    for part in _compile(text):
+        if part.__class__ is str:
+            total += len(part)
+        elif part.__class__ is tuple:
+            total += len(values.get(part[0]) or "")
+        else:
+            inner, names = part
+            if not names or any((values.get(name) or "").strip() for name in names):
+                total += sum(len(p) if p.__class__ is str else len(values.get(p[0]) or "") for p in inner)
+    return total
+
+
+def _too_large(export_format: str, size: int, max_bytes: int, *, at_least: bool = False) -> RecordTooLarge:
+    return RecordTooLarge(
+        f"The {export_format} record would be {'at least ' if at_least else ''}{size:,} bytes, over the limit of "
+        f"{max_bytes:,} bytes (MAX_RENDERED_RECORD_BYTES); shorten the template or the fields"
+    )
+
+
 def render_record(
     spec: TemplateSpec,
     export_format: str,
@@ -186,6 +284,34 @@ def render_record(
 ) -> dict:
     """The training record of one example, exactly in the shape DESIGN.md fixes for `export_format`."""
     return record_renderer(spec, export_format)(fields, completion, messages)
+
+
+def preview_record(
+    spec: TemplateSpec,
+    export_format: str,
+    *,
+    fields: Mapping[str, str],
+    completion: str,
+    messages: list[dict] | None = None,
+) -> dict:
+    """render_record for text a user typed just now (the template preview). Raise RecordTooLarge when the record's
+    JSON would be over MAX_RENDERED_RECORD_BYTES: decided before rendering when the texts alone are over it (a
+    character is at least one byte), so the work stays bounded whatever the fields hold."""
+    max_bytes = limit("MAX_RENDERED_RECORD_BYTES")
+    chars = len(completion) + sum(len(str(m.get("content", ""))) for m in messages or ())
+    if export_format == "openai-chat":
+        chars += len(spec.system_message) + rendered_length(spec.chat_user_format, fields)
+    elif export_format == "alpaca":
+        chars += len(fields.get("instruction") or "") + rendered_length(spec.alpaca_input_format, fields)
+    elif export_format == "prompt-completion":
+        chars += rendered_length(spec.prompt_format, fields)
+    if chars > max_bytes:
+        raise _too_large(export_format, chars, max_bytes, at_least=True)
+    record = render_record(spec, export_format, fields=fields, completion=completion, messages=messages)
+    size = len(orjson.dumps(record))
+    if size > max_bytes:
+        raise _too_large(export_format, size, max_bytes)
+    return record
 
 
 def render_prompt(spec: TemplateSpec, *, fields: Mapping[str, str]) -> str:

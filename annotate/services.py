@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from .audit import Action, audit_record
 from .models import Example, Kind, Membership, OutputFormat, PromptTemplate, Revision, Role, Skip, Task, Transition
-from .rendering import PRESETS, PROMPT_FIELDS
+from .rendering import PRESETS, PROMPT_FIELDS, TEMPLATE_TEXTS, template_limits_error
 
 User = get_user_model()
 
@@ -98,7 +98,8 @@ def task_create(
 
 @transaction.atomic
 def template_save(*, task: Task, values: dict, user=None) -> PromptTemplate:
-    """Save the task's template: in place while no example uses it, else as the next version. Raise ValidationError."""
+    """Save the task's template: in place while no example uses it, else as the next version. Raise ValidationError,
+    also for a text over MAX_TEMPLATE_CHARS or MAX_TEMPLATE_PLACEHOLDERS (naming the field and the limit)."""
     Task.objects.select_for_update().get(pk=task.pk)  # serialise version numbering per task
     current = task.current_template
     unknown = set(values) - set(TEMPLATE_EDITABLE)
@@ -115,6 +116,9 @@ def template_save(*, task: Task, values: dict, user=None) -> PromptTemplate:
                 setattr(template, name, getattr(current, name))
     for name, value in values.items():
         setattr(template, name, value)
+    too_long = {name: template_limits_error(name, getattr(template, name)) for name in TEMPLATE_TEXTS}
+    if any(too_long.values()):
+        raise ValidationError({name: message for name, message in too_long.items() if message})
     template.full_clean()
     template.save()
     audit_record(

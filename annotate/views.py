@@ -30,7 +30,14 @@ from .forms import (
     TemplateForm,
 )
 from .models import Example, Membership, Role, Task, TemplateMove
-from .rendering import EXPORT_FORMATS, PRESETS, TemplateError, TemplateSpec, render_prompt, render_record
+from .rendering import (
+    EXPORT_FORMATS,
+    PRESETS,
+    TemplateError,
+    TemplateSpec,
+    preview_record,
+    render_prompt,
+)
 from .template_versions import template_move_preview, template_move_request
 
 User = get_user_model()
@@ -136,7 +143,8 @@ def task_edit(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
 
 
 def _preview_context(task: Task, form: TemplateForm, samples: PreviewSampleForm) -> dict:
-    """Render the sample through the (possibly unsaved) template into every export format."""
+    """Render the sample through the (possibly unsaved) template into every export format; never a record over
+    MAX_RENDERED_RECORD_BYTES (the preview says why instead)."""
     if not form.is_valid() or not samples.is_valid():
         return {"preview_errors": _named_errors(form) + _named_errors(samples), "records": None}
     data = form.cleaned_data
@@ -151,7 +159,7 @@ def _preview_context(task: Task, form: TemplateForm, samples: PreviewSampleForm)
     try:
         records = {
             fmt: json.dumps(
-                render_record(spec, fmt, fields=fields, completion=completion), indent=2, ensure_ascii=False
+                preview_record(spec, fmt, fields=fields, completion=completion), indent=2, ensure_ascii=False
             )
             for fmt in EXPORT_FORMATS
         }

@@ -15,8 +15,19 @@ FILE_KEYS = {"train": "train.jsonl", "validation": "validation.jsonl", "manifest
 FILE_NAMES = tuple(FILE_KEYS.values())
 
 
+class ExportQuerySet(models.QuerySet):
+    def available(self) -> "ExportQuerySet":
+        """Versions whose files can be read: succeeded, and neither deleted by hand nor pruned."""
+        return self.filter(state="succeeded", deleted_at__isnull=True)
+
+
 class Export(Job):
-    """A numbered, immutable export version of a task's approved examples."""
+    """A numbered, immutable export version of a task's approved examples. Deleting a version removes its files
+    and keeps its row (marked deleted), so that its number is never given again and its history stays readable."""
+
+    class Deletion(models.TextChoices):
+        DELETED = "deleted", "Deleted by hand"
+        PRUNED = "pruned", "Pruned: older than the versions the task keeps"
 
     task = models.ForeignKey("annotate.Task", models.PROTECT, related_name="exports")
     version = models.PositiveIntegerField()
@@ -31,12 +42,23 @@ class Export(Job):
     )
     base_version = models.PositiveIntegerField(null=True, blank=True, help_text="The version `changes` compares with.")
     changes = models.JSONField(default=dict, blank=True, help_text="Counts of added, removed, changed, moved examples.")
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="When its files were deleted.")
+    deleted_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
+    deletion = models.CharField(max_length=7, choices=Deletion, blank=True)
+
+    objects = ExportQuerySet.as_manager()
 
     class Meta:
         ordering = ["task", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["task", "version"], name="exports_task_version"),
             models.CheckConstraint(condition=Q(validation_ratio__gte=0, validation_ratio__lt=1), name="exports_ratio"),
+            # Only a succeeded version has files to delete; a deleted one says how.
+            models.CheckConstraint(
+                condition=Q(deleted_at__isnull=True, deletion="")
+                | Q(deleted_at__isnull=False, state="succeeded", deletion__in=["deleted", "pruned"]),
+                name="exports_deletion",
+            ),
         ]
         # Partial index: the status poller and the sweep only look at unfinished exports.
         indexes = [models.Index(fields=["task"], condition=Q(state__in=["queued", "running"]), name="exports_live")]
@@ -46,6 +68,10 @@ class Export(Job):
 
     def get_absolute_url(self) -> str:
         return reverse("exports:detail", args=[self.task.slug, self.version])
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
 
     @property
     def state_class(self) -> str:

@@ -41,10 +41,14 @@ from django.utils import timezone
 
 from annotate.audit import Action, audit_record
 from annotate.models import Example, Kind, Membership, PromptTemplate, Role, Task
-from annotate.rendering import CHAT_ROLES, TemplateSpec, record_renderer
+from annotate.rendering import CHAT_ROLES, TemplateError, TemplateSpec, limit, record_renderer, spec_limits_error
 from pairsmith.jobs import LIVE_STATES, JobState, job_cancel, job_fail, job_finish, job_heartbeat, job_send
 
-from .models import EXPORT_FORMATS, FILE_KEYS, FILE_NAMES, ApiToken, Export, ExportChange, token_digest
+from . import retention
+from .card import dataset_card
+from .models import EXPORT_FORMATS, FILE_KEYS, ApiToken, Export, ExportChange, token_digest
+from .storage import export_dir, fsync_dir
+from .storage import export_file_path as export_file_path  # views, commands and tests read both from here
 
 logger = logging.getLogger(__name__)
 
@@ -299,24 +303,14 @@ def _approved(task: Task, kinds: list[str]):
 # --- building -------------------------------------------------------------------------------------------------------
 
 
-def export_dir(export: Export) -> Path:
-    """Where a succeeded export's files are: EXPORT_ROOT/<slug>/v<N>."""
-    return Path(settings.EXPORT_ROOT) / export.task.slug / f"v{export.version}"
-
-
-def export_file_path(export: Export, name: str) -> Path:
-    """The path of one of the export's own four files. Raise ValueError for any other name (no path traversal)."""
-    if name not in FILE_NAMES:
-        raise ValueError(f"{name!r} is not a file of an export; use one of {', '.join(FILE_NAMES)}.")
-    return export_dir(export) / name
-
-
 def export_build(*, export: Export) -> Export:
     """Write the files of a claimed (running) export, then publish them and mark the row succeeded in one step.
     Bad records mark it failed with their example ids and reasons; cancellation stops it and leaves nothing.
     Raise DatabaseError (or psycopg.OperationalError, from the reading connection) on database trouble: the row
-    stays running and the sweep retries it once its lease ends."""
+    stays running and the sweep retries it once its lease ends. Once published, the task's older versions beyond
+    the number it keeps are pruned."""
     task_dir = Path(settings.EXPORT_ROOT) / export.task.slug
+    published = False
     partial = task_dir / f".partial-v{export.version}-{secrets.token_hex(4)}"
     try:
         with _writing(f"the folder {partial.name}"):  # a disk out of space or inodes fails here too, not forever
@@ -325,6 +319,7 @@ def export_build(*, export: Export) -> Export:
             partial.mkdir()
         built = _write_files(export, partial)
         _publish(export, partial, built)
+        published = True
     except ExportCancelled:
         logger.info("Export %s stopped: cancelled or taken over.", export.pk)
     except ExportRecordsInvalid as exc:
@@ -343,6 +338,13 @@ def export_build(*, export: Export) -> Export:
             job_fail(export, f"The export stopped on an unexpected error: {type(exc).__name__}: {exc}")
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+    if published:
+        try:
+            retention.export_prune(task=export.task)
+        except DatabaseError:  # the version is out and stays so; the next export that succeeds prunes again
+            logger.warning(
+                "Pruning the exports of %s failed; the next export retries.", export.task.slug, exc_info=True
+            )
     export.refresh_from_db()
     return export
 
@@ -539,7 +541,8 @@ def _write_files(export: Export, folder: Path) -> _Built:
     for template in task.templates.all():
         template.task = task  # effective_system_message reads the task's system prompt without a query
         spec = TemplateSpec.of(template)
-        templates[template.pk] = (template.version, spec, record_renderer(spec, export_format))
+        templates[template.pk] = (template.version, spec, _renderer(spec, export_format, template.version))
+    max_record = limit("MAX_RENDERED_RECORD_BYTES")
     base = _base_export(export)
     throttle = _throttle()
     problems: list[dict] = []
@@ -559,7 +562,10 @@ def _write_files(export: Export, folder: Path) -> _Built:
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-write") as pool,  # one thread: chunks in order
     ):
         # Compared with the previous version as the records go by; the first version has nothing to compare with.
-        diff = _Diff(_manifest_entries(export_dir(base) / "manifest.json"), changes) if base else None
+        try:
+            diff = _Diff(_manifest_entries(export_dir(base) / "manifest.json"), changes) if base else None
+        except FileNotFoundError:  # the base version was deleted since it was chosen (its files are open otherwise)
+            base = diff = None
         if not job_heartbeat(export, progress=0, total=total):
             raise ExportCancelled
         writers = {
@@ -588,19 +594,27 @@ def _write_files(export: Export, folder: Path) -> _Built:
             template = templates.get(template_id)
             if template is None:  # not one of the task's own templates: a data error, rare
                 version, spec = _foreign_template(template_id)
-                template = templates[template_id] = (version, spec, record_renderer(spec, export_format))
+                template = templates[template_id] = (version, spec, _renderer(spec, export_format, version))
             version, _, render = template
             try:
                 record = render({"instruction": instruction, "context": context, "input": input_}, completion, messages)
                 problem = None if _record_ok(export_format, record) else record_problem(export_format, record)
+            except TemplateError as exc:  # its template is over a limit
+                problem = str(exc)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:  # malformed prior chat turns
                 problem = f"cannot be rendered: {type(exc).__name__} {exc}"
+            if problem is None:
+                line = dumps(record)
+                if len(line) > max_record:  # the length of what is written anyway: no cost per record to speak of
+                    problem = (
+                        f"the record is {len(line):,} bytes, over the limit of {max_record:,} bytes "
+                        "(MAX_RENDERED_RECORD_BYTES)"
+                    )
             if problem is not None:
                 problem_count += 1
                 if len(problems) < MAX_PROBLEMS:
                     problems.append({"example": pk, "uuid": uuid, "reason": problem})
             elif not problem_count:  # after the first problem, only check: nothing will be published
-                line = dumps(record)
                 content = sha256(line).hexdigest()[:CONTENT_HASH_DIGITS]
                 split = "validation" if in_validation else "train"
                 writer = writers[split]
@@ -662,7 +676,15 @@ def _write_files(export: Export, folder: Path) -> _Built:
         base_version=base.version if base else None,
         warnings=dict(sorted(warned.items())),
     )
-    card = _card(export, built, {version: spec for version, spec, _ in templates.values()})
+    card = dataset_card(
+        export=export,
+        counts=built.counts,
+        files=built.files,
+        templates=built.templates,
+        changes=built.changes,
+        base_version=built.base_version,
+        specs={version: spec for version, spec, _ in templates.values()},
+    )
     files["README.md"] = _write_small(folder / "README.md", card.encode())
     files["manifest.json"] = _write_manifest(export, folder, built)
     for name in (".train.index", ".validation.index"):
@@ -677,6 +699,19 @@ def _sum_by(tally: Counter, split: str) -> dict[str, int]:
         if side == split:
             kinds[kind] += n
     return dict(sorted(kinds.items()))
+
+
+def _renderer(spec: TemplateSpec, export_format: str, version: int) -> Callable[..., dict]:
+    """record_renderer, or for a template over MAX_TEMPLATE_CHARS or MAX_TEMPLATE_PLACEHOLDERS (saved before the limits
+    existed) a function that refuses each of its examples: a record is never rendered through it."""
+    refusal = spec_limits_error(spec, export_format)
+    if refusal is None:
+        return record_renderer(spec, export_format)
+
+    def refuse(*args) -> dict:
+        raise TemplateError(f"template version {version} cannot be used: {refusal}")
+
+    return refuse
 
 
 def _foreign_template(template_id: int) -> tuple[int, TemplateSpec]:
@@ -750,14 +785,6 @@ def _write_manifest(export: Export, folder: Path, built: _Built) -> dict:
     return {"size": size, "sha256": digest.hexdigest()}
 
 
-def _fsync_dir(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def _publish(export: Export, partial: Path, built: _Built) -> None:
     """Store the changes, rename the partial folder into place and mark the row succeeded: one transaction, under
     the row's lock."""
@@ -772,13 +799,13 @@ def _publish(export: Export, partial: Path, built: _Built) -> None:
             raise ExportCancelled
         _insert_changes(export, partial / ".changes")
         (partial / ".changes").unlink()
-        _fsync_dir(partial)
+        fsync_dir(partial)
         if final.exists():  # published by an attempt that died before its row was marked: never seen by a reader
             stale = final.with_name(f".partial-v{export.version}-stale-{secrets.token_hex(4)}")
             final.rename(stale)
             shutil.rmtree(stale, ignore_errors=True)
         partial.rename(final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         marked = job_finish(
             export,
             counts=built.counts,
@@ -800,9 +827,11 @@ def _publish(export: Export, partial: Path, built: _Built) -> None:
 def _base_export(export: Export) -> Export | None:
     """The latest succeeded version before this one of the same format and filters, whose manifest is still on disk.
     (Against a version in another format every record would read "changed", which says nothing.)"""
-    earlier = Export.objects.filter(
-        task=export.task, state=JobState.SUCCEEDED, version__lt=export.version, format=export.format
-    ).select_related("task")
+    earlier = (
+        Export.objects.available()
+        .filter(task=export.task, version__lt=export.version, format=export.format)
+        .select_related("task")
+    )
     for base in earlier.order_by("-version")[:50]:
         if (base.filters or {}) == (export.filters or {}):
             return base if (export_dir(base) / "manifest.json").exists() else None
@@ -887,127 +916,6 @@ def _insert_changes(export: Export, path: Path) -> None:
                 ExportChange.objects.bulk_create(batch)
                 batch.clear()
     ExportChange.objects.bulk_create(batch)
-
-
-# --- the dataset card -----------------------------------------------------------------------------------------------
-
-
-def _card(export: Export, built: _Built, specs: dict[int, TemplateSpec]) -> str:
-    """README.md of a version: what the task is, its template, counts, and how to load and use the files."""
-    task = export.task
-    counts = built.counts
-    kinds = sorted(set(counts["by_kind"]["train"]) | set(counts["by_kind"]["validation"]))
-    kind_rows = "\n".join(
-        f"| {kind} | {counts['by_kind']['train'].get(kind, 0)} | {counts['by_kind']['validation'].get(kind, 0)} |"
-        for kind in kinds
-    )
-    template_parts = []
-    for row in built.templates:
-        spec = specs[row["version"]]
-        template_parts.append(
-            f"### Template version {row['version']} ({row['examples']} examples)\n\n"
-            + _fenced("Prompt format (prompt-completion)", spec.prompt_format)
-            + _fenced("Chat user message (openai-chat)", spec.chat_user_format)
-            + _fenced("Alpaca input", spec.alpaca_input_format)
-            + (_fenced("System message", spec.system_message) if spec.system_message else "")
-        )
-    shapes = {
-        "openai-chat": '{"messages": [{"role": "system", "content": …}, {"role": "user", "content": …}, '
-        '{"role": "assistant", "content": …}]}',
-        "prompt-completion": '{"prompt": …, "completion": …}',
-        "alpaca": '{"instruction": …, "input": …, "output": …}',
-    }
-    guidelines = task.guidelines.strip() or "(no guidelines written)"
-    chosen = export.filters.get("kinds") or []
-    kinds_text = "every kind" if len(chosen) == len(Kind.values) else "the kinds " + ", ".join(chosen)
-    has_validation = counts["validation"] > 0
-    data_files = (
-        '{"train": "train.jsonl", "validation": "validation.jsonl"}'
-        if has_validation
-        else '{"train": "train.jsonl"}  # validation.jsonl is empty in this version'
-    )
-    upload_validation = (
-        'validation = client.files.create(file=open("validation.jsonl", "rb"), purpose="fine-tune")\n'
-        if has_validation
-        else ""
-    )
-    openai = (
-        "Upload the files and start a fine-tuning job (OpenAI Python SDK):\n\n"
-        "```python\nfrom openai import OpenAI\n\nclient = OpenAI()\n"
-        'train = client.files.create(file=open("train.jsonl", "rb"), purpose="fine-tune")\n'
-        + upload_validation
-        + "client.fine_tuning.jobs.create(training_file=train.id, "
-        + ("validation_file=validation.id, " if has_validation else "")
-        + 'model="gpt-4o-mini-2024-07-18")\n```\n'
-        if export.format == "openai-chat"
-        else "OpenAI fine-tuning of chat models takes the `openai-chat` format: export this task again with "
-        "`--format openai-chat`, then upload `train.jsonl` (and `validation.jsonl`) with "
-        '`client.files.create(file=open("train.jsonl", "rb"), purpose="fine-tune")` and start '
-        "`client.fine_tuning.jobs.create(training_file=…, validation_file=…, model=…)`.\n"
-    )
-    changes = (
-        f"Compared with v{built.base_version}: {built.changes['added']} added, {built.changes['removed']} removed, "
-        f"{built.changes['changed']} changed, {built.changes['moved']} moved between splits.\n"
-        if built.base_version
-        else "This is the first version of this task's export.\n"
-    )
-    return f"""# {task.name} — training data v{export.version}
-
-Exported by Pairsmith from task `{task.slug}` ({task.get_output_format_display()} output): only the examples a
-reviewer approved, of {kinds_text}.
-
-## The task
-
-{guidelines}
-
-## Format
-
-`{export.format}`, one JSON object a line, no other keys: `{shapes[export.format]}`
-
-Each record was rendered through the template version its example was written with.
-
-{"".join(template_parts)}
-## Counts
-
-| split | file | records | bytes |
-| --- | --- | --- | --- |
-| train | `train.jsonl` | {counts["train"]} | {built.files["train.jsonl"]["size"]} |
-| validation | `validation.jsonl` | {counts["validation"]} | {built.files["validation.jsonl"]["size"]} |
-
-| kind | train | validation |
-| --- | --- | --- |
-{kind_rows}
-
-{changes}
-The split is deterministic: an example is in validation when the first 8 bytes of sha256 of
-`"<seed>:<example uuid>"`, read as a big-endian integer, are below ratio × 2**64 (ratio {export.validation_ratio},
-seed `{export.split_seed}`), so an example stays on its side from one version to the next. `manifest.json` lists
-every example's UUID and content hash per file, and the sha256 and size of each file.
-
-## Load with Hugging Face `datasets`
-
-```python
-from datasets import load_dataset
-
-dataset = load_dataset("json", data_files={data_files})
-```
-
-## Fine-tune with OpenAI
-
-{openai}
-## Download and verify
-
-```sh
-curl -fsS -H "Authorization: Bearer $PAIRSMITH_TOKEN" -O \\
-  https://<pairsmith host>/api/tasks/{task.slug}/exports/v{export.version}/train.jsonl
-sha256sum train.jsonl   # {built.files["train.jsonl"]["sha256"]}
-```
-"""
-
-
-def _fenced(title: str, text: str) -> str:
-    fence = "````" if "```" in text else "```"
-    return f"{title}:\n\n{fence}text\n{text}\n{fence}\n\n"
 
 
 # --- reading, for views and the command ------------------------------------------------------------------------------

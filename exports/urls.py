@@ -24,6 +24,7 @@ urlpatterns = [
     path("tasks/<slug:slug>/exports/<version:version>/", views.export_detail, name="detail"),
     path("tasks/<slug:slug>/exports/<version:version>/status/", views.export_status, name="status"),
     path("tasks/<slug:slug>/exports/<version:version>/cancel/", views.export_cancel, name="cancel"),
+    path("tasks/<slug:slug>/exports/<version:version>/delete/", views.export_delete, name="delete"),
     path("tasks/<slug:slug>/exports/<version:version>/files/<str:name>", views.export_download, name="download"),
     path("account/tokens/", views.tokens, name="tokens"),
     path("account/tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),

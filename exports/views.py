@@ -12,7 +12,7 @@ from annotate.access import task_for, task_role
 from annotate.models import Example, Role, Task
 from pairsmith.jobs import JobState
 
-from . import services
+from . import retention, services
 from .forms import ChangeFilterForm, ExportForm, TokenForm
 from .models import FILE_NAMES, ApiToken, Export, ExportChange
 
@@ -23,13 +23,13 @@ CHANGES_PER_PAGE = 50
 
 def _get_export(task: Task, version: int) -> Export:
     """The task's export `version`; Http404 when there is none (the task was already checked for the user)."""
-    return get_object_or_404(Export.objects.select_related("created_by"), task=task, version=version)
+    return get_object_or_404(Export.objects.select_related("created_by", "deleted_by"), task=task, version=version)
 
 
 def _list_context(request: HtmxHttpRequest, task: Task, form: ExportForm) -> dict:
     return {
         "task": task,
-        "exports": task.exports.select_related("created_by").order_by("-version"),
+        "exports": task.exports.select_related("created_by", "deleted_by").order_by("-version"),
         "form": form,
         "is_lead": Role.LEAD in request.task_roles,
     }
@@ -119,8 +119,28 @@ def export_cancel(request: HtmxHttpRequest, *, task: Task, version: int) -> Http
     return redirect("exports:list", task.slug)
 
 
+@task_role(Role.LEAD)
+@require_POST
+def export_delete(request: HtmxHttpRequest, *, task: Task, version: int) -> HttpResponse:
+    """Delete a succeeded version's files; the form's `confirm` must name the version (v3): a deliberate step."""
+    export = _get_export(task, version)
+    if request.POST.get("confirm") != f"v{export.version}":
+        messages.error(request, f"Export v{export.version} was not deleted: confirm by pressing “Delete v{version}”.")
+        return redirect("exports:list", task.slug)
+    try:
+        retention.export_delete(export=export, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Export v{export.version} deleted: its files are gone; its number is not reused.")
+    return redirect("exports:list", task.slug)
+
+
 def _file_response(export: Export, name: str) -> FileResponse:
-    """Stream one of the export's four files; Http404 for any other name or an export that did not succeed."""
+    """Stream one of the export's four files; Http404 for any other name, an export that did not succeed, or one
+    that was deleted."""
+    if export.is_deleted:
+        raise Http404(f"Export v{export.version} was deleted; its files are gone.")
     if name not in FILE_NAMES or export.state != JobState.SUCCEEDED:
         raise Http404("No such file in this export.")
     path = services.export_file_path(export, name)
@@ -161,8 +181,10 @@ def _api_export(request, *, slug: str, version: int | None, name: str) -> HttpRe
         return _api_text(404, "No such task.")
     except PermissionDenied:
         return _api_text(403, "The token's user is neither lead nor reviewer of this task.")
-    succeeded = Export.objects.filter(task=task, state=JobState.SUCCEEDED)
-    export = (succeeded.filter(version=version) if version else succeeded.order_by("-version")).first()
+    if version is None:
+        export = Export.objects.available().filter(task=task).order_by("-version").first()
+    else:
+        export = Export.objects.filter(task=task, version=version, state=JobState.SUCCEEDED).first()
     if export is None:
         return _api_text(404, "No such export version, or it has not succeeded.")
     try:

@@ -219,6 +219,12 @@ JSON_SCHEMA_MAX_ERRORS = int(os.environ.get("JSON_SCHEMA_MAX_ERRORS", 100))
 JSON_DOCUMENT_MAX_CHARS = int(os.environ.get("JSON_DOCUMENT_MAX_CHARS", 100_000))
 JSON_DOCUMENT_MAX_DEPTH = int(os.environ.get("JSON_DOCUMENT_MAX_DEPTH", 64))
 
+# Output a template can make (annotate/rendering.py holds the same defaults): text and placeholders per template text,
+# and bytes of one rendered record (its JSON line), for the template preview and for exports.
+MAX_TEMPLATE_CHARS = int(os.environ.get("MAX_TEMPLATE_CHARS", 20_000))
+MAX_TEMPLATE_PLACEHOLDERS = int(os.environ.get("MAX_TEMPLATE_PLACEHOLDERS", 20))
+MAX_RENDERED_RECORD_BYTES = int(os.environ.get("MAX_RENDERED_RECORD_BYTES", 1024**2))
+
 # Celery: with REDIS_URL a real broker; without it tasks run inline in the web process (development only).
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if REDIS_URL:

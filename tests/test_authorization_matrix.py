@@ -130,6 +130,7 @@ EXPECTED: dict[str, Rule] = {
     "exports:detail": rule({RE_, LE, ST}, 200, 405),
     "exports:status": rule({RE_, LE, ST}, 200, 405),
     "exports:cancel": rule({LE, ST}, 405, 302),
+    "exports:delete": rule({LE, ST}, 405, 302),  # an empty form deletes nothing: back to the list with a message
     "exports:download": rule({RE_, LE, ST}, 200, 405),
     "exports:api_latest": Rule(frozenset(), 401, 405, api=True),
     "exports:api_download": Rule(frozenset(), 401, 405, api=True),

@@ -166,7 +166,7 @@ def test_an_unexpected_error_fails_the_export_with_the_reason(task, lead, monkey
     def broken_card(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(services, "_card", broken_card)
+    monkeypatch.setattr(services, "dataset_card", broken_card)
     export = build(task, user=lead)
     assert export.state == JobState.FAILED
     assert export.error == "The export stopped on an unexpected error: RuntimeError: disk on fire"
