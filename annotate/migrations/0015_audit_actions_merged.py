@@ -4,15 +4,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotate', '0014_export_keep_versions'),
+        ("annotate", "0014_export_keep_versions"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('verdict', 'Verdict'), ('triage_send_back', 'Triage: sent back'), ('triage_reject', 'Triage: rejected'), ('triage_approve', 'Triage: approved'), ('triage_reassign', 'Triage: reassigned'), ('export_requested', 'Export requested'), ('export_cancelled', 'Export cancelled'), ('export_deleted', 'Export deleted'), ('export_pruned', 'Exports pruned'), ('import', 'Import'), ('role_added', 'Role added'), ('role_removed', 'Role removed'), ('task_created', 'Task created'), ('settings_changed', 'Settings changed'), ('template_saved', 'Template saved'), ('token_created', 'API token created'), ('token_revoked', 'API token revoked'), ('template_moved', 'Examples moved to a template version'), ('account_created', 'Account created'), ('invitation_renewed', 'Set-password link renewed')], max_length=20),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("verdict", "Verdict"),
+                    ("triage_send_back", "Triage: sent back"),
+                    ("triage_reject", "Triage: rejected"),
+                    ("triage_approve", "Triage: approved"),
+                    ("triage_reassign", "Triage: reassigned"),
+                    ("export_requested", "Export requested"),
+                    ("export_cancelled", "Export cancelled"),
+                    ("export_deleted", "Export deleted"),
+                    ("export_pruned", "Exports pruned"),
+                    ("import", "Import"),
+                    ("role_added", "Role added"),
+                    ("role_removed", "Role removed"),
+                    ("task_created", "Task created"),
+                    ("settings_changed", "Settings changed"),
+                    ("template_saved", "Template saved"),
+                    ("token_created", "API token created"),
+                    ("token_revoked", "API token revoked"),
+                    ("template_moved", "Examples moved to a template version"),
+                    ("account_created", "Account created"),
+                    ("invitation_renewed", "Set-password link renewed"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

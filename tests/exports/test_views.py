@@ -93,7 +93,7 @@ def test_list_shows_versions_with_counts_sizes_checksums_and_changes(client, tas
     assertContains(response, "No earlier version in this format with these filters: nothing to compare with.")
     assertContains(response, reverse("exports:download", args=[task.slug, 2, "manifest.json"]))
     assertContains(response, 'name="export_format"')  # the lead's form
-    assertNotContains(response, "hx-trigger=\"every")  # nothing live, nothing polls (the header badge loads once)
+    assertNotContains(response, 'hx-trigger="every')  # nothing live, nothing polls (the header badge loads once)
 
 
 def test_reviewer_sees_versions_but_no_form(client, task, reviewer, export):
@@ -136,7 +136,7 @@ def test_live_export_polls_and_the_finished_fragment_stops(client, task, lead):
     Export.objects.filter(pk=export.pk).update(state=JobState.QUEUED)
     export_build_task(job_id=export.pk)
     done = client.get(url, headers={"HX-Request": "true"})
-    assertNotContains(done, "hx-trigger=\"every")
+    assertNotContains(done, 'hx-trigger="every')
     assertContains(done, f'id="export-{export.version}"')
     assertContains(done, "Succeeded")
 
