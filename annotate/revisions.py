@@ -29,7 +29,6 @@ from .models import Example, Revision
 
 AUTOSAVE_COALESCE = timedelta(minutes=5)
 MAX_AUTOSAVE_REVISIONS = 50
-CLIENT_MAX_CHARS = 40
 
 Reason = Revision.Reason
 
@@ -118,18 +117,14 @@ def copy_keep(
         return None
     base = min(max(base, 1), current.version)
     autosave = reason == Reason.AUTOSAVE and bool(client)
-    earlier = []
+    last = None
     if client:
-        earlier = list(
-            Revision.objects.filter(
-                example=current, reason__in=Revision.ASIDE, author=user, client=client, example_version=base
-            ).order_by("-id")[:1]
-        )
-    if earlier:
-        last = earlier[0]
+        mine = Revision.objects.filter(example=current, reason=aside, author=user, client=client, example_version=base)
+        last = mine.order_by("-id").first()
+    if last is not None:
         if (last.text, last.kind) == (text, kind):
             return last
-        if autosave and last.replaceable and last.reason == aside and last.created_at > now - AUTOSAVE_COALESCE:
+        if autosave and last.replaceable and last.created_at > now - AUTOSAVE_COALESCE:
             return _update(last, text=text, kind=kind, example_version=base, seq=seq)
     return Revision.objects.create(
         example=current,
@@ -141,7 +136,7 @@ def copy_keep(
         client=client,
         seq=seq,
         # The first copy an editor leaves on a base is the text it had when the conflict appeared: kept as it was.
-        replaceable=autosave and bool(earlier),
+        replaceable=autosave and last is not None,
     )
 
 
