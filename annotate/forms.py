@@ -258,6 +258,15 @@ class CompletionForm(NoColonMixin, forms.Form):
     )
     kind = forms.ChoiceField(choices=Kind.choices, widget=forms.RadioSelect)
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    # The editor's id (one per browser tab) and save number, set by editor.js (see annotate.revisions). A form sent
+    # without script has neither and is judged by its version alone.
+    client = forms.RegexField(
+        regex=r"^[A-Za-z0-9_-]{1,40}$",
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={"invalid": "Not an editor id: 1 to 40 letters, digits, '-' or '_'."},
+    )
+    seq = forms.IntegerField(required=False, min_value=0, max_value=2**53, widget=forms.HiddenInput)
 
     def clean_completion(self) -> str:
         return self.cleaned_data["completion"].replace("\r\n", "\n")

@@ -324,8 +324,16 @@ class Skip(models.Model):
         return f"{self.user} skipped {self.example_id} ({self.reason})"
 
 
+class RevisionQuerySet(models.QuerySet):
+    def current_line(self) -> "RevisionQuerySet":
+        """The texts that were the example's current text in their time (its latest one is the current text), without
+        the copies kept aside (a conflict's other text, a late save)."""
+        return self.exclude(reason__in=Revision.ASIDE)
+
+
 class Revision(models.Model):
-    """Every saved text of a completion. Never deleted."""
+    """Every saved text of a completion. Never deleted (an autosave may be updated in place by the next autosave of
+    the same editor: see annotate.revisions)."""
 
     class Reason(models.TextChoices):
         AUTOSAVE = "autosave", "Autosave"
@@ -333,14 +341,28 @@ class Revision(models.Model):
         SUBMIT = "submit", "Submit"
         REVIEWER_EDIT = "reviewer_edit", "Reviewer edit"
         IMPORT = "import", "Import"
+        CONFLICT = "conflict", "Conflict copy (not current)"
+        LATE = "late", "Late save (not current)"
+
+    # Kept aside: stored so that nothing typed is lost, never the example's current text.
+    ASIDE = (Reason.CONFLICT, Reason.LATE)
 
     example = models.ForeignKey(Example, models.CASCADE, related_name="revisions", db_index=False)  # see the index
     text = models.TextField(blank=True)
     kind = models.CharField(max_length=10, choices=Kind, default=Kind.HAPPY)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
     reason = models.CharField(max_length=16, choices=Reason)
-    example_version = models.PositiveIntegerField()
+    example_version = models.PositiveIntegerField(help_text="The version it made; for a copy kept aside, its base.")
+    # The editor that sent it (one id per browser tab, kept across reloads of the tab) and its place among that
+    # editor's saves: they tell a tab's own earlier saves (no conflict) from another's (a conflict).
+    client = models.CharField(max_length=40, blank=True, default="", db_default="")
+    seq = models.PositiveBigIntegerField(null=True, blank=True)
+    replaceable = models.BooleanField(
+        default=False, db_default=False, help_text="An autosave the next autosave of the same editor may update."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = RevisionQuerySet.as_manager()
 
     class Meta:
         ordering = ["example", "created_at", "id"]

@@ -13,9 +13,11 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
+from . import revisions
 from .audit import Action, audit_record
 from .models import Example, Kind, Membership, OutputFormat, PromptTemplate, Revision, Role, Skip, Task, Transition
 from .rendering import PRESETS, PROMPT_FIELDS, TEMPLATE_TEXTS, template_limits_error
+from .revisions import Standing
 
 User = get_user_model()
 
@@ -240,13 +242,27 @@ EDITABLE = {Status.NEW, Status.DRAFT, Status.FLAGGED, Status.APPROVED}
 
 
 class StaleVersion(ValidationError):
-    """A save against an older version than the stored one: nothing was written; both texts are kept for the user."""
+    """A save against a version someone else changed since: the current text (written by `by`) stays, the user's text
+    is kept aside as a conflict copy (`copy`; None when it was exactly the current text)."""
 
-    def __init__(self, current: Example) -> None:
+    def __init__(self, current: Example, copy: Revision | None = None, by=None) -> None:
         self.current = current
+        self.copy = copy
+        self.by = by  # who wrote the stored text (None: unknown)
+        kept = "; your text is kept as a conflict copy" if copy is not None else ""
         super().__init__(
-            f"This example was changed (now version {current.version}) since you loaded it; nothing was overwritten."
+            f"This example was changed (now version {current.version}) since you loaded it; nothing was overwritten"
+            f"{kept}."
         )
+
+
+class KeptAside(ValidationError):
+    """A save refused because the example cannot be edited now, whose text is kept as a revision (`copy`) that is not
+    current."""
+
+    def __init__(self, problem: str, copy: Revision) -> None:
+        self.copy = copy
+        super().__init__(f"{problem} Your text is kept as a revision that is not current.")
 
 
 def example_claim_next(*, task: Task, user, lease: timedelta = CLAIM_LEASE) -> Example | None:
@@ -319,15 +335,17 @@ def _claim_from_pool(task: Task, user, status: str, *, now, expires) -> Example 
     return example
 
 
-def _check_may_edit(example: Example, user) -> None:
+def _edit_problem(example: Example, user) -> str | None:
+    """Why `user` may not change the example's text now (None: they may)."""
     if example.status not in EDITABLE:
-        raise ValidationError(f"This example is {example.get_status_display().lower()} and cannot be edited now.")
+        return f"This example is {example.get_status_display().lower()} and cannot be edited now."
     now = timezone.now()
     holds_claim = example.claimed_by_id == user.pk and (example.claim_expires_at or now) >= now
     if example.author_id not in (None, user.pk):
-        raise ValidationError("This example is another annotator's work.")
+        return "This example is another annotator's work."
     if example.author_id is None and not holds_claim:
-        raise ValidationError("Your hold on this example expired and it went back to the pool. Take the next one.")
+        return "Your hold on this example expired and it went back to the pool. Take the next one."
+    return None
 
 
 def clean_completion(completion: str) -> str:
@@ -342,7 +360,6 @@ def clean_completion(completion: str) -> str:
     return completion
 
 
-@transaction.atomic
 def example_save(
     *,
     example: Example,
@@ -355,21 +372,90 @@ def example_save(
     messages: list[dict] | None = None,
     lease: timedelta = CLAIM_LEASE,
     force_revision: bool = False,
+    client: str = "",
+    seq: int | None = None,
 ) -> Example:
-    """Store the completion as a new revision; the example becomes a draft of `user`.
+    """Store the completion as the example's current text; the example becomes a draft of `user`.
 
-    Raise StaleVersion when the stored version is not `expected_version` (another tab, or a reviewer, saved
-    meanwhile), ValidationError when the user may not edit it or the input is bad. Nothing changes then.
+    `expected_version` is the version the editor last saw, `client` and `seq` its editor id and save number (see
+    annotate.revisions: the editor's own earlier saves are no conflict; its older saves landing late are kept aside).
+    Raise StaleVersion when someone else wrote since `expected_version`, ValidationError when the user may not edit
+    it now or the input is bad. The current text does not change then, but the author's own text is kept aside as a
+    revision that is not current, committed whatever the caller does with the error: nothing typed is lost.
     """
     if kind not in Kind.values:
         raise ValidationError(f"Unknown kind {kind!r}; use one of {', '.join(Kind.values)}.")
     completion = clean_completion(completion)
-    current = Example.objects.select_for_update().get(pk=example.pk)
-    if current.author_id not in (None, user.pk):  # before the version: a conflict panel would show another's text
-        raise ValidationError("This example is another annotator's work.")
-    if current.version != expected_version and not _already_stored(current, user, completion, kind, fields, messages):
-        raise StaleVersion(current)
-    _check_may_edit(current, user)
+    with transaction.atomic():
+        current = Example.objects.select_for_update().get(pk=example.pk)
+        if current.author_id not in (None, user.pk):  # before the version: a conflict panel would show another's text
+            raise ValidationError("This example is another annotator's work.")
+        standing = revisions.save_standing(
+            current,
+            user=user,
+            base=expected_version,
+            client=client,
+            seq=seq,
+            already_stored=_already_stored(current, user, completion, kind, fields, messages),
+        )
+        problem = _edit_problem(current, user)
+        refused = standing in (Standing.CONFLICT, Standing.SUPERSEDED)
+        now = timezone.now()
+        if not refused and not problem:
+            return _store(
+                current,
+                user=user,
+                completion=completion,
+                kind=kind,
+                reason=reason,
+                fields=fields,
+                messages=messages,
+                lease=lease,
+                force_revision=force_revision,
+                client=client,
+                seq=seq,
+                now=now,
+            )
+        copy = None
+        if current.author_id == user.pk:  # only the author's own text is kept; a stranger's save stores nothing
+            copy = revisions.copy_keep(
+                current,
+                user=user,
+                text=completion,
+                kind=kind,
+                reason=reason,
+                aside=Revision.Reason.LATE if standing is Standing.SUPERSEDED else Revision.Reason.CONFLICT,
+                base=expected_version,
+                client=client,
+                seq=seq,
+                now=now,
+            )
+        if standing is Standing.SUPERSEDED and not problem and not force_revision:
+            return current  # a later save of this same editor is current already: nothing to report
+    # Raised once the copy is committed (or, inside a caller's transaction, part of it). An example that cannot be
+    # edited now says so rather than offer a choice between texts.
+    if problem:
+        raise KeptAside(problem, copy) if copy is not None else ValidationError(problem)
+    latest = Revision.objects.filter(example=current).current_line().select_related("author").order_by("-id")
+    raise StaleVersion(current, copy, by=getattr(latest.first(), "author", None))
+
+
+def _store(
+    current: Example,
+    *,
+    user,
+    completion: str,
+    kind: str,
+    reason: str,
+    fields: dict[str, str] | None,
+    messages: list[dict] | None,
+    lease: timedelta,
+    force_revision: bool,
+    client: str,
+    seq: int | None,
+    now,
+) -> Example:
+    """example_save's write, on the locked example: the new current text and its revision."""
     unchanged = (
         not force_revision
         and completion == current.completion
@@ -378,7 +464,6 @@ def example_save(
         and messages is None
         and current.status == Status.DRAFT
     )
-    now = timezone.now()
     if unchanged:  # nothing new to keep: only extend the hold
         Example.objects.filter(pk=current.pk).update(claim_expires_at=now + lease)
         current.claim_expires_at = now + lease
@@ -407,8 +492,8 @@ def example_save(
         setattr(current, name, value)
     values.update(example_warnings(current))
     Example.objects.filter(pk=current.pk).update(**values)
-    Revision.objects.create(
-        example=current, text=completion, kind=kind, author=user, reason=reason, example_version=values["version"]
+    revisions.revision_write(
+        current, user=user, text=completion, kind=kind, reason=reason, client=client, seq=seq, now=now
     )
     if previous_status != Status.DRAFT:
         Transition.objects.create(example=current, from_status=previous_status, to_status=Status.DRAFT, actor=user)
@@ -417,10 +502,9 @@ def example_save(
     return current
 
 
-def _already_stored(current: Example, user, completion: str, kind: str, fields: dict, messages) -> bool:
-    """The user's own draft already holds exactly this text (an earlier save from the same page, such as the beacon of
-    a page being left, reached the server after that page's version was read): saving it again overwrites nothing,
-    so an old version number is no conflict."""
+def _already_stored(current: Example, user, completion: str, kind: str, fields: dict | None, messages) -> bool:
+    """The user's own draft already holds exactly this text: saving it again overwrites nothing, so an old version
+    number is no conflict, whoever's tab sends it."""
     return (
         current.author_id == user.pk
         and current.status == Status.DRAFT
@@ -431,41 +515,47 @@ def _already_stored(current: Example, user, completion: str, kind: str, fields: 
     )
 
 
-@transaction.atomic
 def example_submit(*, example: Example, user, completion: str, kind: str, expected_version: int, **extra) -> Example:
-    """Save and submit for review. Raise ValidationError for an empty completion or a warning of a check the task
-    makes blocking (nothing is saved then), StaleVersion as example_save."""
+    """Save and submit for review (`extra`: example_save's fields, messages, client, seq). Raise ValidationError for an
+    empty completion or a warning of a check the task makes blocking (nothing is saved then), StaleVersion and
+    ValidationError as example_save (the text kept aside then)."""
     if not completion.strip():
         raise ValidationError("The completion is empty; write the ideal answer before submitting.")
-    saved = example_save(
-        example=example,
-        user=user,
-        completion=completion,
-        kind=kind,
-        expected_version=expected_version,
-        reason=Revision.Reason.SUBMIT,
-        force_revision=True,  # the submitted text is always its own revision, the one reviewers judge
-        **extra,
-    )
-    # The save stored the warnings of this very text (and kept the last scan's task-wide ones): those of checks the
-    # lead made blocking refuse the submit, and the transaction takes the save back with it.
-    blocking = set(saved.task.blocking_checks or ())
-    blockers = [w["message"] for w in saved.warnings or () if w.get("code") in blocking]
-    if blockers:
-        raise ValidationError("Fix these before submitting: " + " ".join(blockers))
-    now = timezone.now()
-    Example.objects.filter(pk=saved.pk).update(
-        status=Status.SUBMITTED,
-        version=F("version") + 1,
-        claimed_by=None,
-        claim_expires_at=None,
-        submitted_at=now,
-        triage=False,
-        updated_at=now,
-    )
-    Transition.objects.create(example=saved, from_status=Status.DRAFT, to_status=Status.SUBMITTED, actor=user)
-    saved.refresh_from_db()
-    return saved
+    with transaction.atomic():
+        try:
+            saved = example_save(
+                example=example,
+                user=user,
+                completion=completion,
+                kind=kind,
+                expected_version=expected_version,
+                reason=Revision.Reason.SUBMIT,
+                force_revision=True,  # the submitted text is always its own revision, the one reviewers judge
+                **extra,
+            )
+        except ValidationError as exc:
+            refusal = exc  # raised after this block, so that the text it kept aside commits
+        else:
+            # The save stored the warnings of this very text (and kept the last scan's task-wide ones): those of
+            # checks the lead made blocking refuse the submit, and the transaction takes the save back with it.
+            blocking = set(saved.task.blocking_checks or ())
+            blockers = [w["message"] for w in saved.warnings or () if w.get("code") in blocking]
+            if blockers:
+                raise ValidationError("Fix these before submitting: " + " ".join(blockers))
+            now = timezone.now()
+            Example.objects.filter(pk=saved.pk).update(
+                status=Status.SUBMITTED,
+                version=F("version") + 1,
+                claimed_by=None,
+                claim_expires_at=None,
+                submitted_at=now,
+                triage=False,
+                updated_at=now,
+            )
+            Transition.objects.create(example=saved, from_status=Status.DRAFT, to_status=Status.SUBMITTED, actor=user)
+            saved.refresh_from_db()
+            return saved
+    raise refusal
 
 
 @transaction.atomic

@@ -98,6 +98,11 @@ def _posted_turns(task: Task, form: CompletionForm) -> dict:
     return {} if turns is None else {"messages": turns}
 
 
+def _conflict(exc: services.StaleVersion, mine: str) -> dict:
+    """What the conflict panel shows: both texts, who wrote the stored one, and the copy that keeps the user's."""
+    return {"conflict": exc.current, "conflict_by": exc.by, "copy": exc.copy, "mine": mine}
+
+
 def _save_response(request, task: Task, example: Example, **context) -> HttpResponse:
     return render(request, "annotate/_save_status.html", {"task": task, "example": example, **context})
 
@@ -109,11 +114,13 @@ def save(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
     example = _example(task, uuid)
     form = CompletionForm(request.POST)
     if not form.is_valid():
-        return _save_response(
-            request, task, example, error=" ".join(form.errors.get("completion", [])) or form.errors.as_text()
+        error = " ".join(form.errors.get("completion", [])) or "; ".join(
+            f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()
         )
+        return _save_response(request, task, example, error=error)
     data = form.cleaned_data
     reason = "autosave" if request.POST.get("autosave") else "save"
+    seq = data["seq"]  # echoed as data-stored-seq once the text is in a revision: the page then forgets its copy
     try:
         example = services.example_save(
             example=example,
@@ -122,13 +129,17 @@ def save(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
             kind=data["kind"],
             expected_version=data["version"],
             reason=reason,
+            client=data["client"],
+            seq=seq,
             **_posted_turns(task, form),
         )
     except services.StaleVersion as exc:
-        return _save_response(request, task, example, conflict=exc.current, mine=data["completion"])
+        return _save_response(request, task, example, seq=seq, **_conflict(exc, data["completion"]))
+    except services.KeptAside as exc:
+        return _save_response(request, task, example, error=" ".join(exc.messages), seq=seq)
     except ValidationError as exc:
         return _save_response(request, task, example, error=" ".join(exc.messages))
-    return _save_response(request, task, example, saved=True)
+    return _save_response(request, task, example, saved=True, seq=seq)
 
 
 @task_role(ANNOTATOR)
@@ -171,10 +182,12 @@ def submit(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
                     completion=data["completion"],
                     kind=data["kind"],
                     expected_version=data["version"],
+                    client=data["client"],
+                    seq=data["seq"],
                     **turns,
                 )
             except services.StaleVersion as exc:
-                context = _editor_context(request, task, example, form, conflict=exc.current, mine=data["completion"])
+                context = _editor_context(request, task, example, form, **_conflict(exc, data["completion"]))
                 return render(request, "annotate/edit.html", context)
             except ValidationError as exc:
                 form.add_error(None, exc)

@@ -56,6 +56,9 @@ IDLE_RECONNECT = 1.0  # seconds: gunicorn closes idle keep-alive connections aft
 EDIT_URL = re.compile(r"/tasks/[^/]+/examples/([0-9a-f-]{36})/edit/")
 VERSION_INPUT = re.compile(r'name="version" value="(\d+)"')
 SAVED_VERSION = re.compile(r'data-saved-version="(\d+)"')
+# Refused saves keep their text as revisions that are not current (annotate.revisions): the invariants below are about
+# the line of current texts.
+CURRENT_LINE = "reason NOT IN ('conflict', 'late')"
 CANONICAL = re.compile(r'data-canonical-url="/tasks/[^/]+/review/([0-9a-f-]{36})/')
 PAGE_VERSION = re.compile(r"· version (\d+) ·")
 QUEUE_ROW = re.compile(r'<tr data-example="([0-9a-f-]{36})">(.*?)</tr>', re.S)
@@ -957,7 +960,8 @@ def check_database(task, importer, clients: list[Client], out: Verdicts, revisio
     stored = Counter(
         _rows(
             "SELECT e.uuid::text, r.example_version, r.reason, md5(r.text) FROM annotate_revision r "
-            "JOIN annotate_example e ON e.id = r.example_id WHERE r.id > %(floor)s AND e.task_id = %(task)s",
+            "JOIN annotate_example e ON e.id = r.example_id WHERE r.id > %(floor)s AND e.task_id = %(task)s "
+            f"AND {CURRENT_LINE}",
             p,
         )
     )
@@ -988,6 +992,7 @@ def check_database(task, importer, clients: list[Client], out: Verdicts, revisio
     drift = _rows(
         "SELECT e.uuid::text, e.version, r.example_version, md5(e.completion) = md5(r.text) FROM annotate_example e "
         "JOIN LATERAL (SELECT text, example_version FROM annotate_revision WHERE example_id = e.id "
+        f"AND {CURRENT_LINE} "
         "ORDER BY id DESC LIMIT 1) r ON true "
         "WHERE e.id IN (SELECT example_id FROM annotate_revision WHERE id > %(floor)s) AND e.task_id = %(task)s",
         p,
@@ -1009,7 +1014,7 @@ def check_database(task, importer, clients: list[Client], out: Verdicts, revisio
     revisions = defaultdict(list)
     for example_id, pk, version, created in _rows(
         "SELECT example_id, id, example_version, created_at FROM annotate_revision "
-        "WHERE example_id IN (SELECT example_id FROM reviews_verdict WHERE "
+        f"WHERE {CURRENT_LINE} AND example_id IN (SELECT example_id FROM reviews_verdict WHERE "
         + IN_TASK
         + ") ORDER BY example_version, id",
         p,

@@ -254,7 +254,7 @@ def _clean_edit(completion: str) -> str:
 
 def _latest_revision(example: Example) -> Revision:
     """The revision a verdict is on: the example's latest; one is recorded now for text loaded outside the app."""
-    revision = Revision.objects.filter(example=example).defer("text").order_by("-id").first()
+    revision = Revision.objects.filter(example=example).current_line().defer("text").order_by("-id").first()
     if revision is None:
         revision = Revision.objects.create(
             example=example,
@@ -431,6 +431,7 @@ def _lock_triage(task: Task, uuids: Iterable[UUID]) -> tuple[list[Example], list
 def _revisions_for(examples: list[Example]) -> dict[int, Revision]:
     latest = dict(
         Revision.objects.filter(example__in=examples)
+        .current_line()
         .values("example_id")
         .annotate(last=Max("id"))
         .values_list("example_id", "last")

@@ -109,7 +109,10 @@ def test_saving_over_a_newer_version_is_refused_and_keeps_both_texts(task, annot
     assert refused.value.current.completion == "From tab one" and refused.value.current.version == 2
     assert "nothing was overwritten" in str(refused.value.messages[0])
     assert Example.objects.get(pk=example.pk).completion == "From tab one"
-    assert list(Revision.objects.filter(example=example).values_list("text", flat=True)) == ["From tab one"]
+    # Both texts are revisions; tab two's is kept aside on its base, not current.
+    rows = Revision.objects.filter(example=example).order_by("id").values_list("text", "reason", "example_version")
+    assert list(rows) == [("From tab one", "save", 2), ("From tab two", "conflict", 1)]
+    assert refused.value.copy.text == "From tab two"
 
 
 def test_another_annotator_cannot_save_my_draft(task, annotator):

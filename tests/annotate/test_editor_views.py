@@ -82,11 +82,14 @@ def test_autosave_over_a_newer_version_shows_both_texts_and_overwrites_nothing(c
     )
     url = reverse("annotate:save", args=[task.slug, example.uuid])
     response = client.post(url, {"completion": "Typed in <tab> two", "kind": "happy", "version": 1}, headers=HTMX)
-    assertContains(response, "Not saved: this example changed since you opened it")
+    assertContains(response, "Conflict: this example changed since you opened it")
     assertContains(response, "Typed in tab one")
     assertContains(response, "Typed in &lt;tab&gt; two")
     assertContains(response, "Keep mine (save over version 2)")
     assert Example.objects.get().completion == "Typed in tab one"
+    copy = Revision.objects.get(reason="conflict")  # the refused text is kept, not current
+    assert (copy.text, copy.example_version) == ("Typed in <tab> two", 1)
+    assertContains(response, f"your text is kept as a conflict copy (revision {copy.pk})")
 
 
 def test_submit_goes_on_to_the_next_example(client, task, annotator):
