@@ -196,3 +196,45 @@ def test_the_hostile_example_still_opens_for_reviewer_and_author(client, task, a
         client.force_login(annotator)
         page = client.get(reverse("reviews:example", args=[task.slug, example.uuid]))  # the author's timeline
         assertContains(page, "<del>x</del><ins>y</ins>", html=False)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_chromium_shows_the_hostile_diff_and_the_coarse_note(page, task, annotator, reviewer):
+    from tests.browser import login
+    from tests.conftest import ARTIFACTS
+
+    shown = {}
+    for name, old, new in (
+        ("one-word", OLD, NEW),
+        ("coarse", "x\n" + "a\n" * 2_000, "a\n" * 2_000 + "y\n"),  # no line to anchor on: the note
+    ):
+        example = annotate_services.example_write_new(
+            task=task, user=annotator, fields={"instruction": f"Repeat the letter ({name})."}, completion=old,
+            kind="happy",
+        )  # fmt: skip
+        example = annotate_services.example_submit(
+            example=example, user=annotator, completion=old, kind="happy", expected_version=example.version
+        )
+        services.verdict_record(
+            example=example, reviewer=reviewer, decision="flag", version=example.version, reasons=["unclear"]
+        )
+        example.refresh_from_db()
+        shown[name] = annotate_services.example_submit(
+            example=example, user=annotator, completion=new, kind="happy", expected_version=example.version
+        )
+    login(page, reviewer.username)
+    ARTIFACTS.mkdir(exist_ok=True)
+    for name, example in shown.items():
+        page.goto(f"/tasks/{task.slug}/review/{example.uuid}/")
+        diff = page.get_by_test_id("diff")
+        page.get_by_role("heading", name="Changes since the last text in review").evaluate("e => e.scrollIntoView()")
+        page.screenshot(path=str(ARTIFACTS / f"bounded-diff-{name}.png"))  # the viewport: the page is 50,000 lines
+        if name == "one-word":
+            assert diff.locator("del").first.inner_text() == "x"
+            assert diff.locator("ins").first.inner_text() == "y"
+        else:
+            note = diff.get_by_test_id("diff-note")
+            assert note.inner_text() == (
+                "2,001 lines shown as removed and 2,001 as added: the texts are too long to compare word by word."
+            )
