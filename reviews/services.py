@@ -4,7 +4,6 @@ Every write opens `transaction.atomic` and locks the example rows it changes (`s
 version the reviewer saw, and records who did what: a Verdict for a decision, a Transition for a change of status.
 """
 
-import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,14 +15,14 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
-from django.utils.html import escape, format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 
 from annotate.audit import Action, audit_record
 from annotate.models import Example, Kind, Membership, Revision, Role, Task, Transition
 from annotate.scans import example_warnings
 from annotate.services import clean_completion
 
+from .diff import Budget, text_diff
 from .models import ReasonCode, Verdict
 
 Status = Example.Status
@@ -599,44 +598,6 @@ def triage_reassign(
 
 # --- reading: diffs, the timeline, statistics --------------------------------------------------------------------
 
-_TOKENS = re.compile(r"\s+|[^\s]+")
-_MAX_DIFF_TOKENS = 30_000
-
-
-def text_diff(old: str, new: str) -> SafeString:
-    """`new` marked against `old` word by word: <del> for removed, <ins> for added; every piece of text escaped.
-
-    Changes separated only by whitespace are shown as one change ("<del>any time.</del><ins>Unpair it</ins>"),
-    which reads better than alternating single words.
-    """
-    a, b = _TOKENS.findall(old), _TOKENS.findall(new)
-    if len(a) + len(b) > _MAX_DIFF_TOKENS:  # word diffs are quadratic at worst; huge texts compare by line
-        a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
-    chunks: list[list] = []  # [changed?, removed, added]
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        removed, added = "".join(a[i1:i2]), "".join(b[j1:j2])
-        changed = op != "equal"
-        if chunks and changed and chunks[-1][0]:
-            chunks[-1][1] += removed
-            chunks[-1][2] += added
-        elif len(chunks) >= 2 and changed and chunks[-2][0] and chunks[-1][1].isspace():
-            space = chunks.pop()[1]  # fold "change, whitespace, change" into one change
-            chunks[-1][1] += space + removed
-            chunks[-1][2] += space + added
-        else:
-            chunks.append([changed, removed, added])
-    parts: list[str] = []
-    for changed, removed, added in chunks:
-        if not changed:
-            parts.append(escape(added))
-            continue
-        if removed:
-            parts.append(format_html("<del>{}</del>", removed))
-        if added:
-            parts.append(format_html("<ins>{}</ins>", added))
-    return mark_safe("".join(parts))  # noqa: S308 (every part above is escape() or format_html() output)
-
-
 REVIEWED_REASONS = (Revision.Reason.SUBMIT, Revision.Reason.REVIEWER_EDIT, Revision.Reason.IMPORT)
 
 
@@ -667,7 +628,11 @@ def step_diffs(steps: list[RevisionStep]) -> dict[int, SafeString]:
         return {}
     ids = [step.revision.pk for step in steps]
     texts = dict(Revision.objects.filter(pk__in=ids).values_list("id", "text"))
-    return {new: text_diff(texts[old], texts[new]) for old, new in zip(ids, ids[1:], strict=False)}
+    # One budget for the page, newest diff first: however many long texts an example went through, the page does
+    # a bounded amount of comparing, and the diffs a reviewer reads first get it.
+    budget = Budget()
+    pairs = list(zip(ids, ids[1:], strict=False))
+    return {new: text_diff(texts[old], texts[new], budget=budget) for old, new in reversed(pairs)}
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from .. import schemas
+from .longest_run import LongestRun
 from .text import _WORD, fold
 
 TEXT, JSON, LABEL, CHAT = "text", "json", "label", "chat"
@@ -330,10 +331,20 @@ def _words(n: int) -> str:
     return f"{n} word" if n == 1 else f"{n} words"
 
 
+# "Did you mean" compares the completion with the labels letter by letter (difflib: quadratic in the lengths), so
+# only a completion up to this long gets a suggestion: a near miss of a label is a short word, not a paragraph.
+_SUGGEST_MAX_CHARS = 200
+
+
 def _not_a_label(rules: TaskRules, completion: str) -> Finding:
     shown = completion.strip()
+    typed = shown.casefold()
     shown = shown if len(shown) <= 40 else shown[:39] + "…"
-    close = difflib.get_close_matches(completion.strip().casefold(), list(rules._label_folded), n=1, cutoff=0.75)
+    close = (
+        difflib.get_close_matches(typed, list(rules._label_folded), n=1, cutoff=0.75)
+        if len(typed) <= _SUGGEST_MAX_CHARS
+        else []
+    )
     suggestion = rules._label_folded[close[0]] if close else None
     hint = f" Did you mean “{suggestion}”?" if suggestion else ""
     allowed = ", ".join(rules.labels) if len(rules.labels) <= 12 else ", ".join(rules.labels[:12]) + ", …"
@@ -399,6 +410,13 @@ def _chat_problems(turns: Any, has_field_turn: bool) -> list[str]:
     return problems
 
 
+# The C-level pre-filter of _leak reads the prompt text once per probe (and per window): it runs only while that
+# is at most this many bytes in all (about a millisecond; CPython's substring search is linear in the text read
+# for long texts and at worst ~100 times that for needles under 100 bytes in texts under 30,000). Beyond it, a
+# long completion against a long prompt, the exact search runs on its own: it is linear in both.
+_LEAK_FILTER_BYTES = 1_000_000
+
+
 def _leak(rules: TaskRules, completion: str, completion_folded: bytes, sources: list[tuple[str, bytes]]):
     """The longest run of completion words found in one source, when it is long enough to be a leak."""
     if not completion_folded or not sources:
@@ -431,30 +449,38 @@ def _leak(rules: TaskRules, completion: str, completion_folded: bytes, sources: 
         for m in range(0, n - _LEAK_PROBE_WORDS + 1, stride)
     ]
     haystack = b" " + b" | ".join(folded for _, folded in sources) + b" "
-    hits = [m * stride for m, probe in enumerate(probes) if probe in haystack]
-    if not hits:
-        return None
-    # A probe can occur by chance (four common words). A run of `need` words holds a hit probe, so it is one of the
-    # windows of `need` words around a hit: when none of those occurs either, there is no leak, without the exact
-    # search (which would otherwise run on every chance hit: one example in five on a small vocabulary).
-    windows = {
-        padded[cum[s] + s : cum[s + need] + s + need + 1]
-        for m in hits
-        for s in range(max(0, m + _LEAK_PROBE_WORDS - need), min(m, n - need) + 1)
-    }
-    if not any(window in haystack for window in windows):
-        return None
+    candidates = sources
+    # Each search reads the haystack once: the filter costs (searches × haystack), which grows with the product of
+    # the completion's and the prompt's lengths; past _LEAK_FILTER_BYTES the linear exact search is the cheaper one.
+    if len(probes) * len(haystack) <= _LEAK_FILTER_BYTES:
+        hits = [m * stride for m, probe in enumerate(probes) if probe in haystack]
+        if not hits:
+            return None
+        # A probe can occur by chance (four common words). A run of `need` words holds a hit probe, so it is one of
+        # the windows of `need` words around a hit: when none of those occurs either, there is no leak, without the
+        # exact search (which would otherwise run on every chance hit: one example in five on a small vocabulary).
+        windows = {
+            padded[cum[s] + s : cum[s + need] + s + need + 1]
+            for m in hits
+            for s in range(max(0, m + _LEAK_PROBE_WORDS - need), min(m, n - need) + 1)
+        }
+        # the windows are looked for in the haystack, then again in each source (together, the haystack once more)
+        if 2 * len(windows) * len(haystack) <= _LEAK_FILTER_BYTES:
+            if not any(window in haystack for window in windows):
+                return None
+            candidates = [
+                (where, folded)
+                for where, folded in sources
+                if any(window in b" " + folded + b" " for window in windows)
+            ]
+    # The exact longest run, in time linear in the completion and the sources (difflib's SequenceMatcher, used
+    # before, is quadratic on repeated words: 20,000 × "a" took 34 s).
+    automaton = LongestRun(completion_words)
     best: tuple[int, str, int] | None = None
-    for where, folded in sources:
-        padded_source = b" " + folded + b" "
-        if not any(window in padded_source for window in windows):
-            continue
-        source_words = folded.split(b" ")
-        match = difflib.SequenceMatcher(None, completion_words, source_words, autojunk=False).find_longest_match(
-            0, n, 0, len(source_words)
-        )
-        if match.size >= need and (best is None or match.size > best[0]):
-            best = (match.size, where, match.a)
+    for where, folded in candidates:
+        size, start = automaton.longest_in(folded.split(b" "))
+        if size >= need and (best is None or size > best[0]):
+            best = (size, where, start)
     if best is None:
         return None
     size, where, start = best

@@ -77,7 +77,9 @@ LABEL_BALANCE_MIN_EXAMPLES = 20
 GROUP_IDS_SHOWN = 5
 
 _FINDING_COLUMNS = ("example_id", "code", "blocking", "message", "detail")
-_OPENER = re.compile(r"\s*([^\n.!?,:;]{1,40}+)([,!:\n])")  # possessive: no backtracking on a miss
+# Both quantifiers possessive: no backtracking on a miss. With a greedy "\s*", a completion of 100,000 spaces cost
+# 40 tries for each space given back (30 ms); giving spaces back never finds an opener with words anyway.
+_OPENER = re.compile(r"\s*+([^\n.!?,:;]{1,40}+)([,!:\n])")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
