@@ -1,10 +1,12 @@
 """Personas, a fast hasher, and real services (a celery worker process, chromium) for the tests that need them."""
 
+import copy
 import os
 import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,15 @@ def _fast_hasher(settings):
 @pytest.fixture(autouse=True)
 def _export_root(settings, tmp_path):
     settings.EXPORT_ROOT = tmp_path / "exports"
+
+
+@pytest.fixture(autouse=True)
+def _own_rate_limits(settings):
+    """Each test counts its own rate limits: the cache (Redis with REDIS_URL, shared by every test and run, and by the
+    Celery broker, so never flushed) under a key prefix of its own."""
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = caches
 
 
 @pytest.fixture

@@ -36,4 +36,13 @@
   document.addEventListener("click", function (event) {
     if (event.target.closest("[data-help-open]")) toggleHelp();
   });
+
+  // htmx 2 swaps no 4xx answer: a rate limit's 429 carries the message to show (the editor's status line, or the
+  // page's notice area), so let it in.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr && event.detail.xhr.status === 429) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
 })();
