@@ -318,6 +318,7 @@ class Revision(models.Model):
         SUBMIT = "submit", "Submit"
         REVIEWER_EDIT = "reviewer_edit", "Reviewer edit"
         IMPORT = "import", "Import"
+        RESTORE = "restore", "Restored by a lead"  # a discarded draft: the text it went back to
 
     example = models.ForeignKey(Example, models.CASCADE, related_name="revisions", db_index=False)  # see the index
     text = models.TextField(blank=True)
@@ -420,6 +421,7 @@ class AuditEvent(models.Model):
         TEMPLATE_SAVED = "template_saved", "Template saved"
         TOKEN_CREATED = "token_created", "API token created"
         TOKEN_REVOKED = "token_revoked", "API token revoked"
+        EXAMPLE_DISCARDED = "example_discarded", "Draft discarded"
 
     # No single-column indexes on the foreign keys: the composite indexes below start with them.
     task = models.ForeignKey(Task, models.CASCADE, null=True, blank=True, related_name="audit_events", db_index=False)
