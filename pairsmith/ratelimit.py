@@ -75,14 +75,14 @@ def rate_limit_hit(*, user_id: int, scope: str) -> Refusal | None:
     window = int(now // WINDOW_SECONDS)
     key = f"ratelimit:{scope}:{user_id}:{window}"
     try:
-        # add() is SET NX with an expiry, incr() is atomic in Redis (and under a lock in the local cache): two web
-        # nodes counting at once never lose a request. The key outlives its minute a little, then Redis drops it.
-        cache.add(key, 0, timeout=WINDOW_SECONDS + 5)
+        # incr() is atomic in Redis (and under a lock in the local cache), add() is SET NX with an expiry: two web
+        # nodes counting at once never lose a request. Two round trips in the common case (Django's incr checks the
+        # key exists first). A key is made in its own minute and lives longer than that minute lasts, so it never
+        # expires while it is counted; then Redis drops it.
         try:
             count = cache.incr(key)
-        except ValueError:  # expired between add() and incr(): this request opens the count again
-            cache.add(key, 1, timeout=WINDOW_SECONDS + 5)
-            count = 1
+        except ValueError:  # the first request of this minute, unless another node's add() comes first
+            count = 1 if cache.add(key, 1, timeout=WINDOW_SECONDS + 5) else cache.incr(key)
         if count <= limit:
             return None
         cache.decr(key)  # refused requests do not count: whoever waits as told gets through
