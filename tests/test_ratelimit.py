@@ -1,7 +1,8 @@
 """Per-user rate limits on writes (pairsmith/ratelimit.py), counted in the real cache: Redis when REDIS_URL is set.
 
 A person over the limit gets 429 with what happened and when to try again, and nothing is stored; an annotator
-autosaving every two seconds never meets the limit. Time is moved with time-machine, never waited for.
+autosaving every two seconds never meets the limit. Time is moved with time-machine, never waited for. The limits
+are off in the other tests (conftest.py): each test here sets those it is about.
 """
 
 import itertools
@@ -18,6 +19,7 @@ from pytest_django.asserts import assertContains
 from annotate import services
 from annotate.models import Example, Revision, Role
 from exports.models import ApiToken, Export
+from pairsmith import settings as deployed  # the settings module's own values: a deployment's defaults
 from pairsmith.ratelimit import rate_limit_hit
 from reviews.models import Verdict
 from tests.conftest import _member, redis_available
@@ -102,10 +104,14 @@ def test_the_next_minute_saves_again_and_refused_requests_do_not_count(client, s
     _saves(client, task, draft, 3, first_version=version)
 
 
-def test_an_annotator_autosaving_every_two_seconds_is_never_refused(client, clock, task, annotator, draft):
+def test_the_default_limits_are_generous():
+    assert (deployed.RATE_LIMIT_WRITES, deployed.RATE_LIMIT_FEEDBACK, deployed.RATE_LIMIT_JOBS) == (120, 300, 30)
+
+
+def test_an_annotator_autosaving_every_two_seconds_is_never_refused(client, settings, clock, task, annotator, draft):
     # The default limit, through the views: 61 saves at one every two seconds span three clock minutes.
+    settings.RATE_LIMIT_WRITES = deployed.RATE_LIMIT_WRITES
     client.force_login(annotator)
-    assert django_settings.RATE_LIMIT_WRITES == 120
     version = 1
     for i in range(61):
         response = _save(client, task, draft, f"Text {i}", version, **HTMX)
@@ -114,9 +120,10 @@ def test_an_annotator_autosaving_every_two_seconds_is_never_refused(client, cloc
         clock.shift(2)
 
 
-def test_an_hour_of_autosaves_every_two_seconds_stays_under_the_default_limit(clock, annotator):
+def test_an_hour_of_autosaves_every_two_seconds_stays_under_the_default_limit(settings, clock, annotator):
     # The counting alone (the views above): an hour at one save every two seconds, 30 a minute, none refused; then
     # a burst of 120 in one minute is the most that passes.
+    settings.RATE_LIMIT_WRITES = deployed.RATE_LIMIT_WRITES
     for _ in range(3600 // 2):
         assert rate_limit_hit(user_id=annotator.pk, scope="write") is None
         clock.shift(2)
@@ -137,7 +144,7 @@ def test_each_person_has_their_own_count(client, settings, clock, task, annotato
 
 
 def test_scopes_are_counted_apart_and_reading_is_never_counted(client, settings, clock, task, annotator, draft):
-    settings.RATE_LIMIT_WRITES = 1
+    settings.RATE_LIMIT_WRITES, settings.RATE_LIMIT_FEEDBACK = 1, deployed.RATE_LIMIT_FEEDBACK
     client.force_login(annotator)
     _saves(client, task, draft, 1)
     feedback = reverse("annotate:feedback", args=[task.slug, draft.uuid])
@@ -161,7 +168,7 @@ def test_the_feedback_limit_answers_in_the_feedback_area(client, settings, clock
 
 
 def test_a_limit_of_zero_turns_the_scope_off(client, settings, clock, task, annotator, draft):
-    settings.RATE_LIMIT_WRITES = 0
+    settings.RATE_LIMIT_WRITES, settings.RATE_LIMIT_FEEDBACK, settings.RATE_LIMIT_JOBS = 0, 1, 1
     client.force_login(annotator)
     _saves(client, task, draft, 5)
 
@@ -269,9 +276,10 @@ def test_jobs_and_tokens_have_their_own_limit(client, settings, clock, tmp_path,
 
 
 def test_without_a_login_the_limit_is_never_what_answers(client, settings, clock, task, draft):
-    settings.RATE_LIMIT_WRITES = 0
-    response = _save(client, task, draft, "Anonymous.", 1)
-    assert response.status_code == 302 and response.url.startswith("/login/")
+    settings.RATE_LIMIT_WRITES = 1
+    for _ in range(3):
+        response = _save(client, task, draft, "Anonymous.", 1)
+        assert response.status_code == 302 and response.url.startswith("/login/")
 
 
 # --- the cache: shared by every web node, and never in the way when it is down ---------------------------------
