@@ -34,6 +34,20 @@ def last_good_revision(example: Example) -> Revision | None:
     return example.revisions.filter(reason=Revision.Reason.IMPORT).order_by("-id").first()
 
 
+def discard_outcome(example: Example, good: Revision | None) -> str:
+    """What a discard does to `example`, whose last good revision is `good`, in the lead's words (the confirmation
+    and the message after it)."""
+    if good is None and example.source == Example.Source.WRITTEN:
+        return (
+            "Written from scratch and never approved, it is rejected: kept, never exported (triage can send it back)."
+        )
+    if good is None:
+        what = "no completion, as it was imported"
+    else:
+        what = "its imported text" if good.reason == Revision.Reason.IMPORT else "the last text a reviewer approved"
+    return f"It goes back to the pool, new and nobody's, with {what}; the next annotator starts from there."
+
+
 @transaction.atomic
 def example_discard(*, example: Example, actor, expected_version: int, note: str = "") -> Example:
     """Set aside the draft of a draft or flagged example (see the module). Raise ValidationError when the example is

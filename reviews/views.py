@@ -17,13 +17,13 @@ from django_htmx.http import HttpRequest as HtmxHttpRequest
 from django_htmx.http import HttpResponseClientRedirect
 
 from annotate.access import task_role
-from annotate.models import Example, Kind, Revision, Role, Task
+from annotate.models import Example, Kind, Role, Task
 from annotate.rendering import TemplateSpec, render_prompt
 from pairsmith.ratelimit import rate_limited
 
 from . import services
-from .discard import DISCARDABLE, example_discard, last_good_revision
-from .forms import DiscardForm, QueueFilterForm, TriageActionForm, TriageFilterForm, VerdictForm
+from .discard import DISCARDABLE, discard_outcome, last_good_revision
+from .forms import QueueFilterForm, TriageActionForm, TriageFilterForm, VerdictForm
 from .models import ReasonCode, Verdict
 
 REVIEWERS = (Role.REVIEWER, Role.LEAD)
@@ -399,42 +399,5 @@ def example_detail(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpR
         "rendered_prompt": render_prompt(TemplateSpec.of(example.template), fields=example.prompt_fields()),
     }
     if Role.LEAD in request.task_roles and example.status in DISCARDABLE:
-        context["discard_to"] = _discard_outcome(example, last_good_revision(example))
+        context["discard_to"] = discard_outcome(example, last_good_revision(example))
     return render(request, "reviews/example.html", context)
-
-
-def _discard_outcome(example: Example, good) -> str:
-    """What a discard does to this example, in the lead's words (the confirmation, and the message after it)."""
-    if good is None and example.source == Example.Source.WRITTEN:
-        return (
-            "Written from scratch and never approved, it is rejected: kept, never exported (triage can send it back)."
-        )
-    if good is None:
-        what = "no completion, as it was imported"
-    else:
-        what = "its imported text" if good.reason == Revision.Reason.IMPORT else "the last text a reviewer approved"
-    return f"It goes back to the pool, new and nobody's, with {what}; the next annotator starts from there."
-
-
-@task_role(Role.LEAD)
-@require_POST
-@rate_limited("write")
-def discard(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
-    """A lead sets aside the draft of a draft or flagged example (reviews/discard.py); back to its timeline."""
-    example = _example(task, uuid)
-    form = DiscardForm(request.POST)
-    if not form.is_valid():
-        errors = [str(e) for field_errors in form.errors.values() for e in field_errors]
-        messages.error(request, "Nothing was discarded: " + " ".join(errors))
-        return redirect("reviews:example", task.slug, example.uuid)
-    good = last_good_revision(example)
-    try:
-        example_discard(
-            example=example, actor=request.user, expected_version=form.cleaned_data["version"],
-            note=form.cleaned_data["note"],
-        )  # fmt: skip
-    except ValidationError as exc:
-        messages.error(request, "Nothing was discarded: " + " ".join(exc.messages))
-    else:
-        messages.success(request, f"Draft discarded. {_discard_outcome(example, good)}")
-    return redirect("reviews:example", task.slug, example.uuid)
