@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from . import schemas
+from .limits import check_text, text_problem
 from .models import EXPORT_KEEP_MAX, Kind, PromptTemplate, Role, Skip, Task
 from .rendering import PRESETS, PROMPT_FIELDS, template_limits_error
 from .template_versions import labels_following
@@ -249,7 +250,6 @@ class MemberRemoveForm(forms.Form):
 
 
 CHAT_ROLES = ("system", "user", "assistant")
-MAX_TURNS = 50
 
 
 class CompletionForm(NoColonMixin, forms.Form):
@@ -269,17 +269,22 @@ class CompletionForm(NoColonMixin, forms.Form):
     seq = forms.IntegerField(required=False, min_value=0, max_value=2**53, widget=forms.HiddenInput)
 
     def clean_completion(self) -> str:
-        return self.cleaned_data["completion"].replace("\r\n", "\n")
+        completion = self.cleaned_data["completion"].replace("\r\n", "\n")
+        check_text(completion, label="the completion")  # as stored: browsers send CRLF line ends
+        return completion
 
     def turns(self) -> list[dict] | None:
         """The prior chat turns posted as turn-N-role / turn-N-content, or None when none were posted.
 
-        Raise ValidationError naming the turn when a role is unknown or a content is empty.
+        Raise ValidationError naming the turn when a role is unknown or a content is empty. How many turns an example
+        may hold, and how long each may be, the save checks (limits.check_prompt): every posted turn is read here,
+        so none is dropped silently; the loop is bounded by the number of posted fields (Django's
+        DATA_UPLOAD_MAX_NUMBER_FIELDS).
         """
         if "turn-0-role" not in self.data:
             return None
         turns = []
-        for i in range(MAX_TURNS):
+        for i in range(len(self.data)):
             role = self.data.get(f"turn-{i}-role")
             if role is None:
                 break
@@ -298,6 +303,8 @@ class SkipForm(NoColonMixin, forms.Form):
 
 
 class NewExampleForm(NoColonMixin, forms.Form):
+    """A new example. Each text is held to the limits of any example (limits.py), as the service checks again."""
+
     instruction = forms.CharField(strip=False, widget=forms.Textarea(attrs={"rows": 3}))
     context = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}))
     input = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}))
@@ -314,4 +321,8 @@ class NewExampleForm(NoColonMixin, forms.Form):
 
     def clean(self):
         data = super().clean()
-        return {k: v.replace("\r\n", "\n") if isinstance(v, str) else v for k, v in data.items()}
+        data = {k: v.replace("\r\n", "\n") if isinstance(v, str) else v for k, v in data.items()}
+        for name in ("instruction", "context", "input", "completion"):
+            if isinstance(data.get(name), str) and (problem := text_problem(data[name])):
+                self.add_error(name, f"The {name} {problem}.")  # counted as stored: browsers send CRLF line ends
+        return data

@@ -64,6 +64,7 @@ from pairsmith.jobs import job_cancel, job_claim, job_fail, job_finish, job_hear
 
 from . import quality
 from .audit import audit_record
+from .limits import MAX_FIELD_CHARS  # the longest text a field (or a chat message) may hold
 from .models import AuditEvent, Example, ImportJob, Kind, PromptTemplate, Revision, Task, Transition
 from .quality.text import fold, prompt_key
 from .rendering import CHAT_ROLES, required_fields
@@ -71,7 +72,6 @@ from .scans import findings_of, warning_fields
 
 logger = logging.getLogger(__name__)
 
-MAX_FIELD_CHARS = 100_000  # the longest text a field (or a chat message) may hold, as the editor's
 DEFAULT_MAX_IMPORT_ROWS = 2_000_000  # records a file may hold; the MAX_IMPORT_ROWS setting overrides it
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # the longest JSONL line or JSON array element: bounds the memory of one record
 MAX_ERRORS = 20  # problems reported in full; the rest are counted ("and N more")

@@ -343,6 +343,7 @@ class Revision(models.Model):
         IMPORT = "import", "Import"
         CONFLICT = "conflict", "Conflict copy (not current)"
         LATE = "late", "Late save (not current)"
+        RESTORE = "restore", "Restored by a lead"  # a discarded draft: the text it went back to
 
     # Kept aside: stored so that nothing typed is lost, never the example's current text.
     ASIDE = (Reason.CONFLICT, Reason.LATE)
@@ -478,6 +479,7 @@ class AuditEvent(models.Model):
         TEMPLATE_MOVED = "template_moved", "Examples moved to a template version"
         ACCOUNT_CREATED = "account_created", "Account created"
         INVITATION_RENEWED = "invitation_renewed", "Set-password link renewed"
+        EXAMPLE_DISCARDED = "example_discarded", "Draft discarded"
 
     # No single-column indexes on the foreign keys: the composite indexes below start with them.
     task = models.ForeignKey(Task, models.CASCADE, null=True, blank=True, related_name="audit_events", db_index=False)

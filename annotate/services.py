@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
-from . import revisions
+from . import limits, revisions
 from .audit import Action, audit_record
 from .models import Example, Kind, Membership, OutputFormat, PromptTemplate, Revision, Role, Skip, Task, Transition
 from .rendering import PRESETS, PROMPT_FIELDS, TEMPLATE_TEXTS, template_limits_error
@@ -235,7 +235,7 @@ def example_create(
 # --- claiming and writing ----------------------------------------------------------------------------------------
 
 CLAIM_LEASE = timedelta(minutes=30)
-MAX_COMPLETION_CHARS = 100_000
+MAX_COMPLETION_CHARS = limits.MAX_FIELD_CHARS
 Status = Example.Status
 # Statuses in which the example's annotator may change the completion; approved goes back to draft (re-review).
 EDITABLE = {Status.NEW, Status.DRAFT, Status.FLAGGED, Status.APPROVED}
@@ -351,12 +351,7 @@ def _edit_problem(example: Example, user) -> str | None:
 def clean_completion(completion: str) -> str:
     """The completion as stored: CRLF folded; raise ValidationError over the size limit or with a NUL."""
     completion = completion.replace("\r\n", "\n")
-    if len(completion) > MAX_COMPLETION_CHARS:
-        raise ValidationError(
-            f"The completion is {len(completion):,} characters; the limit is {MAX_COMPLETION_CHARS:,}."
-        )
-    if "\x00" in completion:
-        raise ValidationError("The completion contains a NUL character.")
+    limits.check_text(completion, label="the completion")
     return completion
 
 
@@ -386,6 +381,7 @@ def example_save(
     if kind not in Kind.values:
         raise ValidationError(f"Unknown kind {kind!r}; use one of {', '.join(Kind.values)}.")
     completion = clean_completion(completion)
+    limits.check_prompt(fields=fields, messages=messages, turns_held=len(example.messages))
     with transaction.atomic():
         current = Example.objects.select_for_update().get(pk=example.pk)
         if current.author_id not in (None, user.pk):  # before the version: a conflict panel would show another's text
@@ -579,9 +575,15 @@ def example_release(*, example: Example, user) -> None:
 
 @transaction.atomic
 def example_write_new(*, task: Task, user, fields: dict[str, str], completion: str, kind: str) -> Example:
-    """A new example written from scratch by an annotator (edge cases, negatives). Raise ValidationError."""
+    """A new example written from scratch by an annotator (edge cases, negatives), a draft with the warnings of the
+    per-example checks, as a save stores them. Raise ValidationError for a task that takes none, an empty
+    instruction, an unknown kind, a field or completion over the limits (annotate/limits.py): nothing is stored."""
     if not task.allow_new_examples:
         raise ValidationError("This task does not take new examples from annotators.")
+    unknown = set(fields) - set(PROMPT_FIELDS)
+    if unknown:
+        raise ValidationError(f"Not prompt fields: {', '.join(sorted(unknown))}.")
+    limits.check_prompt(fields=fields)
     if not (fields.get("instruction") or "").strip():
         raise ValidationError({"instruction": "The instruction is empty."})
     if kind not in Kind.values:
@@ -595,6 +597,9 @@ def example_write_new(*, task: Task, user, fields: dict[str, str], completion: s
         status=Status.DRAFT,
         author=user,
     )
-    Example.objects.filter(pk=example.pk).update(claimed_by=user, claim_expires_at=timezone.now() + CLAIM_LEASE)
+    from .scans import example_warnings  # imported here to avoid a cycle, as in example_save
+
+    values = {"claimed_by": user, "claim_expires_at": timezone.now() + CLAIM_LEASE, **example_warnings(example)}
+    Example.objects.filter(pk=example.pk).update(**values)
     example.refresh_from_db()
     return example

@@ -18,6 +18,8 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpRequest as HtmxHttpRequest
 
+from pairsmith.ratelimit import rate_limited
+
 from . import importing
 from .access import task_role
 from .forms import NoColonMixin
@@ -214,6 +216,7 @@ def _get_import_for_lead(task: Task, pk: int) -> ImportJob:
 @csrf_exempt  # checked by csrf_protect in _upload, once the upload handler is in place
 @task_role(LEAD)
 @require_http_methods(["GET", "POST"])
+@rate_limited("job")  # before the body is read: a refused upload is not stored
 def upload(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
     if request.method != "POST":
         return _upload(request, task=task, handler=None)
@@ -267,6 +270,7 @@ def _mapping_context(task: Task, upload: importing.Upload, form: MappingForm) ->
 
 @task_role(LEAD)
 @require_http_methods(["GET", "POST"])
+@rate_limited("job")
 def mapping(request: HtmxHttpRequest, token: UUID, *, task: Task) -> HttpResponse:
     upload = _pending_get(request, task, token)
     keys = importing.source_keys(path=upload.path, file_format=upload.file_format)

@@ -6,26 +6,22 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpRequest as HtmxHttpRequest
 
+from pairsmith.ratelimit import rate_limited
 from reviews.models import Verdict
 
-from . import services
-from .access import task_role
+from . import limits, services
+from .access import example_for_editor, task_role
 from .forms import CompletionForm, NewExampleForm, SkipForm
 from .models import Example, Kind, Role, Skip, Task
 from .rendering import TemplateSpec, render_prompt, required_fields
 
 ANNOTATOR = Role.ANNOTATOR
 Status = Example.Status
-
-
-def _example(task: Task, uuid: UUID) -> Example:
-    """The example of this task (404 for another task's), with its template."""
-    return get_object_or_404(Example.objects.select_related("template", "task"), task=task, uuid=uuid)
 
 
 def _may_edit(example: Example, user) -> bool:
@@ -85,7 +81,7 @@ def work(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
 @task_role(ANNOTATOR)
 @require_GET
 def edit(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
-    example = _example(task, uuid)
+    example = example_for_editor(request, task, uuid)
     form = CompletionForm(initial={"completion": example.completion, "kind": example.kind, "version": example.version})
     return render(request, "annotate/edit.html", _editor_context(request, task, example, form))
 
@@ -109,9 +105,10 @@ def _save_response(request, task: Task, example: Example, **context) -> HttpResp
 
 @task_role(ANNOTATOR)
 @require_POST
+@rate_limited("write", fragment="annotate/_save_status.html")
 def save(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
     """Autosave and Ctrl+S: a new revision, or a conflict showing both texts; htmx swaps the status line."""
-    example = _example(task, uuid)
+    example = example_for_editor(request, task, uuid)
     form = CompletionForm(request.POST)
     if not form.is_valid():
         error = " ".join(form.errors.get("completion", [])) or "; ".join(
@@ -144,14 +141,19 @@ def save(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
 
 @task_role(ANNOTATOR)
 @require_POST
+@rate_limited("feedback", fragment="annotate/_feedback_limited.html")
 def feedback(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
     """Inline feedback as the annotator types: counts and the quality checks. Saves nothing."""
     from . import quality
 
-    example = _example(task, uuid)
-    completion = request.POST.get("completion", "").replace("\r\n", "\n")[: services.MAX_COMPLETION_CHARS + 1]
+    example = example_for_editor(request, task, uuid)
+    completion = request.POST.get("completion", "").replace("\r\n", "\n")
+    if problem := limits.text_problem(completion):  # no check runs on a text that cannot be saved anyway
+        warnings = [{"code": "limit", "message": f"The completion {problem}: it cannot be saved.", "blocking": True}]
+    else:
+        warnings = checks_for(example, completion)
     context = {
-        "warnings": checks_for(example, completion),
+        "warnings": warnings,
         "chars": len(completion),
         "tokens": quality.count_tokens(completion),
         "prompt_tokens": quality.count_tokens(
@@ -163,9 +165,10 @@ def feedback(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpRespons
 
 @task_role(ANNOTATOR)
 @require_POST
+@rate_limited("write")
 def submit(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
     """Submit for review and go on to the next example; on refusal, the editor again with the reason."""
-    example = _example(task, uuid)
+    example = example_for_editor(request, task, uuid)
     form = CompletionForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
@@ -200,8 +203,9 @@ def submit(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
 
 @task_role(ANNOTATOR)
 @require_POST
+@rate_limited("write")
 def skip(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
-    example = _example(task, uuid)
+    example = example_for_editor(request, task, uuid)
     form = SkipForm(request.POST)
     if form.is_valid():
         try:
@@ -217,6 +221,7 @@ def skip(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
 
 @task_role(ANNOTATOR)
 @require_http_methods(["GET", "POST"])
+@rate_limited("write")
 def write_new(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
     """Write a new example from scratch: for the edge cases and negatives an imported set lacks."""
     if not task.allow_new_examples:

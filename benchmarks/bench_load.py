@@ -1150,7 +1150,9 @@ def run(argv: list[str] | None = None) -> None:
     revision_floor = _rows("SELECT coalesce(max(id), 0) FROM annotate_revision", [])[0][0]
     workers, threads = 4, max(8, math.ceil(args.clients / 4))
     shared = Shared()
-    with gunicorn(workers=workers, threads=threads) as (url, secret):
+    # Clients go as fast as they can: per-person rate limits (off here) would measure themselves, not concurrency.
+    no_limits = {"RATE_LIMIT_WRITES": "0", "RATE_LIMIT_FEEDBACK": "0", "RATE_LIMIT_JOBS": "0"}
+    with gunicorn(workers=workers, threads=threads, extra_env=no_limits) as (url, secret):
         cookies = [session_cookie_for(user, secret) for user in users]
         clients = [
             Client(url=url, cookie=cookie, index=i, user=user, role=role, shared=shared, deadline=math.inf)

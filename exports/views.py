@@ -11,6 +11,7 @@ from django_htmx.http import HttpRequest as HtmxHttpRequest
 from annotate.access import task_for, task_role
 from annotate.models import Example, Role, Task
 from pairsmith.jobs import JobState
+from pairsmith.ratelimit import rate_limited
 
 from . import retention, services
 from .forms import ChangeFilterForm, ExportForm, TokenForm
@@ -44,6 +45,7 @@ def export_list(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
 
 @task_role(Role.LEAD)
 @require_POST
+@rate_limited("job")
 def export_create(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
     form = ExportForm(request.POST)
     if form.is_valid():
@@ -206,6 +208,7 @@ def api_download_latest(request, slug: str, name: str) -> HttpResponse:
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
+@rate_limited("job")
 def tokens(request: HtmxHttpRequest) -> HttpResponse:
     form = TokenForm(request.POST or None)
     new_token = None

@@ -27,6 +27,16 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={value!r} is not a boolean: use 1/0, true/false, yes/no or on/off.")
 
 
+def env_count(name: str, default: int) -> int:
+    """A whole number >= 0 from the environment; anything else stops start-up naming the variable."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number (0 or more).")
+    return int(value)
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -246,6 +256,27 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A request must not hang when Redis is down: fail fast, the job row stays queued and the sweep re-sends it.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "socket_timeout": 2}
 CELERY_RESULT_EXPIRES = 3600
+
+# The cache holds the per-user rate limits (pairsmith/ratelimit.py). With REDIS_URL it is that Redis, shared by every
+# web node, with short timeouts: when Redis is down, the limits are skipped and requests go on. Without it each process
+# keeps its own counts in memory (development).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "pairsmith",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "pairsmith"}}
+
+# Writes a person may make per minute (0: no limit); see README "Configuration". An annotator autosaving every 2 s
+# makes 30; someone reviewing as fast as they read, a few.
+RATE_LIMIT_WRITES = env_count("RATE_LIMIT_WRITES", 120)
+RATE_LIMIT_FEEDBACK = env_count("RATE_LIMIT_FEEDBACK", 300)
+RATE_LIMIT_JOBS = env_count("RATE_LIMIT_JOBS", 30)
 
 # Security. Production (DEBUG off) turns on every protection `check --deploy` asks for.
 SESSION_COOKIE_HTTPONLY = True

@@ -7,6 +7,7 @@ from django.http import QueryDict
 from annotate.forms import NoColonMixin
 from annotate.models import Kind
 
+from .discard import NOTE_MAX
 from .models import ReasonCode
 from .services import ORDERINGS, QueueFilters
 
@@ -87,6 +88,13 @@ class VerdictForm(forms.Form):
             "completion": data["completion"] if edit else None,
             "kind": (data["kind"] or None) if edit else None,
         }
+
+
+class DiscardForm(forms.Form):
+    """A lead's discard of a draft: the version they saw, and why (shown in the timeline)."""
+
+    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    note = forms.CharField(required=False, max_length=NOTE_MAX)
 
 
 class UUIDListField(forms.Field):

@@ -18,9 +18,9 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from annotate.audit import Action, audit_record
+from annotate.limits import check_text
 from annotate.models import Example, Kind, Membership, Revision, Role, Task, Transition
 from annotate.scans import example_warnings
-from annotate.services import clean_completion
 
 from .diff import Budget, text_diff
 from .models import ReasonCode, Verdict
@@ -246,9 +246,13 @@ def _clean_reasons(reasons: Iterable[str]) -> list[str]:
 
 
 def _clean_edit(completion: str) -> str:
+    """The reviewer's fix as stored (CRLF folded). Raise ValidationError when it is empty or over the limits of any
+    example's text (annotate/limits.py)."""
     if not completion.strip():
         raise ValidationError("The edited completion is empty.")
-    return clean_completion(completion)
+    completion = completion.replace("\r\n", "\n")
+    check_text(completion, label="the edited completion")
+    return completion
 
 
 def _latest_revision(example: Example) -> Revision:

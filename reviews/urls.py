@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_discard
 
 app_name = "reviews"
 urlpatterns = [
@@ -12,4 +12,5 @@ urlpatterns = [
     path("tasks/<slug:slug>/triage/", views.triage, name="triage"),
     path("tasks/<slug:slug>/triage/act/", views.triage_act, name="triage_act"),
     path("tasks/<slug:slug>/examples/<uuid:uuid>/", views.example_detail, name="example"),
+    path("tasks/<slug:slug>/examples/<uuid:uuid>/discard/", views_discard.discard, name="discard"),
 ]

@@ -19,8 +19,10 @@ from django_htmx.http import HttpResponseClientRedirect
 from annotate.access import task_role
 from annotate.models import Example, Kind, Role, Task
 from annotate.rendering import TemplateSpec, render_prompt
+from pairsmith.ratelimit import rate_limited
 
 from . import services
+from .discard import DISCARDABLE, discard_outcome, last_good_revision
 from .forms import QueueFilterForm, TriageActionForm, TriageFilterForm, VerdictForm
 from .models import ReasonCode, Verdict
 
@@ -246,6 +248,7 @@ def _outcome(verdict: Verdict) -> str:
 
 @task_role(*REVIEWERS)
 @require_POST
+@rate_limited("write")
 def decide(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
     """Record a verdict and go on to the next example; on refusal, the form again with the reason (htmx: status 200)."""
     example = _example(task, uuid)
@@ -340,6 +343,7 @@ TRIAGE_VERBS = {"send_back": "sent back", "reject": "rejected", "reassign": "rea
 
 @task_role(*REVIEWERS)
 @require_POST
+@rate_limited("write")
 def triage_act(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
     """One bulk action on the selected examples; ids of other tasks (or not in triage) are ignored, with a message."""
     form = TriageActionForm(request.POST, annotators=services.annotators_of(task))
@@ -394,4 +398,6 @@ def example_detail(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpR
         "is_reviewer": bool(request.task_roles.intersection(REVIEWERS)),
         "rendered_prompt": render_prompt(TemplateSpec.of(example.template), fields=example.prompt_fields()),
     }
+    if Role.LEAD in request.task_roles and example.status in DISCARDABLE:
+        context["discard_to"] = discard_outcome(example, last_good_revision(example))
     return render(request, "reviews/example.html", context)

@@ -1,10 +1,12 @@
 """Personas, a fast hasher, and real services (a celery worker process, chromium) for the tests that need them."""
 
+import copy
 import os
 import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,17 @@ def _fast_hasher(settings):
 @pytest.fixture(autouse=True)
 def _export_root(settings, tmp_path):
     settings.EXPORT_ROOT = tmp_path / "exports"
+
+
+@pytest.fixture(autouse=True)
+def _own_rate_limits(settings):
+    """The per-user rate limits are off, except in the tests about them (tests/test_ratelimit.py and the browser's),
+    which set them: a property test or a loop of writes is no person. Each test counts under a cache key prefix of its
+    own (the cache is Redis with REDIS_URL, shared by every test and run and by the Celery broker: never flushed)."""
+    settings.RATE_LIMIT_WRITES = settings.RATE_LIMIT_FEEDBACK = settings.RATE_LIMIT_JOBS = 0
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = caches
 
 
 @pytest.fixture

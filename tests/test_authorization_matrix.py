@@ -142,6 +142,7 @@ EXPECTED: dict[str, Rule] = {
     "reviews:triage": rule({RE_, LE, ST}, 200, 405),
     "reviews:triage_act": rule({RE_, LE, ST}, 405, 302),
     "reviews:example": rule({AN, RE_, LE, ST}, 200, 405),  # an annotator: only examples they wrote
+    "reviews:discard": rule({LE, ST}, 405, 302),  # an empty form: nothing discarded, back to the example's page
 }
 
 # --- two tasks full of real objects -------------------------------------------------------------------------------
@@ -494,6 +495,10 @@ def test_no_verdict_edit_or_bulk_action_reaches_another_tasks_examples(client, w
             reverse("reviews:decide", args=[slug, target.uuid]), {"decision": "approve", "version": target.version}
         )
         assert response.status_code == 404, persona
+        if persona != RE_:  # leads and staff discard drafts, of their own task only
+            discard = {"version": world.other.draft.version, "note": "not mine"}
+            response = client.post(reverse("reviews:discard", args=[slug, world.other.draft.uuid]), discard)
+            assert response.status_code == 404, persona
         for action in ("approve", "reject", "send_back"):
             data = {"action": action, "uuids": [str(e.uuid) for e in world.other.examples], "reasons": ["unclear"]}
             response = client.post(reverse("reviews:triage_act", args=[slug]), data)

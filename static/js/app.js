@@ -64,4 +64,13 @@
       if (!menu.contains(event.target)) menu.removeAttribute("open");
     });
   });
+
+  // htmx 2 swaps no 4xx answer: a rate limit's 429 carries the message to show (the editor's status line, or the
+  // page's notice area), so let it in.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr && event.detail.xhr.status === 429) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
 })();

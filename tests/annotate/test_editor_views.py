@@ -241,19 +241,21 @@ def test_an_example_of_another_task_is_404_through_my_task(client, task, other_t
     assert method(reverse(name, args=[task.slug, foreign.uuid])).status_code == 404
 
 
-def test_someone_elses_draft_is_read_only(client, task, annotator):
+def test_someone_elses_draft_is_not_found_and_cannot_be_overwritten(client, task, annotator):
+    # It used to open read-only, showing the draft: another annotator's draft is not theirs to read
+    # (tests/annotate/test_editor_access.py has every endpoint and case).
     other = UserFactory(username="bob")
     example = ExampleFactory(task=task, author=other, status="draft", completion="Bob's words")
     client.force_login(annotator)
     page = client.get(reverse("annotate:edit", args=[task.slug, example.uuid]))
-    assertContains(page, "not yours to edit")
-    assertNotContains(page, 'id="editor"')
+    assert page.status_code == 404
+    assertNotContains(page, "Bob's words", status_code=404)
     response = client.post(
         reverse("annotate:save", args=[task.slug, example.uuid]),
         {"completion": "Mine now", "kind": "happy", "version": 1},
         headers=HTMX,
     )
-    assertContains(response, "another annotator")
+    assert response.status_code == 404
     assert Example.objects.get().completion == "Bob's words"
 
 
