@@ -170,8 +170,11 @@ def _api_text(status: int, message: str, **headers) -> HttpResponse:
     return HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8", headers=headers)
 
 
-def _api_export(request, *, slug: str, version: int | None, name: str) -> HttpResponse:
-    """A file of a version (None: the latest succeeded) for a bearer token's user who leads or reviews the task."""
+def _api_export(
+    request, *, slug: str, version: int | None, name: str, export_format: str | None = None
+) -> HttpResponse:
+    """A file of a version (None: the latest succeeded, of `export_format` when given) for a bearer token's user who
+    leads or reviews the task."""
     user = services.token_user(authorization=request.headers.get("Authorization", ""))
     if user is None:
         return _api_text(
@@ -184,7 +187,14 @@ def _api_export(request, *, slug: str, version: int | None, name: str) -> HttpRe
     except PermissionDenied:
         return _api_text(403, "The token's user is neither lead nor reviewer of this task.")
     if version is None:
-        export = Export.objects.available().filter(task=task).order_by("-version").first()
+        latest = Export.objects.available().filter(task=task)
+        names = [value for value, _ in Export._meta.get_field("format").choices]
+        if export_format is not None and export_format not in names:
+            known = ", ".join(names)
+            return _api_text(400, f"Unknown format {export_format[:40]!r} in ?format=; use one of {known}.")
+        if export_format is not None:
+            latest = latest.filter(format=export_format)
+        export = latest.order_by("-version").first()
     else:
         export = Export.objects.filter(task=task, version=version, state=JobState.SUCCEEDED).first()
     if export is None:
@@ -202,7 +212,8 @@ def api_download(request, slug: str, version: int, name: str) -> HttpResponse:
 
 @require_safe
 def api_download_latest(request, slug: str, name: str) -> HttpResponse:
-    return _api_export(request, slug=slug, version=None, name=name)
+    """?format=F: the newest succeeded version of that format (a pipeline that trains on one format only)."""
+    return _api_export(request, slug=slug, version=None, name=name, export_format=request.GET.get("format"))
 
 
 @login_required
