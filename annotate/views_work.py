@@ -18,7 +18,7 @@ from . import limits, services
 from .access import example_for_editor, task_role
 from .forms import CompletionForm, NewExampleForm, SkipForm
 from .models import Example, Kind, Role, Skip, Task
-from .rendering import TemplateSpec, render_prompt, required_fields
+from .rendering import TemplateSpec, render_prompt, render_text, required_fields
 
 ANNOTATOR = Role.ANNOTATOR
 Status = Example.Status
@@ -95,8 +95,12 @@ def _posted_turns(task: Task, form: CompletionForm) -> dict:
 
 
 def _conflict(exc: services.StaleVersion, mine: str) -> dict:
-    """What the conflict panel shows: both texts, who wrote the stored one, and the copy that keeps the user's."""
-    return {"conflict": exc.current, "conflict_by": exc.by, "copy": exc.copy, "mine": mine}
+    """What the conflict panel shows: both texts, who wrote the stored one, the copy that keeps the user's, and what
+    differs between them (the stored text marked against the user's: bounded, reviews.diff)."""
+    from reviews.diff import text_diff
+
+    differences = text_diff(mine, exc.current.completion)
+    return {"conflict": exc.current, "conflict_by": exc.by, "copy": exc.copy, "mine": mine, "differences": differences}
 
 
 def _save_response(request, task: Task, example: Example, **context) -> HttpResponse:
@@ -156,11 +160,27 @@ def feedback(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpRespons
         "warnings": warnings,
         "chars": len(completion),
         "tokens": quality.count_tokens(completion),
-        "prompt_tokens": quality.count_tokens(
-            render_prompt(TemplateSpec.of(example.template), fields=example.prompt_fields())
-        ),
+        "prompt_tokens": _prompt_tokens(example),
     }
     return render(request, "annotate/_feedback.html", context)
+
+
+def _prompt_tokens(example: Example) -> int:
+    """The estimated tokens of everything before the completion: in a chat, the system message and every prior turn
+    (not only the last user turn), then the user message the template renders from the fields."""
+    from . import quality
+
+    spec = TemplateSpec.of(example.template)
+    fields = example.prompt_fields()
+    if not example.messages:
+        return quality.count_tokens(render_prompt(spec, fields=fields))
+    turns = [turn for turn in example.messages if isinstance(turn, dict)]
+    own_system = any(turn.get("role") == "system" for turn in turns)  # an imported system turn replaces the task's
+    texts = [spec.system_message] if spec.system_message and not own_system else []
+    texts += [str(turn.get("content") or "") for turn in turns]
+    if any(fields.values()):
+        texts.append(render_text(spec.chat_user_format, fields))
+    return sum(quality.count_tokens(text) for text in texts)
 
 
 @task_role(ANNOTATOR)

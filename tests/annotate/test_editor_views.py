@@ -1,5 +1,7 @@
 """The annotator's pages: next, editor, autosave, conflicts, submit, skip, write new, My work."""
 
+import re
+
 import pytest
 from django.urls import reverse
 from pytest_django.asserts import assertContains, assertNotContains
@@ -90,6 +92,9 @@ def test_autosave_over_a_newer_version_shows_both_texts_and_overwrites_nothing(c
     copy = Revision.objects.get(reason="conflict")  # the refused text is kept, not current
     assert (copy.text, copy.example_version) == ("Typed in <tab> two", 1)
     assertContains(response, f"your text is kept as a conflict copy (revision {copy.pk})")
+    # what differs is marked, escaped: "<tab> two" only in the user's text, "tab one" only in the stored one
+    diff = re.search(r'data-testid="conflict-diff">(.*?)</div>', response.content.decode(), re.S).group(1)
+    assert "<del>&lt;tab&gt; two</del>" in diff and "<ins>tab one</ins>" in diff
 
 
 def test_submit_goes_on_to_the_next_example(client, task, annotator):
@@ -344,3 +349,29 @@ def test_a_field_the_template_needs_outside_optional_sections_must_be_filled(cli
     )
     assertContains(response, "The input is empty.")
     assertNotContains(response, "The context is empty.")  # context sits in an optional section
+
+
+def test_the_chat_prompt_estimate_counts_every_prior_turn_not_only_the_last(client, task, annotator):
+    from annotate.quality import count_tokens
+
+    long_turn = "My boiler shows error E119 every morning and the pressure gauge reads below one bar. " * 5
+    example = chat_task_example(task, editable=False)
+    example.messages = [{"role": "user", "content": long_turn}, {"role": "assistant", "content": long_turn}]
+    example.save()
+    client.force_login(annotator)
+    claim(client, task)
+    response = client.post(
+        reverse("annotate:feedback", args=[task.slug, example.uuid]), {"completion": "Fine."}, headers=HTMX
+    )
+    shown = int(re.search(r"\(≈(\d+) with the prompt\)", response.content.decode()).group(1))
+    assert shown >= 2 * count_tokens(long_turn) + count_tokens("My heating is off")
+
+
+def test_the_editor_names_the_example_by_its_external_id_with_the_uuid_to_copy(client, task, annotator):
+    example = ExampleFactory(task=task, external_id="seed_task_<31>")
+    client.force_login(annotator)
+    claim(client, task)
+    page = client.get(reverse("annotate:edit", args=[task.slug, example.uuid]))
+    assertContains(page, '<strong data-testid="external-id">seed_task_&lt;31&gt;</strong>', html=False)
+    assertContains(page, f"{example.uuid}</code>")
+    assertContains(page, 'data-copy="#example-uuid"')
