@@ -260,8 +260,8 @@ def _mapping_context(task: Task, upload: importing.Upload, form: MappingForm) ->
         "upload": upload,
         "form": form,
         "rows": importing.preview(path=upload.path, file_format=upload.file_format, mapping=form.mapping()),
-        "large": upload.size > importing.INLINE_MAX_BYTES,
-        "inline_max_records": importing.INLINE_MAX_RECORDS,
+        "large": upload.size > importing.limits.INLINE_MAX_BYTES,
+        "inline_max_records": importing.limits.INLINE_MAX_RECORDS,
     }
 
 

@@ -135,7 +135,7 @@ def importer(request, task, lead, client, tmp_path, monkeypatch, django_capture_
     if request.param == "upload":
         return lambda name, content, status="new": by_browser(client, task, name, content, status)
     request.getfixturevalue("inline_celery")
-    monkeypatch.setattr(importing, "INLINE_MAX_BYTES", 0)
+    monkeypatch.setattr(importing.limits, "INLINE_MAX_BYTES", 0)
 
     def run(name: str, content: bytes, status: str = "new") -> Outcome:
         commit = lambda: django_capture_on_commit_callbacks(execute=True)  # noqa: E731
@@ -181,7 +181,7 @@ def test_the_size_limit_is_checked_again_when_the_import_runs(
     content = jsonl(GOOD) * 9
     if background:
         request.getfixturevalue("inline_celery")
-        monkeypatch.setattr(importing, "INLINE_MAX_BYTES", 0)
+        monkeypatch.setattr(importing.limits, "INLINE_MAX_BYTES", 0)
 
     @contextlib.contextmanager
     def commit():
@@ -270,7 +270,7 @@ def test_the_field_limit_names_the_record_the_field_and_the_limit(importer, exis
 
 
 def test_a_line_over_the_record_size_limit_is_named_with_the_limit(importer, existing, monkeypatch):
-    monkeypatch.setattr(importing, "MAX_RECORD_BYTES", 64 * 1024)
+    monkeypatch.setattr(importing.limits, "MAX_RECORD_BYTES", 64 * 1024)
     content = jsonl(GOOD, {"instruction": "z" * 70_000})
     assert_refused(importer, "long.jsonl", content, "line 2: longer than 65,536 bytes, the limit of one record")
 

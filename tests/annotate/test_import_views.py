@@ -160,7 +160,7 @@ def test_commit_of_a_large_file_queues_a_job_that_runs_inline_without_redis(
     client, lead, task, settings, monkeypatch, django_capture_on_commit_callbacks, inline_celery
 ):
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    monkeypatch.setattr(importing, "INLINE_MAX_RECORDS", 5)
+    monkeypatch.setattr(importing.limits, "INLINE_MAX_RECORDS", 5)
     client.force_login(lead)
     url = csv_upload(client, task)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
