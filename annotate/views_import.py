@@ -5,6 +5,7 @@ Only then does it become an ImportJob: a job row that exists only once committed
 before the lead has said go. The forms live here, next to the only views that use them.
 """
 
+import contextlib
 from uuid import UUID
 
 from django import forms
@@ -21,6 +22,10 @@ from django_htmx.http import HttpRequest as HtmxHttpRequest
 from . import importing
 from .access import task_role
 from .forms import NoColonMixin
+from .importing import pending as pending_uploads
+from .importing import previews
+from .importing.mapping import MAX_PATH_CHARS, Mapping, PathError, parse_path
+from .importing.previews import Unstored
 from .models import Example, ImportJob, Role, Task
 
 LEAD = Role.LEAD
@@ -92,7 +97,7 @@ class ImportUploadHandler(FileUploadHandler):
 
 FORMAT_CHOICES = [("", "Detect (from the name, else the first character)"), *ImportJob.FileFormat.choices]
 STATUS_CHOICES = [(str(s), s.label) for s in importing.IMPORT_STATUSES]
-TARGET_CHOICES = [("", "— ignore —"), *importing.FIELDS.items()]
+TARGET_CHOICES = [("", "— no field —"), *importing.FIELDS.items()]
 
 
 class UploadForm(NoColonMixin, forms.Form):
@@ -116,9 +121,17 @@ class UploadForm(NoColonMixin, forms.Form):
         return data
 
 
+UNMAPPED_CHOICES = [
+    ("", "Not yet: I will map them"),
+    ("drop", "Drop them: they are not imported"),
+    ("keep", "Keep them on each example as metadata"),
+]
+
+
 class MappingForm(NoColonMixin, forms.Form):
-    """One choice per key of the file (its label is the key, escaped when shown), prefilled by name. In a CSV file
-    every row has every column, so two columns for one field is a mistake; JSON records may differ in shape."""
+    """One choice per key of the file (its label is the key, escaped when shown), prefilled by name; a path per field
+    into nested values; and, when some keys would not be stored, the lead's choice for them. In a CSV file every row
+    has every column, so two columns for one field is a mistake; JSON records may differ in shape."""
 
     status = forms.ChoiceField(
         choices=STATUS_CHOICES,
@@ -126,6 +139,7 @@ class MappingForm(NoColonMixin, forms.Form):
         label="Import as",
         help_text="New prompts go to annotators; submitted and approved examples need a completion.",
     )
+    unmapped = forms.ChoiceField(choices=UNMAPPED_CHOICES, required=False, label="Keys not stored")
 
     def __init__(self, *args, keys: list[str], file_format: str, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -135,6 +149,13 @@ class MappingForm(NoColonMixin, forms.Form):
         for i, key in enumerate(keys):
             self.fields[f"map_{i}"] = forms.ChoiceField(
                 choices=TARGET_CHOICES, required=False, initial=defaults[key], label=key[:200]
+            )
+        for name, label in importing.FIELDS.items():
+            self.fields[f"path_{name}"] = forms.CharField(
+                required=False,
+                max_length=MAX_PATH_CHARS,
+                label=f"{label}, from the path",
+                widget=forms.TextInput(attrs={"placeholder": "e.g. instances[0].output", "spellcheck": "false"}),
             )
 
     def key_fields(self) -> list:
@@ -149,17 +170,49 @@ class MappingForm(NoColonMixin, forms.Form):
         for target, keys in chosen.items():
             if len(keys) > 1 and self.file_format == ImportJob.FileFormat.CSV:
                 self.add_error(None, f"Only one column can go to {importing.FIELDS[target]}: {', '.join(keys)}.")
+        for name in importing.FIELDS:
+            if text := data.get(f"path_{name}", "").strip():
+                try:
+                    parse_path(text)
+                except PathError as exc:
+                    self.add_error(f"path_{name}", str(exc))
+                else:
+                    chosen.setdefault(name, []).append(text)
         if "instruction" not in chosen and "messages" not in chosen:
-            self.add_error(None, "Map a column to the instruction (or one to chat messages).")
+            self.add_error(None, "Map a column (or a path) to the instruction, or one to chat messages.")
         return data
 
-    def mapping(self) -> dict[str, str]:
-        """Every key of the file and its field ("" ignores it): as chosen (even while the form is invalid, so that
-        the preview shows what the lead chose), else the defaults."""
+    def mapping(self, unstored: list[Unstored] | None = None) -> Mapping:
+        """The keys and fields ("" leaves a key to no field) and the paths as chosen (even while the form is invalid,
+        so that the preview shows what the lead chose; paths that cannot be read left out), else the defaults. With
+        the keys `unstored` and the lead's confirmation of exactly those, they are dropped or kept."""
         if not self.is_bound:
-            return importing.default_mapping(self.keys)
+            return Mapping(keys=importing.default_mapping(self.keys))
         chosen = {key: self.data.get(f"map_{i}", "") for i, key in enumerate(self.keys)}
-        return {key: target if target in importing.FIELDS else "" for key, target in chosen.items()}
+        paths = {}
+        for name in importing.FIELDS:
+            text = str(self.data.get(f"path_{name}", "")).strip()
+            with contextlib.suppress(PathError):
+                if text and len(text) <= MAX_PATH_CHARS and parse_path(text):
+                    paths[name] = text
+        choice = self.unmapped_choice(unstored or [])
+        labels = frozenset(u.key for u in unstored or [])
+        return Mapping(
+            keys={key: target if target in importing.FIELDS else "" for key, target in chosen.items()},
+            paths=paths,
+            drop=labels if choice == "drop" else frozenset(),
+            keep=labels if choice == "keep" else frozenset(),
+        )
+
+    def unmapped_choice(self, unstored: list[Unstored]) -> str:
+        """The lead's choice for the keys not stored ("drop", "keep"), when it was made for exactly the keys listed
+        now (`unmapped_key`, sent back with the choice); else "" (a change of mapping that lists other keys asks
+        again)."""
+        if not self.is_bound or not unstored:
+            return ""
+        confirmed = set(self.data.getlist("unmapped_key")) if hasattr(self.data, "getlist") else set()
+        choice = self.data.get("unmapped", "")
+        return choice if choice in ("drop", "keep") and confirmed == {u.key for u in unstored} else ""
 
 
 # --- pending uploads (in the lead's session) ----------------------------------------------------------------
@@ -177,9 +230,17 @@ def _pending_add(request: HtmxHttpRequest, task: Task, upload: importing.Upload)
         "size": upload.size,
         "file_format": upload.file_format,
     }
-    while len(pending) > MAX_PENDING:  # oldest first: dicts keep their order through the session's JSON
+    request.session[SESSION_KEY] = pending
+
+
+def _pending_make_room(request: HtmxHttpRequest) -> None:
+    """Drop the session's oldest uploads (with their files) down to one less than MAX_PENDING: a new one replaces
+    them. Other sessions of the user keep theirs: the user's quota (importing.pending) counts them all."""
+    pending = _pending(request)
+    while len(pending) >= MAX_PENDING:  # oldest first: dicts keep their order through the session's JSON
         token = next(iter(pending))
         importing.upload_path(token).unlink(missing_ok=True)
+        pending_uploads.release(token)
         del pending[token]
     request.session[SESSION_KEY] = pending
 
@@ -241,10 +302,17 @@ def _upload(request: HtmxHttpRequest, *, task: Task, handler: ImportUploadHandle
             except ValidationError as exc:
                 form.add_error("file", exc)
             else:
-                handler.kept = True
                 importing.uploads_prune()
-                _pending_add(request, task, accepted)
-                return redirect("imports:mapping", task.slug, accepted.token)
+                pending_uploads.prune()
+                _pending_make_room(request)
+                try:  # per user, across sessions; refused, the file is deleted (handler.discard)
+                    pending_uploads.reserve(user=request.user, token=accepted.token, size=accepted.size)
+                except ValidationError as exc:
+                    form.add_error("file", exc)
+                else:
+                    handler.kept = True
+                    _pending_add(request, task, accepted)
+                    return redirect("imports:mapping", task.slug, accepted.token)
     jobs = task.imports.select_related("created_by").order_by("-created_at")[:RECENT_JOBS]
     limits = {
         "size": importing.human_size(settings.MAX_IMPORT_BYTES),
@@ -255,14 +323,37 @@ def _upload(request: HtmxHttpRequest, *, task: Task, handler: ImportUploadHandle
 
 
 def _mapping_context(task: Task, upload: importing.Upload, form: MappingForm) -> dict:
+    """The preview of the records, what each path picks, and the keys not stored, for the mapping as chosen."""
+    where = {"path": upload.path, "file_format": upload.file_format}
+    unstored = previews.unstored_keys(**where, mapping=form.mapping())
+    mapping = form.mapping(unstored)
+    picks = previews.path_picks(**where, paths=mapping.paths | _typed_paths(form))
     return {
         "task": task,
         "upload": upload,
         "form": form,
-        "rows": importing.preview(path=upload.path, file_format=upload.file_format, mapping=form.mapping()),
+        "mapping": mapping,
+        "rows": importing.preview(**where, mapping=mapping),
+        "path_rows": [(name, form[f"path_{name}"], _shown_picks(picks.get(name))) for name in importing.FIELDS],
+        "unstored": unstored,
+        "unmapped_choice": form.unmapped_choice(unstored),
         "large": upload.size > importing.limits.INLINE_MAX_BYTES,
         "inline_max_records": importing.limits.INLINE_MAX_RECORDS,
     }
+
+
+def _shown_picks(picked: list[str] | str | None) -> dict:
+    if isinstance(picked, str):
+        return {"error": picked}
+    return {"lines": picked or []}
+
+
+def _typed_paths(form: MappingForm) -> dict[str, str]:
+    """The paths as typed, even those that cannot be read (their pick says why)."""
+    if not form.is_bound:
+        return {}
+    typed = {name: str(form.data.get(f"path_{name}", ""))[: MAX_PATH_CHARS + 1] for name in importing.FIELDS}
+    return {name: text for name, text in typed.items() if text.strip()}
 
 
 @task_role(LEAD)
@@ -272,18 +363,31 @@ def mapping(request: HtmxHttpRequest, token: UUID, *, task: Task) -> HttpRespons
     keys = importing.source_keys(path=upload.path, file_format=upload.file_format)
     form = MappingForm(request.POST or None, keys=keys, file_format=upload.file_format)
     problems: list[str] = []
+    context = _mapping_context(task, upload, form)
     if request.method == "POST" and request.POST.get("action") == "import" and form.is_valid():
-        try:
-            job = importing.import_start(
-                task=task, upload=upload, mapping=form.mapping(), status=form.cleaned_data["status"], user=request.user
-            )
-        except ValidationError as exc:  # ImportFailed: nothing imported, the upload stays for another try
-            problems = exc.messages
+        if context["unstored"] and not context["unmapped_choice"]:
+            form.add_error(None, NOT_CONFIRMED.format(keys=", ".join(u.key for u in context["unstored"])))
         else:
-            _pending_drop(request, upload.token)  # the job owns the file now
-            return redirect("imports:job", task.slug, job.pk)
-    context = {**_mapping_context(task, upload, form), "problems": problems}
-    return render(request, "annotate/import_mapping.html", context)
+            try:
+                job = importing.import_start(
+                    task=task,
+                    upload=upload,
+                    mapping=context["mapping"],
+                    status=form.cleaned_data["status"],
+                    user=request.user,
+                )
+            except ValidationError as exc:  # ImportFailed: nothing imported, the upload stays for another try
+                problems = exc.messages
+            else:
+                _pending_drop(request, upload.token)  # the job owns the file now
+                pending_uploads.release(upload.token)
+                return redirect("imports:job", task.slug, job.pk)
+    return render(request, "annotate/import_mapping.html", {**context, "problems": problems})
+
+
+NOT_CONFIRMED = (
+    "These keys would not be stored: {keys}. Map them, or choose below to drop them or to keep them as metadata."
+)
 
 
 @task_role(LEAD)
@@ -292,7 +396,7 @@ def preview(request: HtmxHttpRequest, token: UUID, *, task: Task) -> HttpRespons
     upload = _pending_get(request, task, token)
     keys = importing.source_keys(path=upload.path, file_format=upload.file_format)
     form = MappingForm(request.POST, keys=keys, file_format=upload.file_format)
-    return render(request, "annotate/import_mapping.html#preview", _mapping_context(task, upload, form))
+    return render(request, "annotate/_import_preview.html", _mapping_context(task, upload, form))
 
 
 @task_role(LEAD)

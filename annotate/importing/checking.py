@@ -14,10 +14,14 @@ from django.core.exceptions import ValidationError
 from ..models import Example, Task
 from . import limits
 from .common import IMPORT_STATUSES, ImportFailed, _forget_queries, _shown, human_size, max_import_rows
+from .mapping import Mapping
 from .reading import _Fatal, _Reader, _reader
 from .records import Mapper, Record, _records
 
 # --- problems and duplicate ids ------------------------------------------------------------------------------
+
+
+UNMAPPED_ADVICE = "map them, or choose to drop them or to keep them on each example as metadata"
 
 
 class _Problems:
@@ -42,10 +46,10 @@ class _Problems:
         for field_name, message in problems:
             self.add(order, where, field_name, message)
 
-    def raise_if_any(self) -> None:
+    def raise_if_any(self, unmapped: list[str] | None = None) -> None:
         if self.count:
             self.kept.sort(key=lambda item: item[0])
-            raise ImportFailed([text for _, text in self.kept], self.count - len(self.kept))
+            raise ImportFailed([text for _, text in self.kept], self.count - len(self.kept), unmapped)
 
 
 class _IdChecker:
@@ -166,6 +170,7 @@ class _Tally:
             "status": self.status,
             "kinds": dict(self.kinds),
             "ignored": sorted(_shown(key, 100) for key in mapper.ignored),  # stored on the job row: no NUL
+            "kept": sorted(_shown(key, 100) for key in mapper.kept),
         }
 
 
@@ -174,7 +179,7 @@ def import_check(
     task: Task,
     path: Path,
     file_format: str,
-    mapping: dict[str, str] | None = None,
+    mapping: Mapping | dict[str, str] | None = None,
     status: str = Example.Status.NEW,
     reporter: Reporter | None = None,
 ) -> dict:
@@ -220,7 +225,11 @@ def import_check(
         problems.add(order + 1, exc.where, None, exc.message)
     finally:
         ids.close()
-    problems.raise_if_any()
+    if mapper.refused:  # named once each at their first record; first, the list of them all
+        listed = ", ".join(f"{_shown(label, 100)} (in {n:,} record{'s' if n != 1 else ''})" for label, n in
+                           mapper.refused.items())  # fmt: skip
+        problems.add(0, "Keys that no field takes", None, f"{listed}: {UNMAPPED_ADVICE}")
+    problems.raise_if_any(list(mapper.refused))
     if not tally.records:
         raise ImportFailed(["The file holds no records."])
     reporter.progress(Progress("check", tally.records, size, size, done=True))

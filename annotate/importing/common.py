@@ -22,9 +22,10 @@ NEW, IMPORTED, REASON_IMPORT = Example.Status.NEW.value, Example.Source.IMPORTED
 class ImportFailed(ValidationError):
     """Nothing was imported; `messages` names each problem (line or row, field), then how many more there were."""
 
-    def __init__(self, problems: list[str], more: int = 0) -> None:
+    def __init__(self, problems: list[str], more: int = 0, unmapped: list[str] | None = None) -> None:
         self.problems = problems
         self.more = more
+        self.unmapped = unmapped or []  # labels of the keys that no field takes, refused
         super().__init__(problems + ([f"… and {more:,} more problem{'s' if more != 1 else ''}."] if more else []))
 
 

@@ -21,6 +21,7 @@ from .checking import Progress, Reporter, _check_file, _check_status, _Problems,
 from .common import _UNSTORABLE, ImportCancelled, _shown
 from .limits import PREVIEW_RECORDS, UPLOAD_MAX_AGE_SECONDS
 from .loading import examples_import
+from .mapping import Mapping
 from .reading import _CsvReader, _Fatal, _reader, detect_format
 from .records import NAME_MATCHES, Mapper, _records
 
@@ -111,7 +112,7 @@ def upload_accept(*, token: str, filename: str, file_format: str = "") -> Upload
         if not keys:
             problems = _Problems(reader)
             try:
-                for order, loc, _, record_problems in _records(reader, Mapper()):
+                for order, loc, _, record_problems in _records(reader, Mapper(refuse=False)):
                     if record_problems:
                         problems.add_record(order, loc, record_problems)
                     break
@@ -155,12 +156,15 @@ def default_mapping(keys: list[str]) -> dict[str, str]:
     return {key: NAME_MATCHES.get(key.strip().lower(), "") for key in keys}
 
 
-def preview(*, path: Path, file_format: str, mapping: dict[str, str], limit: int = PREVIEW_RECORDS) -> list[dict]:
-    """The first records as they will be stored (`record`), or their problems (`problems`, messages)."""
+def preview(
+    *, path: Path, file_format: str, mapping: Mapping | dict[str, str], limit: int = PREVIEW_RECORDS
+) -> list[dict]:
+    """The first records as they will be stored (`record`), or their problems (`problems`, messages). Keys that no
+    field takes are not problems here: `previews.unstored_keys` lists them. Raise ImportFailed for a bad path."""
     reader = _reader(path, file_format)
     rows = []
     try:
-        for order, loc, record, problems in _records(reader, Mapper(mapping)):
+        for order, loc, record, problems in _records(reader, Mapper(mapping, refuse=False)):
             messages = [f'field "{_shown(f, 100)}": {m}' if f else m for f, m in problems or ()]
             rows.append({"where": reader.describe(loc), "record": record, "problems": messages})
             if order >= limit:
@@ -170,7 +174,7 @@ def preview(*, path: Path, file_format: str, mapping: dict[str, str], limit: int
     return rows
 
 
-def import_start(*, task: Task, upload: Upload, mapping: dict[str, str], status: str, user) -> ImportJob:
+def import_start(*, task: Task, upload: Upload, mapping: Mapping | dict[str, str], status: str, user) -> ImportJob:
     """Record the import as a job. A small file is imported now, in this request; a large one (over
     INLINE_MAX_BYTES or INLINE_MAX_RECORDS) is queued for a worker. Raise ImportFailed (small file: nothing was
     imported and the upload is kept for another try) or ValidationError for a bad status.
@@ -191,7 +195,7 @@ def import_start(*, task: Task, upload: Upload, mapping: dict[str, str], status:
         file_format=upload.file_format,
         size=upload.size,
         status_on_import=status,
-        mapping=mapping,
+        mapping=Mapping.of(mapping).as_json(),
         created_by=user,
     )
     if small:

@@ -24,6 +24,7 @@ from ..scans import findings_of, warning_fields
 from . import limits
 from .checking import Progress, Reporter, _check_file, _check_status, _Tally, import_check
 from .common import IMPORTED, NEW, REASON_IMPORT, ImportFailed, _forget_queries, _shown, max_import_rows
+from .mapping import Mapping
 from .reading import _Fatal, _Reader, _reader
 from .records import Mapper, Record, _records
 
@@ -49,7 +50,7 @@ def examples_import(
     task: Task,
     path: Path,
     file_format: str,
-    mapping: dict[str, str] | None = None,
+    mapping: Mapping | dict[str, str] | None = None,
     status: str = Example.Status.NEW,
     actor=None,
     reporter: Reporter | None = None,
@@ -184,6 +185,7 @@ class _OrmLoader(_Loader):
                     completion=r.completion,
                     kind=r.kind,
                     source=IMPORTED,
+                    metadata=orjson.loads(r.metadata) if r.metadata else {},
                     external_id=r.external_id,
                     prompt_hash=key,
                     status=self.status,
@@ -282,7 +284,7 @@ class _CopyLoader(_Loader):
 
     EXAMPLE = ("id", "task_id", "template_id", "uuid", "instruction", "context", "input", "messages", "completion",
                "kind", "source", "external_id", "prompt_hash", "warnings", "warning_codes", "risk", "status", "version",
-               "author_id", "claimed_by_id", "claim_expires_at", "created_at", "updated_at")  # fmt: skip
+               "author_id", "claimed_by_id", "claim_expires_at", "created_at", "updated_at", "metadata")  # fmt: skip
     REVISION = ("example_id", "text", "kind", "author_id", "reason", "example_version", "created_at")
     TRANSITION = ("example_id", "from_status", "to_status", "actor_id", "note", "created_at")
     QUEUED_BATCHES = 2  # formatted batches waiting: bounds the memory of the pipeline
@@ -301,7 +303,11 @@ class _CopyLoader(_Loader):
             self.sql[model] = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({quoted}) FROM STDIN"
             self.extra[model] = "".join("\t" + _copy_text(self._default(model, f)) for f in extra)
         now = _copy_text(self.now)
-        self.example_tail = f"\t{self.status}\t1\t\\N\t\\N\t\\N\t{now}\t{now}{self.extra[Example]}\n"
+        # The metadata, last of the named columns, is "{}" in the common tail; a record that keeps some writes the
+        # tail in two parts around it (so that a mapping without metadata costs nothing more).
+        self.example_mid = f"\t{self.status}\t1\t\\N\t\\N\t\\N\t{now}\t{now}\t"
+        self.example_rest = f"{self.extra[Example]}\n"
+        self.example_tail = f"{self.example_mid}{{}}{self.example_rest}"
         self.revision_tail = f"\t\\N\t{REASON_IMPORT}\t1\t{now}{self.extra[Revision]}\n"
         actor = _copy_text(self.actor_id)
         self.transition_tail = f"\t{NEW}\t{self.status}\t{actor}\t{IMPORTED}\t{now}{self.extra[Transition]}\n"
@@ -407,10 +413,11 @@ class _CopyLoader(_Loader):
                 if found["risk"]
                 else "[]\t\t0"
             )
+            tail = f"{self.example_mid}{_escaped(r.metadata)}{self.example_rest}" if r.metadata else self.example_tail
             examples.append(
                 f"{pk}{head}{uid}\t{_escaped(r.instruction)}\t{_escaped(r.context)}\t"
                 f"{_escaped(r.input)}\t{messages}\t{completion}\t{r.kind}\t{IMPORTED}\t"
-                f"{_escaped(r.external_id)}\t{key}\t{warned}{self.example_tail}"
+                f"{_escaped(r.external_id)}\t{key}\t{warned}{tail}"
             )
             if completion:
                 revisions.append(f"{pk}\t{completion}\t{r.kind}{self.revision_tail}")

@@ -1,5 +1,6 @@
 """Records: a raw record of the file (keys and values) mapped to the fields of an example, and checked."""
 
+import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -8,7 +9,8 @@ import orjson
 from ..models import Example, Kind
 from ..rendering import CHAT_ROLES
 from . import limits
-from .common import HAPPY, _json_problem, _shown, _unstorable_problem
+from .common import HAPPY, ImportFailed, _json_problem, _shown, _unstorable_problem
+from .mapping import MISSING, Mapping, Mismatch, PathError, has_rest, key_label, path_text, pick, tries_of
 from .reading import _Reader
 
 TEXT_FIELDS = ("instruction", "context", "input", "completion")
@@ -39,6 +41,9 @@ EXTERNAL_ID_MAX = Example._meta.get_field("external_id").max_length
 KINDS = frozenset(Kind.values)
 KIND_LIST = ", ".join(Kind.values[:-1]) + f" or {Kind.values[-1]}"
 CHAT_ROLE_SET = frozenset(CHAT_ROLES)
+MAX_METADATA_CHARS = 100_000  # the JSON of the values one example keeps as metadata
+MAX_REFUSED = 100  # keys that no field takes, counted for the message (a file of endless distinct keys)
+NOT_TAKEN = "no field takes this key (map it, or choose to drop it or keep it as metadata)"
 
 
 class Record(NamedTuple):
@@ -51,6 +56,7 @@ class Record(NamedTuple):
     kind: str
     external_id: str
     messages: list
+    metadata: str = ""  # the JSON of the values kept as metadata ("" when none)
 
 
 class _Invalid(Exception):
@@ -73,27 +79,58 @@ def _text_problem(value: str) -> str | None:
     return _unstorable_problem(value)
 
 
-class Mapper:
-    """Turns a raw record (a dict of keys to values) into a Record, by the mapping and then by name matching."""
+# What becomes of a key that no field takes (Mapper.target): dropped, kept as metadata, refused; or read by paths.
+_DROP, _KEEP, _REFUSE, _ROOT = (type(name, (), {"__repr__": lambda self, n=name: n})() for name in
+                                ("DROP", "KEEP", "REFUSE", "ROOT"))  # fmt: skip
+# A NUL in the JSON of the metadata (a "\u0000" escape not itself escaped): PostgreSQL's jsonb cannot hold it.
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
-    def __init__(self, mapping: dict[str, str] | None = None) -> None:
-        self.mapping = {key: target for key, target in (mapping or {}).items() if target in FIELDS or target == ""}
-        self._targets: dict[str, str | None] = {}
-        self.ignored: set[str] = set()
+
+class Mapper:
+    """Turns a raw record (a dict of keys to values) into a Record, by the mapping (keys and paths) and then by name
+    matching. With `refuse` (the import and its check), a key that no field takes, and that the mapping neither drops
+    nor keeps, is a problem of the first record that holds it (once: `refused` counts the records of each); without
+    it (the preview), such keys are only counted. Raise ImportFailed for a path that cannot be read."""
+
+    def __init__(self, mapping: "Mapping | dict[str, str] | None" = None, *, refuse: bool = True) -> None:
+        self.spec = Mapping.of(mapping)
+        self.mapping = {key: t for key, t in self.spec.keys.items() if t in FIELDS or t == ""}
+        try:
+            self.paths = self.spec.parsed_paths(FIELDS)
+        except PathError as exc:
+            raise ImportFailed([f"The mapping: {exc}"]) from None
+        self.path_texts = {name: path_text(steps) for name, steps in self.paths.items()}
+        self.tries = tries_of(self.paths.values())
+        self.refuse = refuse
+        self._targets: dict[str, Any] = {}
+        self.ignored: set[str] = set()  # labels of the keys dropped (allowed), for the counts (up to 20)
+        self.kept: set[str] = set()  # labels of the keys kept as metadata (up to 20)
+        self.refused: dict[str, int] = {}  # label -> records that hold it, of the keys refused
         self.id_key = "id"  # the key that gave the last record's external id, to name it in a duplicate
 
-    def target(self, key: str) -> str | None:
-        """The field a key goes to; None when it is ignored."""
+    def target(self, key: str) -> Any:
+        """The field a key goes to; else _ROOT (paths read it), _DROP, _KEEP or _REFUSE."""
         try:
             return self._targets[key]
         except KeyError:
             target = self.mapping[key] if key in self.mapping else NAME_MATCHES.get(str(key).strip().lower())
-            target = target or None
-            if target is None and len(self.ignored) < 20:
-                self.ignored.add(key)
+            if not target:
+                target = _ROOT if key in self.tries else self.fate(key_label(key))
             if len(self._targets) < 10_000:  # a file with endless distinct keys must not grow this without bound
                 self._targets[key] = target
             return target
+
+    def fate(self, label: str) -> Any:
+        """_DROP, _KEEP or _REFUSE: what the mapping does with a key that no field takes (or takes only in part)."""
+        if label in self.spec.drop:
+            if len(self.ignored) < 20:
+                self.ignored.add(label)
+            return _DROP
+        if label in self.spec.keep:
+            if len(self.kept) < 20:
+                self.kept.add(label)
+            return _KEEP
+        return _REFUSE
 
     def record(self, raw: Any) -> Record:
         """The record as it will be stored. Raise _Invalid with every problem of the record (field, message)."""
@@ -102,15 +139,25 @@ class Mapper:
         values: dict[str, Any] = {}
         keys: dict[str, str] = {}
         problems: list[tuple[str | None, str]] = []
+        others: list[str] = []
         for key, value in raw.items():
             target = self.target(key)
-            if target is None or value is None or value == "":
+            if target.__class__ is not str:  # no field takes it: dropped, kept, refused, or read by paths
+                if target is not _DROP:
+                    others.append(key)
+                continue
+            if value is None or value == "":
                 continue
             if target in values:
                 problems.append((key, f'gives the {target} again (so does "{_shown(keys[target])}"); keep one'))
                 continue
             values[target] = value
             keys[target] = key
+        metadata = ""
+        if self.paths:
+            self._read_paths(raw, values, keys, problems)
+        if others:
+            metadata = self._others(raw, others, problems)
         messages: list = []
         if "messages" in values:
             messages = self._messages(values, keys, problems)
@@ -124,7 +171,10 @@ class Mapper:
                 problems.append((keys[name], problem))
             texts.append(value)
         if texts[0] is not None and not texts[0].strip() and "messages" not in keys:
-            problems.append(("instruction", "missing: give an instruction (or a prompt, or chat messages)"))
+            if "instruction" in self.paths:
+                problems.append((self.path_texts["instruction"], "finds nothing here, and an instruction is needed"))
+            else:
+                problems.append(("instruction", "missing: give an instruction (or a prompt, or chat messages)"))
         kind = values.get("kind", HAPPY)
         if type(kind) is not str:
             problems.append((keys["kind"], f"expected a string, got {_type_name(kind)}"))
@@ -150,7 +200,63 @@ class Mapper:
                 problems.append((keys["external_id"], problem))
         if problems:
             raise _Invalid(problems)
-        return Record(*texts, kind, external_id, messages)
+        return Record(*texts, kind, external_id, messages, metadata)
+
+    def _read_paths(self, raw: dict, values: dict, keys: dict, problems: list) -> None:
+        """Set the values the paths find (absent when they find nothing, or null, or "")."""
+        for name, steps in self.paths.items():
+            where = self.path_texts[name]
+            top = raw.get(steps[0])
+            try:
+                found = MISSING if top is None else pick(top, steps)
+            except Mismatch as exc:
+                problems.append((where, str(exc)))
+                continue
+            if found is MISSING or found is None or found == "":
+                continue
+            if name in values:
+                problems.append((where, f'gives the {name} again (so does "{_shown(keys[name])}"); keep one'))
+                continue
+            values[name] = found
+            keys[name] = where
+
+    def _others(self, raw: dict, others: list[str], problems: list) -> str:
+        """What becomes of the keys no field takes (or paths take only in part): refused (a problem the first time
+        each is met), or kept: returns the JSON of the metadata ("" when none)."""
+        kept: dict[str, Any] = {}
+        for key in others:
+            target = self._targets.get(key) or self.target(key)
+            label = key_label(key)
+            if target is _ROOT:
+                if not has_rest(raw[key], self.tries[key]):
+                    continue
+                target = self.fate(label)
+                if target is _DROP:
+                    continue
+            if target is _KEEP:
+                if raw[key] is not None and raw[key] != "":
+                    kept[label] = raw[key]
+            elif label in self.refused:
+                self.refused[label] += 1
+            else:
+                if len(self.refused) < MAX_REFUSED:
+                    self.refused[label] = 1
+                if self.refuse:
+                    problems.append((key, NOT_TAKEN))
+        if not kept:
+            return ""
+        try:
+            text = orjson.dumps(kept).decode()
+        except orjson.JSONEncodeError as exc:  # an unpaired surrogate, an integer over 64 bits
+            problems.append((next(iter(kept)), f"cannot be kept as metadata: {exc}"))
+            return ""
+        first = next(iter(kept))
+        if len(text) > MAX_METADATA_CHARS:
+            size = f"{len(text):,} characters as JSON, over the limit of {MAX_METADATA_CHARS:,}"
+            problems.append((first, f"the keys kept as metadata take {size}; drop some of them"))
+        elif _NUL_ESCAPE.search(text):
+            problems.append((first, "a kept value holds a NUL character (\\u0000), which cannot be stored"))
+        return text
 
     @staticmethod
     def _messages(values: dict, keys: dict, problems: list) -> list:

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotate import importing
+from annotate.importing.mapping import Mapping
 from annotate.models import Example, Revision, Transition
 from annotate.services import prompt_hash
 from tests.factories import ExampleFactory
@@ -122,7 +123,8 @@ def test_csv_with_all_three_shapes(task, tmp_path):
 
 def test_csv_with_mapped_columns(task, tmp_path):
     path = write(tmp_path, "qa.csv", 'question,answer,type,notes\nWhere is it?,"Here,\nthere",negative,x\nWhy?,,,\n')
-    mapping = {"question": "instruction", "answer": "completion", "type": "kind", "notes": ""}
+    keys = {"question": "instruction", "answer": "completion", "type": "kind", "notes": ""}
+    mapping = Mapping(keys=keys, drop=frozenset({"notes"}))  # no field takes "notes": dropped as the lead allowed
     counts = importing.examples_import(task=task, path=path, file_format="csv", mapping=mapping)
     assert counts["records"] == 2 and counts["with_completion"] == 1
     first = task.examples.get(instruction="Where is it?")
@@ -167,7 +169,8 @@ def test_jsonl_is_split_on_newline_only(task, tmp_path):
 
 
 def test_ignored_keys_are_reported_and_empty_values_are_absent(task, tmp_path):
-    out = run(task, write(tmp_path, "x.jsonl", jsonl({"instruction": "a", "meta": {"x": 1}, "kind": None, "id": ""})))
+    path = write(tmp_path, "x.jsonl", jsonl({"instruction": "a", "meta": {"x": 1}, "kind": None, "id": ""}))
+    out = run(task, path, "--allow-unmapped", "meta")
     assert "Ignored keys (no matching field): meta" in out
     example = task.examples.get()
     assert example.kind == "happy" and example.external_id == ""
