@@ -15,7 +15,8 @@ explain it.
 Small files import in the lead's request; larger ones (INLINE_MAX_RECORDS, INLINE_MAX_BYTES) run as an ImportJob
 on a Celery worker, which reports progress on its row (`import_start`, `import_run`).
 
-A record is one of these shapes; its keys are matched to fields by name, or by the lead's column mapping:
+A record is one of these shapes; its keys are matched to fields by name, or by the lead's mapping, which may also
+take a field from a path into a nested value (mapping.py):
 
 - `{instruction, context?, input?, output? | completion?, kind?, id?}`
 - `{prompt, completion?}`: the prompt is the instruction.
@@ -24,8 +25,9 @@ A record is one of these shapes; its keys are matched to fields by name, or by t
   (a system message included, as given) are the example's prior messages. Without a final assistant message the
   example has no completion yet, and the last message must be the user's.
 
-`id` becomes the external id (unique per task); `kind` is happy (the default), edge, negative or ambiguous. Keys
-that match no field are ignored (and reported). Empty values and JSON null count as absent.
+`id` becomes the external id (unique per task); `kind` is happy (the default), edge, negative or ambiguous. A key
+that no field takes is refused (named at its first record) unless the lead allows dropping it or keeps it on the
+example as metadata. Empty values and JSON null count as absent.
 
 Hostile input is refused with a message that names the limit or the problem and where it is: a file over
 MAX_IMPORT_BYTES (setting), more than MAX_IMPORT_ROWS records (setting, default 2,000,000; reading stops there), a
@@ -39,10 +41,13 @@ The package, along its seams (each module imports only those above it):
 - limits: the sizes and limits, read as `limits.NAME` when used, so a test can change one everywhere at once;
 - common: the errors (ImportFailed, ImportCancelled), statuses, and how user text is quoted in a problem;
 - reading: the readers of JSONL, JSON arrays and CSV, and the format's detection;
+- mapping: the lead's mapping (keys, paths into nested values, keys dropped or kept) and paths' reading;
 - records: a raw record mapped to the fields of an example (Mapper) and checked;
 - checking: `import_check`, which names every problem of a file, and the progress reporters' interface;
 - loading: `examples_import`, the one-pass import (COPY on PostgreSQL, bulk_create elsewhere);
-- jobs: uploads waiting for the lead's mapping, the preview, and imports as jobs (`import_start`, `import_run`).
+- jobs: uploads waiting for the lead's mapping, the preview, and imports as jobs (`import_start`, `import_run`);
+- previews: what the mapping page shows: what each path picks, and the keys that would not be stored;
+- pending: the per-user quota of uploads waiting for the lead's go-ahead.
 """
 
 from .checking import Progress, Reporter, import_check

@@ -112,8 +112,8 @@ def _pick_shown(raw: Any, steps: tuple, problem: str | None) -> str:
         return str(exc)
     if found is MISSING or found is None or found == "":
         return "(nothing)"
-    if isinstance(found, str):
-        return _shown(found, PICK_CHARS)
+    if isinstance(found, str):  # one line: a line break shown as ⏎, other control characters escaped
+        return _shown(found.replace("\r\n", "\n").replace("\n", " ⏎ "), PICK_CHARS)
     try:
         return _shown(orjson.dumps(found).decode(), PICK_CHARS)
     except orjson.JSONEncodeError:
