@@ -9,6 +9,7 @@ What a path finds nothing at (a key missing, an index past the end, JSON null) i
 is: fine for the optional fields, and the missing instruction is reported as usual, with the path. A path that meets
 the wrong kind of value (an index into an object, a key into a string) is a problem of that record, named by the path.
 
+A key that a path starts from is read through the paths only (its name, or its column's choice, gives no field).
 Every key of a record that no field takes is refused, unless the lead allows dropping it (`drop`) or keeping it on
 the example as metadata (`keep`). A key a path reads from is taken only as far as the paths reach: the rest of its
 value (`instances[0].input` when only `instances[0].output` is mapped) counts as not stored, and so refuses the key.

@@ -113,9 +113,12 @@ class Mapper:
         try:
             return self._targets[key]
         except KeyError:
-            target = self.mapping[key] if key in self.mapping else NAME_MATCHES.get(str(key).strip().lower())
-            if not target:
-                target = _ROOT if key in self.tries else self.fate(key_label(key))
+            # A key a path starts from is read through the paths only, whatever its name or column would say.
+            if key in self.tries:
+                target = _ROOT
+            else:
+                target = self.mapping[key] if key in self.mapping else NAME_MATCHES.get(str(key).strip().lower())
+                target = target or self.fate(key_label(key))
             if len(self._targets) < 10_000:  # a file with endless distinct keys must not grow this without bound
                 self._targets[key] = target
             return target
@@ -139,11 +142,13 @@ class Mapper:
         values: dict[str, Any] = {}
         keys: dict[str, str] = {}
         problems: list[tuple[str | None, str]] = []
-        others: list[str] = []
+        others: list[str] | None = None  # made at the first key no field takes: most records have none
         for key, value in raw.items():
             target = self.target(key)
             if target.__class__ is not str:  # no field takes it: dropped, kept, refused, or read by paths
                 if target is not _DROP:
+                    if others is None:
+                        others = []
                     others.append(key)
                 continue
             if value is None or value == "":
@@ -225,7 +230,7 @@ class Mapper:
         each is met), or kept: returns the JSON of the metadata ("" when none)."""
         kept: dict[str, Any] = {}
         for key in others:
-            target = self._targets.get(key) or self.target(key)
+            target = self.target(key)
             label = key_label(key)
             if target is _ROOT:
                 if not has_rest(raw[key], self.tries[key]):

@@ -265,3 +265,14 @@ def test_the_previews_list_what_is_not_stored_and_what_each_path_picks(tmp_path)
     assert picks["input"].startswith("the path for input (x[0): cannot read the path")
     assert picks["context"][0] == 'line 1: instances is an array, not an object: "output" cannot be read'
     assert "kind" not in picks
+
+
+def test_a_key_a_path_starts_from_is_read_through_the_path_only(task, tmp_path):
+    # "input" matches the input field by name; the path into it wins, so the object is not taken as the input text.
+    records = [{"instruction": "Translate", "input": {"text": "Bonjour", "lang": "fr"}}]
+    path = write(tmp_path, records)
+    with pytest.raises(CommandError, match=f'line 1, field "input": {NOT_TAKEN}'):  # "lang" is left
+        run(task, path, "--path", "input=input.text")
+    assert "Imported 1 examples" in run(task, path, "--path", "input=input.text", "--keep-unmapped", "input")
+    example = task.examples.get()
+    assert example.input == "Bonjour" and example.metadata == {"input": {"text": "Bonjour", "lang": "fr"}}

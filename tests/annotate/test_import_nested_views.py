@@ -133,6 +133,9 @@ def test_a_path_to_the_instruction_satisfies_the_mapping(client, lead, task):
     records = [{"q": {"text": f"Q{i}"}, "a": f"A{i}"} for i in range(3)]
     url = mapping_url(client, task, records)
     data = {"map_0": "", "map_1": "completion", "status": "new", "path_instruction": "q.text", "action": "import"}
+    refused = client.post(url, {**data, "path_instruction": ""})  # neither a column nor a path: refused
+    assertContains(refused, "Map a column (or a path) to the instruction, or one to chat messages.")
+    assert not Example.objects.exists()
     response = client.post(url, data)
     assert response.status_code == 302, response.context["form"].errors
     assert sorted(task.examples.values_list("instruction", "completion")) == [("Q0", "A0"), ("Q1", "A1"), ("Q2", "A2")]
