@@ -8,6 +8,7 @@ VAR_DIR/imports-pending, holds the user and the size: it goes when the upload be
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from django.conf import settings
@@ -59,13 +60,14 @@ def waiting(*, user_id: int) -> list[tuple[str, int]]:
     return found
 
 
-def reserve(*, user, token: str, size: int) -> None:
-    """Count the upload `token` (of `size` bytes) against the user's quota. Raise ValidationError naming the limit
-    (and its setting) when the user's waiting uploads, with this one, would go over it."""
+def reserve(*, user, token: str, size: int, replacing: Sequence[str] = ()) -> None:
+    """Count the upload `token` (of `size` bytes) against the user's quota, the uploads in `replacing` (dropped by
+    the caller once this succeeds) left out. Raise ValidationError naming the limit (and its setting) when the user's
+    waiting uploads, with this one, would go over it."""
     with transaction.atomic():
         # Two uploads of one user at once would both see room for one: the user's row serialises them.
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-        others = [(t, s) for t, s in waiting(user_id=user.pk) if t != token]
+        others = [(t, s) for t, s in waiting(user_id=user.pk) if t != token and t not in replacing]
         if len(others) >= max_uploads():
             raise ValidationError(
                 f"You already have {len(others)} upload{'s' if len(others) != 1 else ''} waiting to be imported "

@@ -223,3 +223,16 @@ def test_quotas_are_per_user(lead, task, settings, staff):
     content = jsonl([{"prompt": "p"}])
     assert upload(mine, task, content).status_code == 302
     assert upload(theirs, task, content).status_code == 302  # another user's upload does not count against mine
+
+
+def test_a_refused_upload_replaces_nothing(client, lead, task, settings):
+    small, big = jsonl([{"prompt": "p"}]), jsonl([{"prompt": "p" * 1000}])
+    settings.IMPORT_PENDING_MAX_BYTES = 5 * len(small) + 100
+    client.force_login(lead)
+    for _ in range(5):
+        assert upload(client, task, small).status_code == 302
+    before = dict(client.session["pairsmith_imports"])
+    refused = upload(client, task, big)  # would replace the oldest, but is over the bytes all the same
+    assertContains(refused, "(IMPORT_PENDING_MAX_BYTES)")
+    assert client.session["pairsmith_imports"] == before  # the session's uploads are all still there
+    assert len(list((settings.VAR_DIR / "imports").glob("*.upload"))) == 5
