@@ -1,3 +1,4 @@
+import json
 import uuid
 
 from django.conf import settings
@@ -257,6 +258,9 @@ class Example(models.Model):
     warnings = models.JSONField(default=list, blank=True, db_default=models.Value("[]"))
     warning_codes = models.CharField(max_length=300, blank=True, default="", db_default="")
     risk = models.PositiveSmallIntegerField(default=0, db_default=0)
+    # Values of the imported record that no field takes, kept where the lead asked for it: {key: value}, JSON of at
+    # most 100,000 characters (annotate/importing/records.py); shown on the example's page and in export manifests.
+    metadata = models.JSONField(default=dict, blank=True, db_default=models.Value("{}"))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -298,6 +302,13 @@ class Example(models.Model):
 
     def prompt_fields(self) -> dict[str, str]:
         return {name: getattr(self, name) for name in PROMPT_FIELDS}
+
+    def metadata_shown(self) -> list[tuple[str, str]]:
+        """The metadata kept from the import as (key, text): a text as it is, any other value as its JSON."""
+        return [
+            (key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+            for key, value in (self.metadata or {}).items()
+        ]
 
 
 class Skip(models.Model):

@@ -446,7 +446,7 @@ def _approved_rows(export: Export) -> Iterator[tuple[int, Iterator[list[tuple]]]
     """
     columns = [
         "id", "uuid", "template_id", "instruction", "context", "input", "completion", "kind", "messages",
-        "warning_codes",
+        "warning_codes", "metadata",
     ]  # fmt: skip
     examples = _approved(export.task, export.filters.get("kinds") or list(Kind.values)).order_by("id")
     if connection.vendor != "postgresql":
@@ -585,6 +585,7 @@ def _write_files(export: Export, folder: Path) -> _Built:
             kind,
             messages,
             codes,
+            metadata,
             in_validation,
         ) in rows:
             if not chat:
@@ -619,9 +620,13 @@ def _write_files(export: Export, folder: Path) -> _Built:
                 split = "validation" if in_validation else "train"
                 writer = writers[split]
                 writer.lines.append(line)
-                if codes:  # the quality warnings the example carries, as the last check stored them
-                    found = codes.strip(",").split(",")
-                    warned.update(found)
+                found = codes.strip(",").split(",") if codes else []  # warnings, as the last check stored them
+                warned.update(found)
+                # An imported example's metadata (annotate.importing) as a fifth column, only when it has some.
+                if metadata and metadata != "{}":
+                    kept = metadata if metadata.__class__ is str else orjson.dumps(metadata).decode()
+                    writer.entries.append(f'[{pk}, "{uuid}", "{content}", {orjson.dumps(found).decode()}, {kept}]')
+                elif codes:
                     writer.entries.append(f'[{pk}, "{uuid}", "{content}", {orjson.dumps(found).decode()}]')
                 else:
                     writer.entries.append(f'[{pk}, "{uuid}", "{content}", []]')
@@ -751,6 +756,7 @@ def _manifest_head(export: Export, built: _Built) -> dict:
         "warnings": built.warnings,
         "content_hash": f"first {CONTENT_HASH_DIGITS} hex digits of sha256 of the record's JSON line, without newline",
         "example_columns": ["id", "uuid", "content_hash", "warnings"],
+        "example_optional_columns": ["metadata (kept from the imported file, on examples that have some)"],
     }
 
 

@@ -219,6 +219,9 @@ EXPORT_ROOT = Path(os.environ.get("EXPORT_ROOT", VAR_DIR / "exports"))
 # Uploads: imports read the file from disk in a stream, so memory stays bounded whatever its size.
 MAX_IMPORT_BYTES = int(os.environ.get("MAX_IMPORT_BYTES", 2 * 1024**3))
 MAX_IMPORT_ROWS = int(os.environ.get("MAX_IMPORT_ROWS", 2_000_000))
+# Uploads waiting for a lead's go-ahead, per user across sessions (deleted after 24 h if nobody imports them).
+IMPORT_PENDING_MAX_UPLOADS = int(os.environ.get("IMPORT_PENDING_MAX_UPLOADS", 5))
+IMPORT_PENDING_MAX_BYTES = int(os.environ.get("IMPORT_PENDING_MAX_BYTES", 2 * MAX_IMPORT_BYTES))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 
 # A task's JSON Schema and the completions checked against it (annotate/schemas.py says why each limit is there).

@@ -336,6 +336,7 @@ def test_hostile_text_shows_as_text_on_every_page(page, live_server, screenshot,
     with page.expect_response(re.compile(r"/preview/$")):
         page.locator("[name=status]").select_option("submitted")  # hx-trigger="change": the preview is redrawn
     check(page, watcher, "import preview redrawn")
+    page.get_by_label("Drop them: they are not imported").check()  # the key no field takes, listed: dropped
     page.get_by_role("button", name="Import", exact=True).click()
     page.wait_for_url(re.compile(r"/imports/\d+/$"))
     check(page, watcher, "import job")

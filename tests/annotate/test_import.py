@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotate import importing
+from annotate.importing.mapping import Mapping
 from annotate.models import Example, Revision, Transition
 from annotate.services import prompt_hash
 from tests.factories import ExampleFactory
@@ -122,7 +123,8 @@ def test_csv_with_all_three_shapes(task, tmp_path):
 
 def test_csv_with_mapped_columns(task, tmp_path):
     path = write(tmp_path, "qa.csv", 'question,answer,type,notes\nWhere is it?,"Here,\nthere",negative,x\nWhy?,,,\n')
-    mapping = {"question": "instruction", "answer": "completion", "type": "kind", "notes": ""}
+    keys = {"question": "instruction", "answer": "completion", "type": "kind", "notes": ""}
+    mapping = Mapping(keys=keys, drop=frozenset({"notes"}))  # no field takes "notes": dropped as the lead allowed
     counts = importing.examples_import(task=task, path=path, file_format="csv", mapping=mapping)
     assert counts["records"] == 2 and counts["with_completion"] == 1
     first = task.examples.get(instruction="Where is it?")
@@ -167,7 +169,8 @@ def test_jsonl_is_split_on_newline_only(task, tmp_path):
 
 
 def test_ignored_keys_are_reported_and_empty_values_are_absent(task, tmp_path):
-    out = run(task, write(tmp_path, "x.jsonl", jsonl({"instruction": "a", "meta": {"x": 1}, "kind": None, "id": ""})))
+    path = write(tmp_path, "x.jsonl", jsonl({"instruction": "a", "meta": {"x": 1}, "kind": None, "id": ""}))
+    out = run(task, path, "--allow-unmapped", "meta")
     assert "Ignored keys (no matching field): meta" in out
     example = task.examples.get()
     assert example.kind == "happy" and example.external_id == ""
@@ -369,14 +372,14 @@ def test_source_keys_and_preview(task, tmp_path):
 
 
 def test_locate_bad_utf8_across_chunks(tmp_path, monkeypatch):
-    monkeypatch.setattr(importing, "READ_CHUNK", 4)
+    monkeypatch.setattr(importing.limits, "READ_CHUNK", 4)
     path = write(tmp_path, "x", "ab\ncdé\n".encode() + b"x\xc3")  # "é" split across chunks; a cut at the end
     assert importing.locate_bad_utf8(path) == (3, 1, 9)
     assert importing.locate_bad_utf8(write(tmp_path, "y", "ab\ncdé\n".encode())) is None
 
 
 def test_large_json_array_streams_in_small_chunks(task, tmp_path, monkeypatch):
-    monkeypatch.setattr(importing, "READ_CHUNK", 16)  # every record crosses chunks
+    monkeypatch.setattr(importing.limits, "READ_CHUNK", 16)  # every record crosses chunks
     records = [{"instruction": f"Question {i} ü", "completion": "x" * (i % 40), "id": i} for i in range(300)]
     counts = importing.examples_import(
         task=task, path=write(tmp_path, "a.json", json.dumps(records)), file_format="json"
@@ -386,7 +389,7 @@ def test_large_json_array_streams_in_small_chunks(task, tmp_path, monkeypatch):
 
 
 def test_batches_and_duplicate_checks_span_batch_boundaries(task, tmp_path, monkeypatch):
-    monkeypatch.setattr(importing, "BATCH_SIZE", 7)
+    monkeypatch.setattr(importing.limits, "BATCH_SIZE", 7)
     records = [{"instruction": f"q{i}", "id": f"i{i}"} for i in range(30)]
     importing.examples_import(task=task, path=write(tmp_path, "a.jsonl", jsonl(*records)), file_format="jsonl")
     assert task.examples.count() == 30 and not Transition.objects.exists()  # imported as new: nothing moved
@@ -469,9 +472,9 @@ def test_a_failing_job_records_its_problems_and_deletes_its_upload(task, existin
 def test_a_job_cancelled_while_it_inserts_rolls_everything_back(task, existing, tmp_path, monkeypatch):
     path = write(tmp_path, "many.jsonl", jsonl(*({"prompt": f"p{i}", "completion": "c"} for i in range(30))))
     job = import_job(task, path)
-    monkeypatch.setattr(importing, "BATCH_SIZE", 5)
-    monkeypatch.setattr(importing, "PROGRESS_SECONDS", 0)
-    heartbeat = importing.job_heartbeat
+    monkeypatch.setattr(importing.limits, "BATCH_SIZE", 5)
+    monkeypatch.setattr(importing.limits, "PROGRESS_SECONDS", 0)
+    heartbeat = importing.jobs.job_heartbeat
     inserted_before_cancel = []
 
     def cancelled_by_someone_else(job, **kwargs):
@@ -481,7 +484,7 @@ def test_a_job_cancelled_while_it_inserts_rolls_everything_back(task, existing, 
         return heartbeat(job, **kwargs)
 
     before = rows()
-    monkeypatch.setattr(importing, "job_heartbeat", cancelled_by_someone_else)
+    monkeypatch.setattr(importing.jobs, "job_heartbeat", cancelled_by_someone_else)
     importing.import_run(job_id=job.pk)
     job.refresh_from_db()
     assert inserted_before_cancel[0] == 5  # one batch was in the transaction...
@@ -495,9 +498,9 @@ def test_a_job_cancelled_while_it_lists_the_problems_stops(task, tmp_path, monke
     records = [*({"prompt": f"p{i}"} for i in range(2999)), {"prompt": "last", "kind": "weird"}]
     path = write(tmp_path, "many.jsonl", jsonl(*records))
     job = import_job(task, path)
-    monkeypatch.setattr(importing, "PROGRESS_SECONDS", 0)
-    monkeypatch.setattr(importing, "BATCH_SIZE", 1000)
-    heartbeat = importing.job_heartbeat
+    monkeypatch.setattr(importing.limits, "PROGRESS_SECONDS", 0)
+    monkeypatch.setattr(importing.limits, "BATCH_SIZE", 1000)
+    heartbeat = importing.jobs.job_heartbeat
     notices = []
 
     def cancel_when_listing(job, **kwargs):
@@ -508,7 +511,7 @@ def test_a_job_cancelled_while_it_lists_the_problems_stops(task, tmp_path, monke
             job_cancel(job)
         return heartbeat(job, **kwargs)
 
-    monkeypatch.setattr(importing, "job_heartbeat", cancel_when_listing)
+    monkeypatch.setattr(importing.jobs, "job_heartbeat", cancel_when_listing)
     importing.import_run(job_id=job.pk)
     job.refresh_from_db()
     assert notices[-1] == importing.LISTING_PROBLEMS and "" in notices  # inserting first, then listing
@@ -518,7 +521,7 @@ def test_a_job_cancelled_while_it_lists_the_problems_stops(task, tmp_path, monke
 def test_an_unexpected_error_fails_the_job_without_a_trace_for_the_user(task, tmp_path, monkeypatch):
     path = write(tmp_path, "ok.jsonl", jsonl(GOOD))
     job = import_job(task, path)
-    monkeypatch.setattr(importing, "audit_record", lambda **kwargs: 1 / 0)  # inside the import's transaction
+    monkeypatch.setattr(importing.loading, "audit_record", lambda **kwargs: 1 / 0)  # inside the import's transaction
     importing.import_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.state == "failed" and job.error == (
@@ -536,8 +539,8 @@ def test_a_finished_job_is_not_run_again(task, tmp_path):
 
 
 def test_a_line_over_the_record_limit_is_named_and_the_next_lines_still_read(task, tmp_path, monkeypatch):
-    monkeypatch.setattr(importing, "MAX_RECORD_BYTES", 64)
-    monkeypatch.setattr(importing, "READ_CHUNK", 16)
+    monkeypatch.setattr(importing.limits, "MAX_RECORD_BYTES", 64)
+    monkeypatch.setattr(importing.limits, "READ_CHUNK", 16)
     content = jsonl(GOOD, {"instruction": "y" * 200}, {"instruction": "z", "kind": "odd"})
     with pytest.raises(importing.ImportFailed) as caught:
         importing.examples_import(task=task, path=write(tmp_path, "long.jsonl", content), file_format="jsonl")

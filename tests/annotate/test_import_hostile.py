@@ -78,12 +78,13 @@ class Outcome(NamedTuple):
     counts: dict | None  # the import's counts when it imported
 
 
-def by_command(task, folder: Path, name: str, content: bytes, status: str = "new") -> Outcome:
+def by_command(task, folder: Path, name: str, content: bytes, status: str = "new", allow=()) -> Outcome:
     path = folder / name
     path.write_bytes(content)
     out = StringIO()
+    allowed = ("--allow-unmapped", ",".join(allow)) if allow else ()
     try:
-        call_command("import_examples", task.slug, str(path), "--status", status, stdout=out)
+        call_command("import_examples", task.slug, str(path), "--status", status, *allowed, stdout=out)
     except CommandError as exc:
         return Outcome(False, str(exc), None)
     found = re.search(r"^Imported (\d+) examples into .*: (\d+) with completions$", out.getvalue(), re.MULTILINE)
@@ -97,9 +98,10 @@ def page_text(response) -> str:
 
 
 def by_browser(
-    client, task, name: str, content: bytes, status: str = "new", *, commit=contextlib.nullcontext
+    client, task, name: str, content: bytes, status: str = "new", *, commit=contextlib.nullcontext, allow=()
 ) -> Outcome:
-    """Upload, open the mapping page, preview, and import with the prefilled mapping, as a lead would."""
+    """Upload, open the mapping page, preview, and import with the prefilled mapping, as a lead would; with `allow`,
+    the keys the page lists as not stored must be those, and the lead chooses to drop them."""
     response = client.post(reverse("imports:upload", args=[task.slug]), {"file": SimpleUploadedFile(name, content)})
     assert response.status_code in (200, 302), response.status_code
     if response.status_code == 200:  # refused at upload
@@ -110,6 +112,9 @@ def by_browser(
     form = page.context["form"]
     data = {f"map_{i}": form[f"map_{i}"].initial or "" for i in range(len(form.keys))}
     data.update(status=status, action="import")
+    if allow:
+        assert sorted(u.key for u in page.context["unstored"]) == sorted(allow)
+        data.update(unmapped="drop", unmapped_key=list(allow))
     assert client.post(mapping_url + "preview/", data, headers={"HX-Request": "true"}).status_code == 200
     with commit():
         response = client.post(mapping_url, data)
@@ -130,23 +135,24 @@ def importer(request, task, lead, client, tmp_path, monkeypatch, django_capture_
     """import(name, content, status="new") -> Outcome, by the command, the upload page, or the upload page with every
     file large enough to run as a job (on a worker; inline here, when the request's transaction commits)."""
     if request.param == "command":
-        return lambda name, content, status="new": by_command(task, tmp_path, name, content, status)
+        return lambda name, content, status="new", allow=(): by_command(task, tmp_path, name, content, status, allow)
     client.force_login(lead)
     if request.param == "upload":
-        return lambda name, content, status="new": by_browser(client, task, name, content, status)
+        return lambda name, content, status="new", allow=(): by_browser(client, task, name, content, status,
+                                                                        allow=allow)  # fmt: skip
     request.getfixturevalue("inline_celery")
-    monkeypatch.setattr(importing, "INLINE_MAX_BYTES", 0)
+    monkeypatch.setattr(importing.limits, "INLINE_MAX_BYTES", 0)
 
-    def run(name: str, content: bytes, status: str = "new") -> Outcome:
+    def run(name: str, content: bytes, status: str = "new", allow=()) -> Outcome:
         commit = lambda: django_capture_on_commit_callbacks(execute=True)  # noqa: E731
-        return by_browser(client, task, name, content, status, commit=commit)
+        return by_browser(client, task, name, content, status, commit=commit, allow=allow)
 
     return run
 
 
-def assert_refused(importer: Importer, name: str, content: bytes, *expected: str) -> str:
+def assert_refused(importer: Importer, name: str, content: bytes, *expected: str, allow=()) -> str:
     before = rows()
-    outcome = importer(name, content)
+    outcome = importer(name, content, allow=allow) if allow else importer(name, content)
     assert not outcome.imported
     for text in expected:
         assert text in outcome.text
@@ -154,9 +160,9 @@ def assert_refused(importer: Importer, name: str, content: bytes, *expected: str
     return outcome.text
 
 
-def assert_imported(importer: Importer, name: str, content: bytes, records: int) -> Outcome:
+def assert_imported(importer: Importer, name: str, content: bytes, records: int, allow=()) -> Outcome:
     before = rows()
-    outcome = importer(name, content)
+    outcome = importer(name, content, allow=allow) if allow else importer(name, content)
     assert outcome.imported, outcome.text
     assert outcome.counts["records"] == records
     n, with_completion = records, outcome.counts["with_completion"]
@@ -181,7 +187,7 @@ def test_the_size_limit_is_checked_again_when_the_import_runs(
     content = jsonl(GOOD) * 9
     if background:
         request.getfixturevalue("inline_celery")
-        monkeypatch.setattr(importing, "INLINE_MAX_BYTES", 0)
+        monkeypatch.setattr(importing.limits, "INLINE_MAX_BYTES", 0)
 
     @contextlib.contextmanager
     def commit():
@@ -270,7 +276,7 @@ def test_the_field_limit_names_the_record_the_field_and_the_limit(importer, exis
 
 
 def test_a_line_over_the_record_size_limit_is_named_with_the_limit(importer, existing, monkeypatch):
-    monkeypatch.setattr(importing, "MAX_RECORD_BYTES", 64 * 1024)
+    monkeypatch.setattr(importing.limits, "MAX_RECORD_BYTES", 64 * 1024)
     content = jsonl(GOOD, {"instruction": "z" * 70_000})
     assert_refused(importer, "long.jsonl", content, "line 2: longer than 65,536 bytes, the limit of one record")
 
@@ -334,7 +340,8 @@ NUL = "contains a NUL character (\\u0000), which cannot be stored"
     ids=["jsonl-escaped", "jsonl-raw", "csv", "json", "id", "chat", "quoted-in-message", "with-a-nul-key"],
 )
 def test_nul_characters_are_refused_naming_the_field(importer, existing, name, content, expected):
-    assert_refused(importer, name, content, expected)
+    allow = ["pro\\u0000"] if name == "key.jsonl" else ()  # the key no field takes: dropped as allowed
+    assert_refused(importer, name, content, expected, allow=allow)
 
 
 SURROGATE = "contains an unpaired surrogate (\\ud800), which is not valid Unicode"
@@ -389,16 +396,16 @@ def test_a_bom_and_crlf_line_ends_are_accepted_and_not_stored(importer, task, na
 
 
 @pytest.mark.parametrize(
-    ("name", "content"),
+    ("name", "content", "allow"),
     [
-        ("keys.jsonl", jsonl({"instruction": "a", "no\u0000te": 1, "k" * 2000: 2})),
-        ("keys.json", b'[{"instruction": "a", "no\\u0000te": 1, "\\ud800": 2}]'),
-        ("keys.csv", b"instruction,no\x00te\na,1\n"),
+        ("keys.jsonl", jsonl({"instruction": "a", "no\u0000te": 1, "k" * 2000: 2}), ["no\\u0000te", "k" * 100 + "…"]),
+        ("keys.json", b'[{"instruction": "a", "no\\u0000te": 1, "\\ud800": 2}]', ["no\\u0000te", "\\ud800"]),
+        ("keys.csv", b"instruction,no\x00te\na,1\n", ["no\\u0000te"]),
     ],
     ids=["jsonl", "json", "csv"],
 )
-def test_keys_that_cannot_be_stored_are_ignored_and_shown_escaped(importer, task, name, content):
-    outcome = assert_imported(importer, name, content, 1)
+def test_keys_that_cannot_be_stored_are_ignored_and_shown_escaped(importer, task, name, content, allow):
+    outcome = assert_imported(importer, name, content, 1, allow=allow)  # dropped as allowed, named as escaped
     assert "Ignored keys (no matching field): " in outcome.text and "no\\u0000te" in outcome.text
     assert task.examples.get().instruction == "a"
 
@@ -516,7 +523,7 @@ def test_urls_in_records_are_stored_as_text_and_never_fetched(importer, task, ht
         "id": f"{base}/id",
         f"{base}/key": f"{base}/value",
     }
-    assert_imported(importer, "urls.jsonl", jsonl(record), 1)
+    assert_imported(importer, "urls.jsonl", jsonl(record), 1, allow=[f"{base}/key"])
     example = task.examples.get()
     assert (example.instruction, example.context, example.input, example.completion, example.external_id) == (
         record["instruction"], record["context"], record["input"], record["completion"], record["id"],

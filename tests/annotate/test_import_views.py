@@ -145,8 +145,12 @@ def test_commit_of_a_small_file_imports_now_and_shows_the_result(client, lead, t
     job = ImportJob.objects.get()
     assert response.status_code == 302 and response.url == reverse("imports:job", args=[task.slug, job.pk])
     assert job.state == JobState.SUCCEEDED and job.progress == job.total == job.size and not job.notice
-    assert job.counts["records"] == 12 and job.mapping == {"question": "instruction", "answer": "completion",
-                                                          "type": "kind"}  # fmt: skip
+    assert job.counts["records"] == 12 and job.mapping == {
+        "keys": {"question": "instruction", "answer": "completion", "type": "kind"},
+        "paths": {},
+        "drop": [],
+        "keep": [],
+    }
     assert task.examples.filter(status="submitted", kind="edge").count() == 6
     assert Transition.objects.filter(actor=lead, to_status="submitted").count() == 12
     page = client.get(response.url)
@@ -160,7 +164,7 @@ def test_commit_of_a_large_file_queues_a_job_that_runs_inline_without_redis(
     client, lead, task, settings, monkeypatch, django_capture_on_commit_callbacks, inline_celery
 ):
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    monkeypatch.setattr(importing, "INLINE_MAX_RECORDS", 5)
+    monkeypatch.setattr(importing.limits, "INLINE_MAX_RECORDS", 5)
     client.force_login(lead)
     url = csv_upload(client, task)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

@@ -1,3 +1,4 @@
+import re
 import time
 from pathlib import Path
 
@@ -6,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotate import importing
 from annotate.importing import IMPORT_STATUSES, Progress, Reporter
+from annotate.importing.mapping import Mapping, PathError, parse_path
 from annotate.models import ImportJob, Task
 
 
@@ -29,25 +31,72 @@ class Command(BaseCommand):
             default="",
             help="The file's format; by default from its name (.jsonl, .csv) or its first character.",
         )
+        parser.add_argument(
+            "--path",
+            dest="paths",
+            action="append",
+            default=[],
+            metavar="FIELD=PATH",
+            help="Take a field from a path inside the record, e.g. completion=instances[0].output (repeatable). "
+            f"Fields: {', '.join(importing.FIELDS)}.",
+        )
+        parser.add_argument(
+            "--allow-unmapped",
+            default="",
+            metavar="KEY,...",
+            help="Keys that no field takes, to drop (else the import is refused and names them). A comma inside a "
+            "key is written \\,",
+        )
+        parser.add_argument(
+            "--keep-unmapped",
+            default="",
+            metavar="KEY,...",
+            help="Keys that no field takes, to keep on each example as metadata (shown on its page, in manifests).",
+        )
 
-    def handle(self, *args, slug: str, file: str, status: str, file_format: str, **options) -> None:
+    def handle(
+        self,
+        *args,
+        slug: str,
+        file: str,
+        status: str,
+        file_format: str,
+        paths: list[str],
+        allow_unmapped: str,
+        keep_unmapped: str,
+        **options,
+    ) -> None:
         task = Task.objects.filter(slug=slug).first()
         if task is None:
             raise CommandError(f"No task with slug {slug!r}.")
         path = Path(file)
         if not path.is_file():  # a local, regular file: never a URL (nothing is fetched), a device or a pipe
             raise CommandError(f"No such file: {file}")
+        mapping = Mapping(paths=_paths(paths), drop=_keys(allow_unmapped), keep=_keys(keep_unmapped))
+        if both := mapping.drop & mapping.keep:
+            raise CommandError(f"Keys both dropped and kept: {', '.join(sorted(both))}; choose one for each.")
         try:
             file_format = file_format or importing.detect_format(path=path)
             counts = importing.examples_import(
-                task=task, path=path, file_format=file_format, status=status, reporter=_Printer(self.stdout)
+                task=task,
+                path=path,
+                file_format=file_format,
+                mapping=mapping,
+                status=status,
+                reporter=_Printer(self.stdout),
             )
         except ValidationError as exc:
-            raise CommandError("Nothing was imported.\n" + "\n".join(exc.messages)) from exc
+            hint = ""
+            if unmapped := getattr(exc, "unmapped", None):
+                listed = ",".join(key.replace(",", "\\,") for key in unmapped)
+                hint = f"\nTo import without them: --allow-unmapped {listed} (or keep them: --keep-unmapped {listed})"
+            raise CommandError("Nothing was imported.\n" + "\n".join(exc.messages) + hint) from exc
         except OSError as exc:  # unreadable (permissions), or gone meanwhile
             raise CommandError(f"Nothing was imported: cannot read {file}: {exc.strerror or exc}") from exc
         if counts["ignored"]:
             self.stdout.write(f"Ignored keys (no matching field): {', '.join(counts['ignored'])}")
+        if counts.get("kept"):
+            self.stdout.write(f"Kept as metadata: {', '.join(counts['kept'])}")
         self.stdout.write(
             f"Imported {counts['records']} examples into {task.slug} (status {status}): "
             f"{counts['with_completion']} with completions"
@@ -72,3 +121,25 @@ class _Printer(Reporter):
             self.stdout.write(f"Stopped at a problem, nothing kept; listing every problem: {percent}% of the file read")
         else:
             self.stdout.write(f"Inserted {progress.records:,} records ({percent}% of the file)")
+
+
+def _keys(text: str) -> frozenset[str]:
+    """KEY,KEY,... as a set; "\\," is a comma inside a key."""
+    parts = re.split(r"(?<!\\),", text)
+    return frozenset(part.replace("\\,", ",").strip() for part in parts if part.strip())
+
+
+def _paths(given: list[str]) -> dict[str, str]:
+    """FIELD=PATH options as {field: path}. Raise CommandError for an unknown field or a path that cannot be read."""
+    paths = {}
+    for item in given:
+        name, _, text = item.partition("=")
+        name = name.strip()
+        if name not in importing.FIELDS or not text.strip():
+            raise CommandError(f"--path {item!r}: write FIELD=PATH, with a field among {', '.join(importing.FIELDS)}.")
+        try:
+            parse_path(text)
+        except PathError as exc:
+            raise CommandError(f"--path {item!r}: {exc}") from None
+        paths[name] = text.strip()
+    return paths
