@@ -33,7 +33,7 @@ def test_before_any_check_live_figures_are_counted_and_snapshot_ones_are_unknown
 
 
 def test_after_a_check_snapshot_figures_carry_the_time_they_were_taken(
-    client, task, lead, annotator, reviewer, django_capture_on_commit_callbacks
+    client, task, lead, annotator, reviewer, django_capture_on_commit_callbacks, inline_celery
 ):
     example = submit_new(task, annotator, "Hold the button for ten seconds.", instruction="It blinks. What now?")
     review_services.verdict_record(example=example, reviewer=reviewer, decision="approve", version=example.version)

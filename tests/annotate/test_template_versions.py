@@ -83,7 +83,7 @@ def test_the_preview_counts_the_examples_and_shows_what_changes(client, task, le
 
 
 def test_moving_puts_every_example_on_the_current_version_and_records_it(
-    client, task, lead, two_versions, django_capture_on_commit_callbacks
+    client, task, lead, two_versions, django_capture_on_commit_callbacks, inline_celery
 ):
     old, new = two_versions
     texts = {e.pk: (e.instruction, e.completion, e.version) for e in old}
@@ -138,3 +138,20 @@ def test_the_live_preview_names_the_field_to_fix(client, task, lead):
     assertContains(response, "Prompt format: unknown placeholder {question}")
     assertContains(response, "Label of “instruction”: This field is required.")
     assertNotContains(response, "fix the fields marked on the left")
+
+
+@pytest.mark.redis
+def test_a_real_worker_moves_the_examples(celery_worker_process, task, lead, two_versions):
+    import time
+
+    from annotate.template_versions import template_move_request
+
+    move = template_move_request(task=task, user=lead, expected=3)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        move.refresh_from_db()
+        if not move.is_live:
+            break
+        time.sleep(0.3)
+    assert (move.state, move.progress) == ("succeeded", 3), move.error
+    assert not Example.objects.filter(task=task, template__version=1).exists()
