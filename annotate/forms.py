@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 
 from .models import Kind, PromptTemplate, Role, Skip, Task
 from .rendering import PRESETS, PROMPT_FIELDS
+from .services import task_slug_check
 
 
 class NoColonMixin:
@@ -120,6 +121,11 @@ class TaskCreateForm(TaskForm):
 
     class Meta(TaskForm.Meta):
         fields = [*TaskForm.Meta.fields, "preset"]
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        task_slug_check(slug=slug)  # ignoring case: the error names the slug taken, next to the field
+        return slug
 
 
 class TaskEditForm(TaskForm):

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 
 from pairsmith.jobs import Job
@@ -74,6 +75,13 @@ class Task(models.Model):
             models.CheckConstraint(condition=Q(approvals_required__in=[1, 2]), name="annotate_task_approvals_1_or_2"),
             models.CheckConstraint(
                 condition=Q(validation_ratio__gte=0, validation_ratio__lt=1), name="annotate_task_validation_ratio"
+            ),
+            # A slug names the task's export folder: "Support" and "support" would share one on a case-insensitive
+            # filesystem (macOS, Windows, many S3 tools). The exact-match unique index stays for URL lookups.
+            models.UniqueConstraint(
+                Lower("slug"),
+                name="annotate_task_slug_ci",
+                violation_error_message="A task with this slug, ignoring case, already exists.",
             ),
         ]
 

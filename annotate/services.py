@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
@@ -55,6 +55,18 @@ def preset_values(preset: str) -> dict:
     return {**values, "preset": preset}
 
 
+def task_slug_check(*, slug: str) -> None:
+    """Raise ValidationError when a task's slug equals `slug` ignoring case.
+
+    A slug names the task's export folder, and "Support" and "support" would be one folder on a case-insensitive
+    filesystem; the constraint annotate_task_slug_ci refuses them too, this says so with the slug taken.
+    """
+    taken = Task.objects.filter(slug__iexact=slug).values_list("slug", flat=True).first()
+    if taken is not None:
+        case = "" if taken == slug else " (slugs that differ only in case name the same export folder)"
+        raise ValidationError(f"A task with slug {taken!r} already exists{case}.", code="unique")
+
+
 @transaction.atomic
 def task_create(
     *,
@@ -68,8 +80,10 @@ def task_create(
     **settings,
 ) -> Task:
     """Create a task with its first template (from `preset`); the creator becomes its lead. Raise ValidationError."""
-    if Task.objects.filter(slug=slug).exists():
-        raise ValidationError({"slug": f"A task with slug {slug!r} already exists."})
+    try:
+        task_slug_check(slug=slug)
+    except ValidationError as exc:
+        raise ValidationError({"slug": exc.messages}) from exc
     task = Task(
         slug=slug,
         name=name,
@@ -80,7 +94,11 @@ def task_create(
         **settings,
     )
     task.full_clean()
-    task.save()
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent create of the same slug is refused like any other
+            task.save()
+    except IntegrityError as exc:
+        raise ValidationError({"slug": f"A task with slug {slug!r} was just created by someone else."}) from exc
     template = PromptTemplate(task=task, version=1, created_by=created_by, **preset_values(preset))
     template.full_clean()
     template.save()
