@@ -4,13 +4,13 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, Q
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
 
 from .audit import Action, audit_record
@@ -263,6 +263,20 @@ class StaleVersion(ValidationError):
         )
 
 
+def example_held(*, task: Task, user, now: datetime | None = None) -> Example | None:
+    """The new example `user` holds a live claim on (the one "Annotate" reopens), or None. Reads only."""
+    now = now or timezone.now()
+    held = Example.objects.filter(task=task, claimed_by=user, claim_expires_at__gt=now, status=Status.NEW)
+    return held.order_by("id").first()
+
+
+def examples_claimable(*, task: Task, user, now: datetime | None = None) -> QuerySet:
+    """The new examples nobody holds that `user` has not skipped: what example_claim_next hands out. Reads only."""
+    now = now or timezone.now()
+    free = Example.objects.filter(task=task, status=Status.NEW)
+    return free.filter(Q(claim_expires_at__isnull=True) | Q(claim_expires_at__lte=now)).exclude(skips__user=user)
+
+
 def example_claim_next(*, task: Task, user, lease: timedelta = CLAIM_LEASE) -> Example | None:
     """Hand `user` an example nobody else holds, as a lease: their held, unwritten one first, then the oldest new one.
 
@@ -272,11 +286,7 @@ def example_claim_next(*, task: Task, user, lease: timedelta = CLAIM_LEASE) -> E
     two annotators asking at the same moment never get the same example.
     """
     now = timezone.now()
-    held = (
-        Example.objects.filter(task=task, claimed_by=user, claim_expires_at__gt=now, status=Status.NEW)
-        .order_by("id")
-        .first()
-    )
+    held = example_held(task=task, user=user, now=now)
     if held is not None:
         return held
     expires = now + lease
@@ -302,13 +312,7 @@ def example_claim_next(*, task: Task, user, lease: timedelta = CLAIM_LEASE) -> E
             row = cursor.fetchone()
         return Example.objects.get(pk=row[0]) if row else None
     with transaction.atomic():  # SQLite: one writer at a time, so a plain select-then-update is safe
-        example = (
-            Example.objects.filter(task=task, status=Status.NEW)
-            .filter(Q(claim_expires_at__isnull=True) | Q(claim_expires_at__lte=now))
-            .exclude(skips__user=user)
-            .order_by("id")
-            .first()
-        )
+        example = examples_claimable(task=task, user=user, now=now).order_by("id").first()
         if example is None:
             return None
         example.claimed_by = user

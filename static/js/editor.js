@@ -88,7 +88,7 @@
     }
     if (event.altKey && !mod && event.key.toLowerCase() === "n") {
       event.preventDefault();
-      document.querySelector("a[data-next]").click();
+      document.querySelector("[data-next]").click();  // a POST form: taking the next example changes state
       return;
     }
     if (event.altKey && !mod && event.key.toLowerCase() === "k") {
