@@ -67,7 +67,8 @@ def test_switching_tabs_saves_and_typing_on_does_not_conflict_with_that_save(pag
     example = ExampleFactory(task=task, instruction="Does the Skylark work with solar panels?")
     login(page, annotator.username)
     page.goto(f"/tasks/{task.slug}/annotate/")
-    page.keyboard.press("Enter")  # "Start annotating" has the focus
+    expect(page.get_by_role("button", name="Start annotating")).to_be_focused()
+    page.keyboard.press("Enter")
     page.locator("#id_completion").press_sequentially("Yes, through", delay=5)
     # The annotator switches to another tab before the autosave fires: the page saves at once.
     page.evaluate(
