@@ -7,6 +7,7 @@ from . import schemas
 from .limits import check_text, text_problem
 from .models import EXPORT_KEEP_MAX, Kind, PromptTemplate, Role, Skip, Task
 from .rendering import PRESETS, PROMPT_FIELDS, template_limits_error
+from .services import task_slug_check
 from .template_versions import labels_following
 
 
@@ -136,6 +137,11 @@ class TaskCreateForm(TaskForm):
 
     class Meta(TaskForm.Meta):
         fields = [*TaskForm.Meta.fields, "preset"]
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        task_slug_check(slug=slug)  # ignoring case: the error names the slug taken, next to the field
+        return slug
 
 
 class TaskEditForm(TaskForm):

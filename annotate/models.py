@@ -7,6 +7,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 
 from pairsmith.jobs import Job
@@ -96,6 +97,13 @@ class Task(models.Model):
             models.CheckConstraint(
                 condition=Q(export_keep_versions__gte=1, export_keep_versions__lte=EXPORT_KEEP_MAX),
                 name="annotate_task_export_keep_versions",
+            ),
+            # A slug names the task's export folder: "Support" and "support" would share one on a case-insensitive
+            # filesystem (macOS, Windows, many S3 tools). The exact-match unique index stays for URL lookups.
+            models.UniqueConstraint(
+                Lower("slug"),
+                name="annotate_task_slug_ci",
+                violation_error_message="A task with this slug, ignoring case, already exists.",
             ),
         ]
 

@@ -4,13 +4,13 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.db.models import Count, F, Max, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, Count, F, Max, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from . import limits, revisions
@@ -57,6 +57,18 @@ def preset_values(preset: str) -> dict:
     return {**values, "preset": preset}
 
 
+def task_slug_check(*, slug: str) -> None:
+    """Raise ValidationError when a task's slug equals `slug` ignoring case.
+
+    A slug names the task's export folder, and "Support" and "support" would be one folder on a case-insensitive
+    filesystem; the constraint annotate_task_slug_ci refuses them too, this says so with the slug taken.
+    """
+    taken = Task.objects.filter(slug__iexact=slug).values_list("slug", flat=True).first()
+    if taken is not None:
+        case = "" if taken == slug else " (slugs that differ only in case name the same export folder)"
+        raise ValidationError(f"A task with slug {taken!r} already exists{case}.", code="unique")
+
+
 @transaction.atomic
 def task_create(
     *,
@@ -70,8 +82,10 @@ def task_create(
     **settings,
 ) -> Task:
     """Create a task with its first template (from `preset`); the creator becomes its lead. Raise ValidationError."""
-    if Task.objects.filter(slug=slug).exists():
-        raise ValidationError({"slug": f"A task with slug {slug!r} already exists."})
+    try:
+        task_slug_check(slug=slug)
+    except ValidationError as exc:
+        raise ValidationError({"slug": exc.messages}) from exc
     task = Task(
         slug=slug,
         name=name,
@@ -82,7 +96,11 @@ def task_create(
         **settings,
     )
     task.full_clean()
-    task.save()
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent create of the same slug is refused like any other
+            task.save()
+    except IntegrityError as exc:
+        raise ValidationError({"slug": f"A task with slug {slug!r} was just created by someone else."}) from exc
     template = PromptTemplate(task=task, version=1, created_by=created_by, **preset_values(preset))
     template.full_clean()
     template.save()
@@ -256,6 +274,34 @@ class StaleVersion(ValidationError):
         )
 
 
+def example_held(*, task: Task, user, now: datetime | None = None) -> Example | None:
+    """The unwritten example `user` holds a live claim on (the one "Annotate" reopens), or None. Reads only."""
+    now = now or timezone.now()
+    held = Example.objects.filter(
+        task=task,
+        claimed_by=user,
+        claim_expires_at__gt=now,
+        author__isnull=True,
+        status__in=[Status.NEW, Status.FLAGGED],
+    )
+    return held.order_by("id").first()
+
+
+def examples_claimable(*, task: Task, user, now: datetime | None = None, status: str | None = None) -> QuerySet:
+    """The unowned examples nobody holds that `user` has not skipped: new ones, and flagged ones with no annotator to
+    go back to (imported, sent back in triage); of one `status` when given. What example_claim_next hands out after the
+    user's own flagged work. Reads only."""
+    now = now or timezone.now()
+    free = Example.objects.filter(task=task, status__in=[status] if status else [Status.NEW, Status.FLAGGED])
+    free = free.filter(author__isnull=True)
+    return free.filter(Q(claim_expires_at__isnull=True) | Q(claim_expires_at__lte=now)).exclude(skips__user=user)
+
+
+def example_flagged_back(*, task: Task, user) -> QuerySet:
+    """The user's own examples that a reviewer flagged back, oldest first: handed out before anything else."""
+    return Example.objects.filter(task=task, author=user, status=Status.FLAGGED).order_by("updated_at", "id")
+
+
 class KeptAside(ValidationError):
     """A save refused because the example cannot be edited now, whose text is kept as a revision (`copy`) that is not
     current."""
@@ -276,18 +322,17 @@ def example_claim_next(*, task: Task, user, lease: timedelta = CLAIM_LEASE) -> E
     two annotators asking at the same moment never get the same example.
     """
     now = timezone.now()
-    own_flagged = Example.objects.filter(task=task, author=user, status=Status.FLAGGED).order_by("updated_at", "id")
-    example = own_flagged.first()
-    if example is not None:
-        return example
-    held = (
-        Example.objects.filter(task=task, claimed_by=user, claim_expires_at__gt=now, author__isnull=True)
-        .filter(status__in=[Status.NEW, Status.FLAGGED])
-        .order_by("id")
+    # The user's own flagged work and the example they hold, in one query (each side on its partial user index).
+    flagged_back = Q(author=user, status=Status.FLAGGED)
+    held = Q(claimed_by=user, claim_expires_at__gt=now, author__isnull=True, status__in=[Status.NEW, Status.FLAGGED])
+    theirs = (
+        Example.objects.filter(flagged_back | held, task=task)
+        .annotate(rank=Case(When(flagged_back, then=Value(0)), default=Value(1)))  # flagged back first
+        .order_by("rank", "updated_at", "id")
         .first()
     )
-    if held is not None:
-        return held
+    if theirs is not None:
+        return theirs
     for status in (Status.FLAGGED, Status.NEW):  # the flagged pool is small and read first; then the new pool
         example = _claim_from_pool(task, user, status, now=now, expires=now + lease)
         if example is not None:
@@ -320,13 +365,7 @@ def _claim_from_pool(task: Task, user, status: str, *, now, expires) -> Example 
             row = cursor.fetchone()
         return Example.objects.get(pk=row[0]) if row else None
     with transaction.atomic():  # SQLite: one writer at a time, so a plain select-then-update is safe
-        example = (
-            Example.objects.filter(task=task, status=status, author__isnull=True)
-            .filter(Q(claim_expires_at__isnull=True) | Q(claim_expires_at__lte=now))
-            .exclude(skips__user=user)
-            .order_by("id")
-            .first()
-        )
+        example = examples_claimable(task=task, user=user, now=now, status=status).order_by("id").first()
         if example is None:
             return None
         example.claimed_by = user

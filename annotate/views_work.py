@@ -67,13 +67,27 @@ def _editor_context(request, task: Task, example: Example, form: CompletionForm,
     }
 
 
-@task_role(ANNOTATOR)
-@require_GET
-def work(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
-    """Claim the next example and open it; an empty state when the pool is empty."""
+def _take_next(request: HtmxHttpRequest, task: Task) -> HttpResponse:
+    """Claim the next example and open its editor; with none left, the empty state (GET of the work page)."""
     example = services.example_claim_next(task=task, user=request.user)
-    if example is not None:
-        return redirect("annotate:edit", task.slug, example.uuid)
+    if example is None:
+        return redirect("annotate:work", task.slug)
+    return redirect("annotate:edit", task.slug, example.uuid)
+
+
+@task_role(ANNOTATOR)
+@require_http_methods(["GET", "POST"])
+def work(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
+    """POST claims the next example and opens it. GET changes nothing, so that a link from anywhere claims nothing: it
+    reopens the example the annotator holds, else offers "Start annotating" (a POST), else the empty state."""
+    if request.method == "POST":
+        return _take_next(request, task)
+    held = services.example_held(task=task, user=request.user)
+    if held is not None:
+        return redirect("annotate:edit", task.slug, held.uuid)
+    flagged = services.example_flagged_back(task=task, user=request.user).count()
+    if flagged or services.examples_claimable(task=task, user=request.user).exists():
+        return render(request, "annotate/work_start.html", {"task": task, "flagged": flagged})
     drafts = Example.objects.filter(task=task, author=request.user, status__in=[Status.DRAFT, Status.FLAGGED]).count()
     return render(request, "annotate/work_empty.html", {"task": task, "drafts": drafts})
 
@@ -216,7 +230,7 @@ def submit(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
                 form.add_error(None, exc)
             else:
                 messages.success(request, "Submitted for review.")
-                return redirect("annotate:work", task.slug)
+                return _take_next(request, task)
     example.refresh_from_db()
     return render(request, "annotate/edit.html", _editor_context(request, task, example, form))
 
@@ -234,7 +248,7 @@ def skip(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
             messages.error(request, " ".join(exc.messages))
             return redirect("annotate:edit", task.slug, example.uuid)
         messages.info(request, f"Skipped ({Skip.Reason(form.cleaned_data['reason']).label.lower()}).")
-        return redirect("annotate:work", task.slug)
+        return _take_next(request, task)
     messages.error(request, "Choose why you skip this example.")
     return redirect("annotate:edit", task.slug, example.uuid)
 

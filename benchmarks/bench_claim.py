@@ -62,10 +62,11 @@ def annotator_loop(url: str, cookie: dict, start: float, deadline: float, result
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
     headers = {"Cookie": cookie["cookie"], "X-CSRFToken": cookie["csrf"], "Host": "127.0.0.1"}
     form = {**headers, "Content-Type": "application/x-www-form-urlencoded", "HX-Request": "true"}
+    claim = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
     while time.monotonic() < deadline:
         counted = time.monotonic() >= start
         started = time.perf_counter()
-        conn.request("GET", f"/tasks/{SLUG}/annotate/", headers=headers)
+        conn.request("POST", f"/tasks/{SLUG}/annotate/", body="", headers=claim)  # the "Annotate" button
         response = conn.getresponse()
         response.read()
         elapsed = time.perf_counter() - started

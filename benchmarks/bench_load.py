@@ -9,7 +9,11 @@ with http.client, after one warm-up request per client:
 - reviewers take the next pair, sometimes decide with a stale version on purpose, sometimes race two tabs (approve
   against flag on the same version, or approve against "next pair"), then approve, flag, reject or edit-and-approve;
 - racing clients: annotators posting saves and submits to examples other annotators were just handed (their edit
-  URL), and reviewers opening pairs other reviewers were just handed, or the head of the queue page, and deciding.
+  URL), and reviewers opening pairs other reviewers were just handed, or the head of the queue page, by their address
+  (which takes no lease), and deciding.
+
+Taking work is a POST, as in the browser: a claim, a submit or a skip answers with the editor of the example it handed
+out; "next pair" and a verdict answer with the review page of the pair they leased, which the client then opens.
 
 Every response is recorded (kind, status, latency, stored / refused with its message). Afterwards, from the records
 and the database:
@@ -59,7 +63,8 @@ SAVED_VERSION = re.compile(r'data-saved-version="(\d+)"')
 # Refused saves keep their text as revisions that are not current (annotate.revisions): the invariants below are about
 # the line of current texts.
 CURRENT_LINE = "reason NOT IN ('conflict', 'late')"
-CANONICAL = re.compile(r'data-canonical-url="/tasks/[^/]+/review/([0-9a-f-]{36})/')
+REVIEW_URL = re.compile(r"/tasks/[^/]+/review/([0-9a-f-]{36})/")
+REVIEW_PAGE = 'data-testid="status"'  # on every review screen, whether the pair can be judged or not
 PAGE_VERSION = re.compile(r"· version (\d+) ·")
 QUEUE_ROW = re.compile(r'<tr data-example="([0-9a-f-]{36})">(.*?)</tr>', re.S)
 TAG = re.compile(r"<[^>]+>")
@@ -189,7 +194,8 @@ class Client:
         self.expectations: Counter = Counter()  # deliberate stale / stolen posts: how they were answered
         self.races: Counter = Counter()  # two-tab races: how many of the pair were stored
         self.notes: list[str] = []  # surprises worth a line in the report
-        self.pending: tuple[str, int] | None = None  # a pair handed by the "next" of a race, to decide next
+        self.next_example: str | None = None  # the example a submit or a skip handed out, to open next
+        self.next_pairs: list[tuple[str, float]] = []  # pairs a verdict or a race handed out: (uuid, when), to open
         self.stray: list[str] = []  # pairs "next" handed back after this reviewer had decided them
 
     # --- HTTP ---------------------------------------------------------------------------------------------------
@@ -315,10 +321,27 @@ class Client:
         self.refused_or_unexpected(kind, response)
         return None
 
-    def _submit_outcome(self, kind: str, uuid: str, response: Response | None, text: str, version: int) -> bool:
+    def _handed_example(self, response: Response) -> str | None:
+        """The example a claim, a submit or a skip handed out (its editor is where the answer redirects), now held."""
+        match = EDIT_URL.search(response.location) if response.status == 302 else None
+        if match is None:
+            return None
+        uuid = match.group(1)
+        self.hold(uuid, response.t1)
+        self.handed.append(uuid)
+        self.shared.tell("annotated", uuid, self.index, 1)
+        return uuid
+
+    def _submit_outcome(
+        self, kind: str, uuid: str, response: Response | None, text: str, version: int, takes_next: bool = False
+    ) -> bool:
+        """Classify a submit; a stored one redirects to the next example it handed out (or to the empty state)."""
         if response is None:
             return False
-        if response.status == 302 and response.location.endswith(f"/tasks/{SLUG}/annotate/"):
+        location = response.location
+        if response.status == 302 and (location.endswith(f"/tasks/{SLUG}/annotate/") or EDIT_URL.search(location)):
+            if takes_next:
+                self.next_example = self._handed_example(response)
             self.record(kind, response, "stored")
             self.revisions.append((uuid, version + 1, "submit", md5(text)))
             self.acts.append((uuid, self.user_id, response.t0, response.t1, kind))
@@ -332,22 +355,21 @@ class Client:
 
     def annotator_iteration(self) -> None:
         base = f"/tasks/{SLUG}/examples"
-        response = self.call("claim", "GET", f"/tasks/{SLUG}/annotate/")
-        if response is None:
-            return
-        match = EDIT_URL.search(response.location) if response.status == 302 else None
-        if not match:
-            if response.status == 200:  # the empty state: nothing left in the pool for this annotator
-                self.record("claim", response, "empty")
-                time.sleep(0.1)
-            else:
-                self.unexpected("claim", response)
-            return
-        uuid = match.group(1)
-        self.record("claim", response, "handed")
-        self.hold(uuid, response.t1)
-        self.handed.append(uuid)
-        self.shared.tell("annotated", uuid, self.index, 1)
+        if self.next_example is not None:  # handed out by the last submit or skip, which redirected to its editor
+            uuid, self.next_example = self.next_example, None
+        else:
+            response = self.call("claim", "POST", f"/tasks/{SLUG}/annotate/", {})
+            if response is None:
+                return
+            uuid = self._handed_example(response)
+            if uuid is None:
+                if response.status == 302 and response.location.endswith(f"/tasks/{SLUG}/annotate/"):
+                    self.record("claim", response, "empty")  # nothing left in the pool for this annotator
+                    time.sleep(0.1)
+                else:
+                    self.unexpected("claim", response)
+                return
+            self.record("claim", response, "handed")
 
         page = self.call("edit", "GET", f"{base}/{uuid}/edit/")
         if page is None:
@@ -364,9 +386,11 @@ class Client:
         roll = self.rng.random()
         if roll < 0.04:  # skip it: back to the pool, for somebody else
             response = self.call("skip", "POST", f"{base}/{uuid}/skip/", {"reason": "unclear"})
-            if response is not None and response.status == 302 and response.location.endswith("/annotate/"):
+            location = response.location if response is not None else ""
+            if location.endswith("/annotate/") or EDIT_URL.search(location):  # the next example, or none left
                 self.record("skip", response, "stored")
                 self.release(uuid, response.t0)
+                self.next_example = self._handed_example(response)
             elif response is not None:
                 self.unexpected("skip", response)
             return
@@ -427,7 +451,7 @@ class Client:
             )
             a, b = self.pair("save+submit race", first, second)
             saved = self._save_outcome("save+submit race", uuid, a, texts[0], "autosave")
-            submitted = self._submit_outcome("save+submit race", uuid, b, texts[1], version)
+            submitted = self._submit_outcome("save+submit race", uuid, b, texts[1], version, takes_next=True)
             self.races[f"save+submit: {int(saved is not None) + int(submitted)} stored"] += 1
             if submitted:
                 self.release(uuid, min(r.t0 for r in (a, b) if r is not None))
@@ -455,7 +479,7 @@ class Client:
         response = self.call(
             "submit", "POST", f"{base}/{uuid}/submit/", {"completion": text, "kind": "happy", "version": version}
         )
-        if self._submit_outcome("submit", uuid, response, text, version):
+        if self._submit_outcome("submit", uuid, response, text, version, takes_next=True):
             self.release(uuid, response.t0)
 
     def annotator_racer_iteration(self) -> None:
@@ -505,6 +529,8 @@ class Client:
         return fields, text
 
     def _decide_outcome(self, kind: str, uuid: str, response: Response | None, version: int, text: str | None) -> bool:
+        """Classify a verdict. A stored one (htmx) answers with the address of the next pair it leased to this
+        reviewer, or of the queue: a reviewer opens that pair next (a racer walks away, leaving the lease to expire)."""
         if response is None:
             return False
         if response.status == 200 and response.hx_redirect:
@@ -513,6 +539,9 @@ class Client:
             self.acts.append((uuid, self.user_id, response.t0, response.t1, kind))
             if text is not None:
                 self.revisions.append((uuid, version + 1, "reviewer_edit", md5(text)))
+            handed = REVIEW_URL.search(response.hx_redirect)
+            if handed and self.role == "reviewer":
+                self.next_pairs.append((handed.group(1), response.t1))
             return True
         self.refused_or_unexpected(kind, response)
         return False
@@ -522,46 +551,60 @@ class Client:
         response = self.call(kind, "POST", f"/tasks/{SLUG}/review/{uuid}/decide/", fields, True)
         return self._decide_outcome(kind, uuid, response, version, text)
 
-    def _next_outcome(self, kind: str, response: Response | None) -> tuple[str, int | None] | None:
-        """Classify a "next pair" answer: (uuid, version) of the pair shown, version None when it is not decidable."""
+    def _next_outcome(self, kind: str, response: Response | None) -> str | None:
+        """Classify a "next pair" POST: the uuid of the pair it leased (the address it redirects to), or None."""
         if response is None:
             return None
-        if response.status == 302 and f"/tasks/{SLUG}/review/" in response.location:
-            self.record(kind, response, "empty")
+        handed = REVIEW_URL.search(response.location) if response.status == 302 else None
+        if handed:
+            self.record(kind, response, "handed")
+            return handed.group(1)
+        if response.status == 302 and response.location.split("?")[0].endswith(f"/tasks/{SLUG}/review/"):
+            self.record(kind, response, "empty")  # the queue: nothing left for this reviewer
             time.sleep(0.1)
-            return None
-        match = CANONICAL.search(response.body) if response.status == 200 else None
-        if not match:
+        else:
             self.unexpected(kind, response)
+        return None
+
+    def _open_pair(self, kind: str, uuid: str) -> tuple[Response, int | None] | None:
+        """GET the review page of a pair (what the browser does after the redirect): the version on its decision form,
+        None when the page shows why this reviewer cannot judge it. Takes no lease."""
+        page = self.call(kind, "GET", f"/tasks/{SLUG}/review/{uuid}/")
+        if page is None:
             return None
-        found = VERSION_INPUT.search(response.body)
+        if page.status != 200 or REVIEW_PAGE not in page.body:
+            self.unexpected(kind, page)
+            return None
+        found = VERSION_INPUT.search(page.body)
         if not found:
-            self.record(kind, response, "blocked", refusal_message(response.body))
-            return match.group(1), None
-        self.record(kind, response, "handed")
-        return match.group(1), int(found.group(1))
+            self.record(kind, page, "blocked", refusal_message(page.body))
+            return page, None
+        self.record(kind, page, "ok")
+        return page, int(found.group(1))
 
     def reviewer_iteration(self, stuck: dict) -> None:
-        if self.pending is not None:  # handed by the "next" of a race
-            uuid, version = self.pending
-            self.pending = None
+        if self.next_pairs:  # leased by the last verdict, or by the "next" of a race
+            uuid, since = self.next_pairs.pop(0)
         else:
             skip = next(iter(stuck), None)
-            path = f"/tasks/{SLUG}/review/next/" + (f"?skip={skip}" if skip else "")
             t_skip = time.monotonic()
-            response = self.call("next", "GET", path)
+            response = self.call("next", "POST", f"/tasks/{SLUG}/review/next/", {"skip": skip} if skip else {})
             if skip:
                 stuck.pop(skip)
                 self.release(skip, t_skip)
-            got = self._next_outcome("next", response)
-            if got is None:
+            uuid = self._next_outcome("next", response)
+            if uuid is None:
                 return
-            uuid, version = got
-            if version is None:  # handed out but not decidable: say so, and pass it on next time
-                self.notes.append(f"next pair handed {uuid} but blocked it: {refusal_message(response.body)}")
-                stuck[uuid] = 1
-                return
-            self.hold(uuid, response.t1)
+            since = response.t1
+        opened = self._open_pair("review page", uuid)
+        if opened is None:
+            return
+        page, version = opened
+        if version is None:  # handed out but not decidable: say so, and pass it on next time
+            self.notes.append(f"next pair handed {uuid} but blocked it: {refusal_message(page.body)}")
+            stuck[uuid] = 1
+            return
+        self.hold(uuid, since)  # certain since the answer that leased it
         self.shared.tell("reviewed", uuid, self.index, version)
         if self.rng.random() < 0.2:  # a tab opened before the annotator's last save
             stale = version - 1 if version > 1 else version + 1
@@ -585,28 +628,24 @@ class Client:
             a, b = self.pair(
                 "decide+next race",
                 ("POST", decide, self._decide_fields(version, "approve")[0], True),
-                ("GET", f"/tasks/{SLUG}/review/next/", None, False),
+                ("POST", f"/tasks/{SLUG}/review/next/", {}, False),
             )
-            if self._decide_outcome("decide+next race", uuid, a, version, None):
+            decided = self._decide_outcome("decide+next race", uuid, a, version, None)
+            if decided:
                 self.release(uuid, min(r.t0 for r in (a, b) if r is not None))
             else:
                 stuck[uuid] = 1
-            got = self._next_outcome("decide+next race", b)
-            if got is None:
+            handed = self._next_outcome("decide+next race", b)
+            if handed is None:
                 return
-            handed, handed_version = got
-            if handed == uuid:
-                what = "the pair being decided, before the verdict" if handed_version else "the decided pair, blocked"
-                self.races[f"approve+next: next showed {what}"] += 1
-                if handed_version is None:
+            if handed == uuid:  # "next" ran first: it renewed the lease on the pair the verdict then decided
+                self.races["approve+next: next showed the pair being decided"] += 1
+                if decided:
                     self.stray.append(uuid)
                 return
             self.races["approve+next: next handed another pair"] += 1
-            if handed_version is None:
-                stuck[handed] = 1
-            else:
-                self.hold(handed, b.t1)
-                self.pending = (handed, handed_version)
+            if handed not in {pair for pair, _ in self.next_pairs}:  # the verdict may have leased the same one
+                self.next_pairs.append((handed, b.t1))
             return
         decision = "approve" if roll < 0.6 else "flag" if roll < 0.8 else "reject" if roll < 0.9 else "edit"
         t0 = time.monotonic()
@@ -616,7 +655,8 @@ class Client:
             stuck[uuid] = 1
 
     def reviewer_racer_iteration(self) -> None:
-        """Open a pair another reviewer was just handed, or the head of the queue page, and decide at once."""
+        """Open a pair another reviewer was just handed, or the head of the queue page, by its address (no lease),
+        and decide at once: refused while another reviewer holds the lease, stored when nobody does."""
         picked = self.shared.pick("reviewed", self.index, self.rng) if self.rng.random() < 0.5 else None
         if picked is None:
             queue = self.call("queue", "GET", f"/tasks/{SLUG}/review/", htmx=True)
@@ -633,25 +673,15 @@ class Client:
             uuid, version = self.rng.choice(free[:3]), None
         else:
             uuid, version = picked
-        page = self.call("open pair", "GET", f"/tasks/{SLUG}/review/{uuid}/")
-        if page is None:
+        opened = self._open_pair("open pair", uuid)
+        if opened is None:
             return
-        if page.status != 200 or not CANONICAL.search(page.body):
-            self.unexpected("open pair", page)
+        page, found = opened
+        if found is not None:  # nobody held it when the page was made
+            if not self._decide("decide opened", uuid, found, "approve"):
+                self.notes.append(f"{uuid}: opened free, verdict refused")
             return
-        found = VERSION_INPUT.search(page.body)
         shown = PAGE_VERSION.search(page.body)
-        if found:  # nobody held it: the page gave this reviewer the lease
-            self.record("open pair", page, "handed")
-            self.hold(uuid, page.t1)
-            version = int(found.group(1))
-            t0 = time.monotonic()
-            if self._decide("decide opened", uuid, version, "approve"):
-                self.release(uuid, t0)
-            else:
-                self.notes.append(f"{uuid}: opened with the lease, verdict refused")
-            return
-        self.record("open pair", page, "blocked", refusal_message(page.body))
         version = version or (int(shown.group(1)) if shown else 1)
         self._expect_refusal("verdict on a pair another holds", self._decide("decide held", uuid, version, "approve"))
 

@@ -1,6 +1,7 @@
 import hashlib
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -126,9 +127,19 @@ def token_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+REVOCATION_IS_FINAL = "A revoked token stays revoked; make a new token instead."
+
+
 class ApiTokenQuerySet(models.QuerySet):
     def active(self) -> "ApiTokenQuerySet":
         return self.filter(revoked_at__isnull=True)
+
+    def update(self, **kwargs) -> int:
+        """Refuse to clear revoked_at: a leaked token, once revoked, must never work again (services.token_revoke
+        sets it, with its audit event)."""
+        if "revoked_at" in kwargs and kwargs["revoked_at"] is None:
+            raise ValidationError(REVOCATION_IS_FINAL)
+        return super().update(**kwargs)
 
 
 class ApiToken(models.Model):
@@ -149,6 +160,13 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.name} ({self.prefix}…)"
+
+    def save(self, *args, **kwargs) -> None:
+        """Refuse to save a revoked token as active again (the admin, a shell); raise ValidationError."""
+        revoked = ApiToken.objects.filter(pk=self.pk, revoked_at__isnull=False)
+        if self.pk is not None and self.revoked_at is None and revoked.exists():
+            raise ValidationError(REVOCATION_IS_FINAL)
+        super().save(*args, **kwargs)
 
     @property
     def is_active(self) -> bool:

@@ -959,9 +959,11 @@ def token_create(*, user, name: str) -> tuple[ApiToken, str]:
 
 
 @transaction.atomic
-def token_revoke(*, token: ApiToken, actor=None) -> None:
-    """Revoke the token (idempotent); a revoked token never works again. `actor` revoked it (None: a command)."""
-    if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+def token_revoke(*, token: ApiToken, actor=None) -> bool:
+    """Revoke the token; a revoked token never works again (ApiToken refuses to clear revoked_at). `actor` revoked it
+    (None: a command). Idempotent: False, and no second audit event, when it was revoked already. Raises nothing."""
+    revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if revoked:
         audit_record(
             task=None,
             actor=actor,
@@ -969,6 +971,7 @@ def token_revoke(*, token: ApiToken, actor=None) -> None:
             target=token.prefix,
             detail={"token": token.pk, "name": token.name, "owner": token.user.username},
         )
+    return bool(revoked)
 
 
 def token_user(*, authorization: str):

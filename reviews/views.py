@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import Truncator
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpRequest as HtmxHttpRequest
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -110,24 +110,33 @@ def queue(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
     return render(request, "reviews/queue.html", context)
 
 
-@task_role(*REVIEWERS)
-@require_GET
-def next_pair(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
-    """Claim the next example for this reviewer (passing over `skip`) and open it; the queue when none is left."""
-    filters = QueueFilterForm(request.GET).filters()
-    skip = None
-    if skip_uuid := _uuid(request.GET.get("skip")):
-        skip = Example.objects.filter(task=task, uuid=skip_uuid).only("id").first()
+def _take_next(request: HtmxHttpRequest, task: Task, filters, skip: Example | None = None) -> str:
+    """Lease the next pair to this reviewer (releasing `skip`); the address of its review page, or of the queue with a
+    message when none is left."""
     example = services.review_claim_next(task=task, reviewer=request.user, filters=filters, skip=skip)
     querystring = filters.querystring()
     if example is None:
         messages.info(
             request, "Nothing else is waiting for your review" + (" with these filters." if querystring else ".")
         )
-        return redirect(_with_query(reverse("reviews:queue", args=[task.slug]), querystring))
-    # The pair is rendered here, not redirected to: "next" takes one round trip instead of two. The page carries
-    # its own address (review.js puts it in the location bar), so a reload or a bookmark opens this pair.
-    return _review_page(request, task, _example(task, example.uuid), filters)
+        return _with_query(reverse("reviews:queue", args=[task.slug]), querystring)
+    return _with_query(reverse("reviews:review", args=[task.slug, example.uuid]), querystring)
+
+
+@task_role(*REVIEWERS)
+@require_http_methods(["GET", "POST"])
+def next_pair(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
+    """POST leases the next pair (passing over `skip`, which it releases) and redirects to it. GET changes nothing,
+    so that a link from anywhere leases nothing: a page whose one button (Enter) does the POST."""
+    filters = QueueFilterForm(request.GET).filters()
+    if request.method == "POST":
+        skip = None
+        if skip_uuid := _uuid(request.POST.get("skip")):
+            skip = Example.objects.filter(task=task, uuid=skip_uuid).only("id").first()
+        return redirect(_take_next(request, task, filters, skip))
+    waiting = services.review_queue(task=task, reviewer=request.user, filters=filters).order_by()
+    context = {"task": task, "querystring": filters.querystring(), "waiting": waiting[: COUNT_CAP + 1].count()}
+    return render(request, "reviews/start.html", {**context, "capped": context["waiting"] > COUNT_CAP})
 
 
 @task_role(*REVIEWERS)
@@ -194,13 +203,10 @@ def _decide_context(task: Task, example: Example, form: VerdictForm, filters: se
 
 
 def _review_context(
-    request: HtmxHttpRequest, task: Task, example: Example, form: VerdictForm, filters, *, take: bool, **extra
+    request: HtmxHttpRequest, task: Task, example: Example, form: VerdictForm, filters, **extra
 ) -> dict:
     verdicts = list(example.verdicts.select_related("reviewer").order_by("id"))
     blocked = _why_not(task, example, request.user, verdicts)
-    if not blocked and take and not services.review_take(example=example, reviewer=request.user):
-        example.refresh_from_db(fields=["claimed_by", "claim_expires_at"])
-        blocked = _why_not(task, example, request.user, verdicts)
     steps = services.revision_history(example)
     diffs = services.step_diffs(steps)
     return {
@@ -215,20 +221,26 @@ def _review_context(
         "steps": [(step, diffs.get(step.revision.pk)) for step in reversed(steps)],
         "latest_diff": diffs.get(steps[-1].revision.pk) if steps else None,
         "roles": request.task_roles,
-        "canonical_url": _with_query(reverse("reviews:review", args=[task.slug, example.uuid]), filters.querystring()),
     }
 
 
 @task_role(*REVIEWERS)
-@require_GET
+@require_http_methods(["GET", "POST"])
 def review(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
-    """The review screen: the prompt, the completion and its history, the warnings, and the decision form."""
-    return _review_page(request, task, _example(task, uuid), QueueFilterForm(request.GET).filters())
+    """The review screen: the prompt, the completion and its history, the warnings, and the decision form.
 
-
-def _review_page(request: HtmxHttpRequest, task: Task, example: Example, filters) -> HttpResponse:
+    GET changes nothing: it neither takes nor renews the lease (a verdict needs none; it is refused only while another
+    reviewer holds one). POST (the queue's "Review" button) takes the lease first, when this reviewer may judge the
+    pair, so that "next" does not hand it to someone else meanwhile, and redirects here.
+    """
+    example = _example(task, uuid)
+    filters = QueueFilterForm(request.GET).filters()
+    if request.method == "POST":
+        if not _why_not(task, example, request.user, list(example.verdicts.all())):
+            services.review_take(example=example, reviewer=request.user)
+        return redirect(_with_query(reverse("reviews:review", args=[task.slug, uuid]), filters.querystring()))
     form = VerdictForm(initial={"version": example.version})
-    return render(request, "reviews/review.html", _review_context(request, task, example, form, filters, take=True))
+    return render(request, "reviews/review.html", _review_context(request, task, example, form, filters))
 
 
 def _outcome(verdict: Verdict) -> str:
@@ -265,7 +277,7 @@ def decide(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
             form.add_error(None, exc)
         else:
             messages.success(request, _outcome(verdict))
-            url = _with_query(reverse("reviews:next", args=[task.slug]), filters.querystring())
+            url = _take_next(request, task, filters)  # in this POST: the page it redirects to changes nothing
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     if request.htmx:
         # Only the form is swapped: the page still shows the text the reviewer saw. The form keeps that version, so
@@ -273,7 +285,7 @@ def decide(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
         seen = form.cleaned_data["version"] if stale is not None else example.version
         context = _decide_context(task, example, form, filters, stale=stale, seen_version=seen)
         return render(request, "reviews/_decide.html", context)
-    context = _review_context(request, task, example, form, filters, take=False, stale=stale)
+    context = _review_context(request, task, example, form, filters, stale=stale)
     return render(request, "reviews/review.html", context)
 
 

@@ -8,6 +8,7 @@ import sys
 from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.urls import reverse
@@ -115,6 +116,17 @@ def test_behind_a_proxy_the_address_is_the_one_the_proxy_appended(client, lead):
     assert log_in(client, "leo", PASSWORD, "172.16.0.1", HTTP_X_FORWARDED_FOR="203.0.113.7").status_code == 429
     other = log_in(client, "leo", PASSWORD, "172.16.0.1", HTTP_X_FORWARDED_FOR="198.51.100.4")  # same proxy
     assert other.status_code == 302
+
+
+@override_settings(PROXY_CLIENT_IP_HEADER="X-Real-IP")  # what docker-compose.yml passes (tests/test_compose.py)
+def test_behind_the_compose_proxy_two_clients_are_counted_apart(client, lead, annotator):
+    proxy = "172.18.0.5"  # every request comes from the proxy's container
+    for i in range(LIMIT):
+        log_in(client, f"guess{i}", "wrong", proxy, HTTP_X_REAL_IP="203.0.113.7")
+    assert log_in(client, "anna", PASSWORD, proxy, HTTP_X_REAL_IP="203.0.113.7").status_code == 429
+    other = log_in(client, "leo", PASSWORD, proxy, HTTP_X_REAL_IP="198.51.100.4")  # another client, same proxy
+    assert other.status_code == 302 and logged_in(client)
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.7"}
 
 
 def test_without_the_setting_the_forwarded_header_is_ignored(client, lead):

@@ -106,7 +106,7 @@ EXPECTED: dict[str, Rule] = {
     "annotate:template_move_status": rule({LE, ST}, 286, 405),  # a finished move: htmx's "stop polling"
     "annotate:members": rule({LE, ST}, 200, 200),
     "annotate:audit": rule({LE, ST}, 200, 405),
-    "annotate:work": rule({AN, ST}, 302, 405),  # claims the next example and redirects to its editor
+    "annotate:work": rule({AN, ST}, 200, 302),  # GET: "Start annotating"; POST claims, redirects to the editor
     "annotate:dashboard": rule({LE, ST}, 200, 405),
     "annotate:dashboard_csv": rule({LE, ST}, 200, 405),
     "annotate:scan_start": rule({LE, ST}, 405, 302),
@@ -135,9 +135,9 @@ EXPECTED: dict[str, Rule] = {
     "exports:api_latest": Rule(frozenset(), 401, 405, api=True),
     "exports:api_download": Rule(frozenset(), 401, 405, api=True),
     "reviews:queue": rule({RE_, LE, ST}, 200, 405),
-    "reviews:next": rule({RE_, LE, ST}, 200, 405),  # renders the claimed pair
+    "reviews:next": rule({RE_, LE, ST}, 200, 302),  # GET: "Start reviewing"; POST leases, redirects to the pair
     "reviews:previous": rule({RE_, LE, ST}, 302, 405),
-    "reviews:review": rule({RE_, LE, ST}, 200, 405),
+    "reviews:review": rule({RE_, LE, ST}, 200, 302),  # POST: the queue's "Review" takes the lease first
     "reviews:decide": rule({RE_, LE, ST}, 405, 200),
     "reviews:triage": rule({RE_, LE, ST}, 200, 405),
     "reviews:triage_act": rule({RE_, LE, ST}, 405, 302),
@@ -220,6 +220,11 @@ class World:
 
 @pytest.fixture
 def world(settings, tmp_path, task, other_task, annotator, reviewer, lead, outsider, staff) -> World:
+    return make_world(settings, tmp_path, task, other_task, annotator, reviewer, lead, outsider, staff)
+
+
+def make_world(settings, tmp_path, task, other_task, annotator, reviewer, lead, outsider, staff) -> World:
+    """The fixture's work, for other modules' fixtures (tests/test_get_is_safe.py sweeps the same routes)."""
     settings.VAR_DIR = tmp_path / "var"
     other_task.name = "Elsewhere team task"  # no apostrophe: a page naming it is found as it is written
     other_task.save()

@@ -14,7 +14,14 @@ def test_annotator_never_loses_a_draft_and_submits_with_the_keyboard(page, scree
     first = ExampleFactory(task=task, instruction="My thermostat blinks amber after the update. What now?")
     second = ExampleFactory(task=task, instruction="Can I move my Skylark to a new house?")
     login(page, annotator.username)
-    page.goto(f"/tasks/{task.slug}/annotate/")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"/tasks/{task.slug}/annotate/")  # a GET claims nothing: one focused button does
+    start = page.get_by_role("button", name="Start annotating")
+    expect(start).to_be_focused()
+    assert Example.objects.filter(claimed_by__isnull=False).count() == 0
+    screenshot("start-annotating")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/examples/{first.uuid}/edit/")
     instruction = page.locator("[data-field=instruction]")
     expect(instruction).to_have_text("My thermostat blinks amber after the update. What now?")
 
@@ -49,11 +56,19 @@ def test_annotator_never_loses_a_draft_and_submits_with_the_keyboard(page, scree
     assert Example.objects.get(pk=second.pk).claimed_by == annotator
     screenshot("next")
 
+    page.locator("#id_completion").fill("Yes: unpair it first.")
+    expect(page.locator("#save-status")).to_contain_text("Saved", timeout=8000)
+    page.keyboard.press("Alt+N")  # next (a POST): the draft stays in My work, and nothing else is left
+    expect(page.get_by_text("Nothing left to annotate")).to_be_visible()
+    expect(page.get_by_role("link", name="1 draft or flagged example")).to_be_visible()
+
 
 def test_switching_tabs_saves_and_typing_on_does_not_conflict_with_that_save(page, task, annotator):
     example = ExampleFactory(task=task, instruction="Does the Skylark work with solar panels?")
     login(page, annotator.username)
     page.goto(f"/tasks/{task.slug}/annotate/")
+    expect(page.get_by_role("button", name="Start annotating")).to_be_focused()
+    page.keyboard.press("Enter")
     page.locator("#id_completion").press_sequentially("Yes, through", delay=5)
     # The annotator switches to another tab before the autosave fires: the page saves at once.
     page.evaluate(

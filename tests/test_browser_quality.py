@@ -25,6 +25,7 @@ def test_leak_warning_blocking_check_and_dashboard(
 
     login(page, annotator.username)
     page.goto(f"/tasks/{task.slug}/annotate/")
+    page.get_by_role("button", name="Start annotating").click()
     page.locator("#id_completion").fill(INPUT)
     warning = page.locator(".warning[data-code=leak]")
     expect(warning).to_be_visible()

@@ -24,9 +24,21 @@ def test_reviewer_approves_and_flags_with_the_keyboard_and_the_annotator_fixes_i
     slug = task.slug
 
     login(page, reviewer.username)
-    page.goto(f"/tasks/{slug}/review/next/")
-    page.wait_for_url(re.compile(rf"/review/{first.uuid}/"))  # the pair's own address, put there by review.js
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"/tasks/{slug}/review/next/")  # a GET leases nothing: one focused button does
+    expect(page.get_by_role("button", name="Start reviewing")).to_be_focused()
+    expect(page.get_by_test_id("waiting")).to_have_text("2")
+    assert not Example.objects.filter(claimed_by__isnull=False).exists()
+    screenshot("start-reviewing")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf"/review/{first.uuid}/$"))  # the pair's own address, by a redirect
     expect(page.get_by_test_id("rendered-prompt")).to_contain_text("My thermostat blinks amber")
+    assert Example.objects.get(pk=first.pk).claimed_by == reviewer
+    page.keyboard.press("n")  # pass (a POST): the next pair, and this one goes back to the pool
+    page.wait_for_url(re.compile(rf"/review/{second.uuid}/$"))
+    assert Example.objects.get(pk=first.pk).claimed_by is None
+    page.keyboard.press("n")
+    page.wait_for_url(re.compile(rf"/review/{first.uuid}/$"))
     page.keyboard.press("a")  # approve: the next pair opens
     page.wait_for_url(re.compile(rf"/review/{second.uuid}/"))
     expect(page.get_by_text("Approved “My thermostat blinks amber. What now?”.")).to_be_visible()
@@ -66,7 +78,8 @@ def test_reviewer_approves_and_flags_with_the_keyboard_and_the_annotator_fixes_i
     logout(page)
 
     login(page, reviewer.username)
-    page.goto(f"/tasks/{slug}/review/next/")
+    page.goto(f"/tasks/{slug}/review/")
+    page.get_by_role("button", name="Start reviewing").click()
     page.wait_for_url(re.compile(rf"/review/{second.uuid}/"))
     expect(page.get_by_test_id("diff").locator("ins").first).to_be_visible()
     expect(page.get_by_text("Earlier verdicts (1)")).to_be_visible()

@@ -76,6 +76,7 @@ def shoot(tab, request, name: str) -> None:
 
 def claim_and_open(page, task) -> Example:
     page.goto(f"/tasks/{task.slug}/annotate/")
+    page.get_by_role("button", name="Start annotating").click()  # a GET claims nothing; the button does
     page.wait_for_url(re.compile(r"/edit/$"))
     return Example.objects.get(uuid=page.url.rstrip("/").split("/")[-2])
 

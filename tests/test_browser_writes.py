@@ -30,6 +30,7 @@ def test_the_editor_shows_the_rate_limit_and_keeps_the_text(
     example = services.example_create(task=task, fields={"instruction": "How do I pair the Skylark remote?"})
     login(page, annotator.username)
     page.goto(f"/tasks/{task.slug}/annotate/")
+    page.get_by_role("button", name="Start annotating").click()  # a GET claims nothing; the button does
     box = page.locator("#id_completion")
     box.fill("Hold the pairing button")
     expect(page.locator("#save-status")).to_contain_text("Saved", timeout=8000)
@@ -77,6 +78,7 @@ def test_a_reviewer_over_the_limit_sees_the_notice_and_keeps_the_form(
         )  # fmt: skip
     login(page, reviewer.username)
     page.goto(f"/tasks/{task.slug}/review/next/")
+    page.get_by_role("button", name="Start reviewing").click()  # a GET leases nothing; the button does
     page.get_by_role("button", name="Approve").click()
     expect(page.get_by_text("Approved “Question")).to_be_visible()
     page.get_by_role("button", name="Approve").click()

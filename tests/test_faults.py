@@ -108,7 +108,7 @@ def test_redis_stopped_annotating_and_reviewing_go_on_and_an_export_waits_queued
     rita.force_login(reviewer)
     leo.force_login(lead)
 
-    response = _quick(*timed(anna.get, reverse("annotate:work", args=[task.slug])), "claim", 302)
+    response = _quick(*timed(anna.post, reverse("annotate:work", args=[task.slug])), "claim", 302)
     assert response.url == reverse("annotate:edit", args=[task.slug, example.uuid])
     _quick(*timed(anna.get, response.url), "editor", 200)
     save_url = reverse("annotate:save", args=[task.slug, example.uuid])
@@ -121,8 +121,9 @@ def test_redis_stopped_annotating_and_reviewing_go_on_and_an_export_waits_queued
     example.refresh_from_db()
     assert example.status == Example.Status.SUBMITTED
 
-    page = _quick(*timed(rita.get, reverse("reviews:next", args=[task.slug])), "review next", 200)
-    assert str(example.uuid) in page.content.decode()
+    response = _quick(*timed(rita.post, reverse("reviews:next", args=[task.slug])), "review next", 302)
+    assert response.url == reverse("reviews:review", args=[task.slug, example.uuid])
+    _quick(*timed(rita.get, response.url), "review page", 200)
     decide_url = reverse("reviews:decide", args=[task.slug, example.uuid])
     _quick(*timed(rita.post, decide_url, {"decision": "approve", "version": example.version}), "approve", 302)
     example.refresh_from_db()

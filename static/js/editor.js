@@ -97,6 +97,15 @@
     sent.delete(seq);
     if (!dirty()) { forget(); replays.splice(0).forEach(replay); }
   });
+  // An older text was stored while newer typing waits for its own save: "Saved" would tell the annotator the box is
+  // safe when it is not yet. After the settle (htmx gives a swapped element its old classes until then).
+  document.body.addEventListener("htmx:afterSettle", function () {
+    const status = document.getElementById("save-status");
+    if (!status || !status.dataset.savedVersion || !status.classList.contains("ok") || !dirty()) return;
+    status.classList.remove("ok");
+    status.classList.add("pending");
+    status.textContent = "Changes since version " + status.dataset.savedVersion + ": saving…";
+  });
 
   function saveNow() { if (window.htmx) window.htmx.trigger(form, "pairsmith:save"); }
   function changed() { edits += 1; remember(); }
@@ -222,7 +231,7 @@
     }
     if (event.altKey && !mod && event.key.toLowerCase() === "n") {
       event.preventDefault();
-      document.querySelector("a[data-next]").click();
+      document.querySelector("[data-next]").click();  // a POST form: taking the next example changes state
       return;
     }
     if (event.altKey && !mod && event.key.toLowerCase() === "k") {

@@ -5,13 +5,6 @@
   "use strict";
   document.documentElement.classList.add("js-review");
 
-  // "Next" renders the pair it hands out at /review/next/: show the pair's own address instead, so that a reload
-  // opens this pair again rather than asking for another one.
-  const canonical = document.querySelector("[data-canonical-url]");
-  if (canonical && window.location.pathname + window.location.search !== canonical.dataset.canonicalUrl) {
-    window.history.replaceState(null, "", canonical.dataset.canonicalUrl);
-  }
-
   function form() { return document.querySelector("form[data-decide]"); }
   function mode() { const f = form(); return f ? f.dataset.mode || "" : ""; }
   function typing(el) {
@@ -84,7 +77,7 @@
         if (f) { event.preventDefault(); setMode({ f: "flag", r: "reject", e: "edit" }[event.key]); }
         break;
       case "n": case "j":
-        if (click("a[data-next]")) event.preventDefault();
+        if (click("[data-next]")) event.preventDefault();  // a POST form: "next" leases a pair
         break;
       case "p": case "k":
         if (click("a[data-previous]")) event.preventDefault();

@@ -16,7 +16,7 @@ HTMX = {"HX-Request": "true"}
 
 
 def claim(client, task):
-    response = client.get(reverse("annotate:work", args=[task.slug]))
+    response = client.post(reverse("annotate:work", args=[task.slug]))
     assert response.status_code == 302
     return response
 
@@ -37,10 +37,11 @@ def test_next_claims_and_opens_the_editor(client, task, annotator):
 
 def test_empty_pool_shows_what_to_do(client, task, annotator):
     client.force_login(annotator)
-    response = client.get(reverse("annotate:work", args=[task.slug]))
-    assert response.status_code == 200
+    response = client.post(reverse("annotate:work", args=[task.slug]), follow=True)
+    assert response.redirect_chain == [(reverse("annotate:work", args=[task.slug]), 302)]
     assertContains(response, "Nothing left to annotate")
     assertContains(response, "Write a new example")
+    assertNotContains(response, "Start annotating")
 
 
 def test_editor_page_queries_do_not_grow_with_the_dataset(client, task, annotator, django_assert_max_num_queries):
@@ -104,11 +105,24 @@ def test_submit_goes_on_to_the_next_example(client, task, annotator):
     claim(client, task)
     url = reverse("annotate:submit", args=[task.slug, first.uuid])
     response = client.post(url, {"completion": "The answer.", "kind": "edge", "version": 1})
-    assert response.url == reverse("annotate:work", args=[task.slug])
+    following = Example.objects.order_by("id").last()
+    assert response.url == reverse("annotate:edit", args=[task.slug, following.uuid])  # claimed by the submit
     first.refresh_from_db()
     assert (first.status, first.kind, first.completion) == ("submitted", "edge", "The answer.")
-    following = client.get(response.url)
-    assert following.url.endswith(f"{Example.objects.order_by('id').last().uuid}/edit/")
+    following.refresh_from_db()
+    assert following.claimed_by == annotator
+
+
+def test_the_last_submit_leads_to_the_empty_state(client, task, annotator):
+    ExampleFactory(task=task)
+    client.force_login(annotator)
+    example = Example.objects.get()
+    claim(client, task)
+    url = reverse("annotate:submit", args=[task.slug, example.uuid])
+    response = client.post(url, {"completion": "The answer.", "kind": "edge", "version": 1}, follow=True)
+    assert response.redirect_chain == [(reverse("annotate:work", args=[task.slug]), 302)]
+    assertContains(response, "Submitted for review.")
+    assertContains(response, "Nothing left to annotate")
 
 
 def test_submit_of_an_empty_completion_is_refused_with_the_reason(client, task, annotator):
@@ -166,8 +180,11 @@ def test_skip_with_a_reason_goes_to_the_next(client, task, annotator):
     response = client.post(
         reverse("annotate:skip", args=[task.slug, first.uuid]), {"reason": "unclear", "comment": "?"}
     )
-    assert response.url == reverse("annotate:work", args=[task.slug])
+    second = Example.objects.order_by("id").last()
+    assert response.url == reverse("annotate:edit", args=[task.slug, second.uuid])
     assert first.skips.get().reason == "unclear"
+    assert Example.objects.get(pk=first.pk).claimed_by is None
+    assert Example.objects.get(pk=second.pk).claimed_by == annotator
 
 
 def test_write_new_example(client, task, annotator):
@@ -231,11 +248,15 @@ EXAMPLE_URLS = ["annotate:edit", "annotate:save", "annotate:feedback", "annotate
 def test_annotator_pages_refuse_other_roles_and_outsiders(client, task, reviewer, outsider, name):
     example = ExampleFactory(task=task)
     args = [task.slug, example.uuid] if name in EXAMPLE_URLS else [task.slug]
-    method = client.get if name in ANNOTATOR_URLS + ["annotate:edit"] else client.post
-    client.force_login(reviewer)
-    assert method(reverse(name, args=args)).status_code == 403
-    client.force_login(outsider)
-    assert method(reverse(name, args=args)).status_code == 404
+    methods = [client.get] if name in ANNOTATOR_URLS + ["annotate:edit"] else [client.post]
+    if name in ("annotate:work", "annotate:write_new"):
+        methods.append(client.post)
+    for method in methods:
+        client.force_login(reviewer)
+        assert method(reverse(name, args=args)).status_code == 403
+        client.force_login(outsider)
+        assert method(reverse(name, args=args)).status_code == 404
+    assert Example.objects.get(pk=example.pk).claimed_by is None
 
 
 @pytest.mark.parametrize("name", EXAMPLE_URLS)

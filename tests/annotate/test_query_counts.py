@@ -29,6 +29,7 @@ def day_of_work(client, annotator, *, big: bool) -> dict[str, int]:
     task = TaskFactory()
     MembershipFactory(task=task, user=annotator, role=Role.ANNOTATOR)
     target = ExampleFactory(task=task, instruction="How do I reset the Skylark?")
+    ExampleFactory(task=task)  # the next one, which the submit hands out
     if big:
         colleague = UserFactory()
         MembershipFactory(task=task, user=colleague, role=Role.ANNOTATOR)
@@ -41,7 +42,8 @@ def day_of_work(client, annotator, *, big: bool) -> dict[str, int]:
             services.example_submit(
                 example=example, user=colleague, completion="Done.", kind="happy", expected_version=example.version
             )
-    counts = {"next": counted(client, "get", reverse("annotate:work", args=[task.slug]))}
+    counts = {"start page": counted(client, "get", reverse("annotate:work", args=[task.slug]))}
+    counts["next"] = counted(client, "post", reverse("annotate:work", args=[task.slug]))
     target.refresh_from_db()
     assert target.claimed_by == annotator
     for i in range(12 if big else 1):  # a draft either way (the same state), with a long history when big

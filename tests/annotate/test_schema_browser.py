@@ -35,6 +35,7 @@ def test_the_annotator_sees_the_number_limit_as_they_type(page, screenshot, task
     ExampleFactory(task=task, instruction="Extract the order as JSON.")
     login(page, annotator.username)
     page.goto(f"/tasks/{task.slug}/annotate/")
+    page.get_by_role("button", name="Start annotating").click()  # a GET claims nothing; the button does
     page.locator("#id_completion").fill("1" * 5_000)
     warning = page.locator(".warning[data-code=format]")
     expect(warning).to_contain_text("a number longer than 4,300 digits (the limit) at line 1, column 1")

@@ -4,20 +4,21 @@ an example of another task -> 404."""
 import pytest
 from django.urls import reverse
 
+from annotate.models import Example
 from tests.factories import ExampleFactory
 
 pytestmark = pytest.mark.django_db
 
-# name: (method, takes an example uuid)
+# name: (methods, takes an example uuid). "next" and "review" also take POST: it leases the pair.
 URLS = {
-    "reviews:queue": ("get", False),
-    "reviews:next": ("get", False),
-    "reviews:previous": ("get", False),
-    "reviews:review": ("get", True),
-    "reviews:decide": ("post", True),
-    "reviews:triage": ("get", False),
-    "reviews:triage_act": ("post", False),
-    "reviews:example": ("get", True),
+    "reviews:queue": (("get",), False),
+    "reviews:next": (("get", "post"), False),
+    "reviews:previous": (("get",), False),
+    "reviews:review": (("get", "post"), True),
+    "reviews:decide": (("post",), True),
+    "reviews:triage": (("get",), False),
+    "reviews:triage_act": (("post",), False),
+    "reviews:example": (("get",), True),
 }
 
 
@@ -25,20 +26,39 @@ def url_for(name, task, example):
     return reverse(name, args=[task.slug, example.uuid] if URLS[name][1] else [task.slug])
 
 
-def call(client, name, url):
-    return client.get(url) if URLS[name][0] == "get" else client.post(url, {"decision": "approve", "version": 1})
+class Answers(list):
+    """The responses to each of the URL's methods; `status_code` is their one status (a mix fails the test)."""
+
+    @property
+    def status_code(self) -> int:
+        codes = {response.status_code for response in self}
+        assert len(codes) == 1, codes
+        return codes.pop()
+
+    @property
+    def url(self) -> str:
+        urls = {response.url for response in self}
+        assert len(urls) == 1, urls
+        return urls.pop()
+
+
+def call(client, name, url) -> Answers:
+    data = {"decision": "approve", "version": 1}
+    return Answers(client.get(url) if method == "get" else client.post(url, data) for method in URLS[name][0])
 
 
 @pytest.mark.parametrize("name", URLS)
 def test_anonymous_is_sent_to_login(client, task, example, name):
     response = call(client, name, url_for(name, task, example))
     assert response.status_code == 302 and response.url.startswith(reverse("login"))
+    assert Example.objects.get(pk=example.pk).claimed_by is None
 
 
 @pytest.mark.parametrize("name", URLS)
 def test_outsider_gets_404(client, task, example, outsider, name):
     client.force_login(outsider)  # lead, reviewer and annotator of another task
     assert call(client, name, url_for(name, task, example)).status_code == 404
+    assert Example.objects.get(pk=example.pk).claimed_by is None
 
 
 @pytest.mark.parametrize("name", [n for n in URLS if n != "reviews:example"])
@@ -47,13 +67,14 @@ def test_an_annotator_without_the_reviewer_role_gets_403(client, task, example, 
     response = call(client, name, url_for(name, task, example))
     assert response.status_code == 403
     assert example.verdicts.count() == 0
+    assert Example.objects.get(pk=example.pk).claimed_by is None
 
 
 @pytest.mark.parametrize("persona", ["reviewer", "lead", "staff"])
 @pytest.mark.parametrize("name", URLS)
 def test_reviewers_leads_and_staff_are_allowed(client, request, task, example, name, persona):
     client.force_login(request.getfixturevalue(persona))
-    assert call(client, name, url_for(name, task, example)).status_code in (200, 302)
+    assert {r.status_code for r in call(client, name, url_for(name, task, example))} <= {200, 302}
 
 
 @pytest.mark.parametrize("name", [n for n in URLS if URLS[n][1]])
@@ -62,6 +83,7 @@ def test_an_example_of_another_task_is_404(client, task, other_task, reviewer, n
     client.force_login(reviewer)
     assert call(client, name, reverse(name, args=[task.slug, elsewhere.uuid])).status_code == 404
     assert elsewhere.verdicts.count() == 0
+    assert Example.objects.get(pk=elsewhere.pk).claimed_by is None
 
 
 def test_the_timeline_is_the_authors_and_no_other_annotators(client, task, example, annotator, other_annotator):

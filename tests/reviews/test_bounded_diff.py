@@ -188,7 +188,7 @@ def test_the_hostile_example_still_opens_for_reviewer_and_author(client, task, a
     assert example.status == Example.Status.SUBMITTED
     client.force_login(reviewer)
     with cpu_budget(10):
-        page = client.get(reverse("reviews:next", args=[task.slug]))  # the reviewer's "next pair"
+        page = client.post(reverse("reviews:next", args=[task.slug]), follow=True)  # the reviewer's "next pair"
         assertContains(page, "<del>x</del><ins>y</ins>", html=False)
         page = client.get(reverse("reviews:review", args=[task.slug, example.uuid]))
         assertContains(page, "Changes since the last text in review")

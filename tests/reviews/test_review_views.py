@@ -19,20 +19,29 @@ Status = Example.Status
 
 def decide(client, task, example, **data):
     data.setdefault("version", example.version)
+    follow = data.pop("follow", False)
     return client.post(
         reverse("reviews:decide", args=[task.slug, example.uuid]),
         data,
+        follow=follow,
         **({"headers": HTMX} if data.pop("htmx", False) else {}),
     )
+
+
+def next_pair(client, task, **data):
+    """What the "Next" and "Start reviewing" buttons post."""
+    query = data.pop("query", "")
+    return client.post(reverse("reviews:next", args=[task.slug]) + query, data)
 
 
 def test_next_claims_the_oldest_and_opens_the_review_screen(client, task, reviewer, submitted):
     first = submitted(completion="Hold the <b>round</b> button.", context="Thermostat T3")
     submitted(completion="Later one.")
     client.force_login(reviewer)
-    page = client.get(reverse("reviews:next", args=[task.slug]))  # the pair itself, no redirect: one round trip
-    canonical = reverse("reviews:review", args=[task.slug, first.uuid])
-    assertContains(page, f'data-canonical-url="{canonical}"')  # review.js shows this address
+    response = next_pair(client, task)
+    assert response.url == reverse("reviews:review", args=[task.slug, first.uuid])  # the pair's own address
+    assert Example.objects.get(pk=first.pk).claimed_by == reviewer
+    page = client.get(response.url)
     assertContains(page, "Hold the &lt;b&gt;round&lt;/b&gt; button.")  # user text escaped
     assertContains(page, 'data-testid="rendered-prompt"')
     assertContains(page, "Thermostat T3")
@@ -45,7 +54,8 @@ def test_next_claims_the_oldest_and_opens_the_review_screen(client, task, review
 
 def test_an_empty_queue_says_so(client, task, reviewer):
     client.force_login(reviewer)
-    response = client.get(reverse("reviews:next", args=[task.slug]), follow=True)
+    response = client.post(reverse("reviews:next", args=[task.slug]), follow=True)
+    assert response.redirect_chain == [(reverse("reviews:queue", args=[task.slug]), 302)]
     assertContains(response, "Nothing else is waiting for your review.")
 
 
@@ -62,13 +72,19 @@ def test_the_review_screen_shows_the_warnings_and_chat_turns(client, task, revie
     assertContains(page, "Hi &lt;there&gt;")
 
 
-def test_approve_with_a_plain_post_goes_on_to_the_next_pair(client, task, reviewer, example):
+def test_approve_with_a_plain_post_goes_on_to_the_next_pair(client, task, reviewer, example, submitted):
+    following = submitted(completion="Later one.")
     client.force_login(reviewer)
     response = decide(client, task, example, decision="approve")
-    assert response.url == reverse("reviews:next", args=[task.slug])
+    assert response.url == reverse("reviews:review", args=[task.slug, following.uuid])  # leased by this POST
     assert Example.objects.get(pk=example.pk).status == Status.APPROVED
-    follow = client.get(response.url, follow=True)
+    assert Example.objects.get(pk=following.pk).claimed_by == reviewer
+    follow = client.get(response.url)
     assertContains(follow, "Approved “How do I restart my thermostat?”.")
+    assertContains(follow, 'id="decide"')
+    last = decide(client, task, following, decision="approve", follow=True)
+    assert last.redirect_chain == [(reverse("reviews:queue", args=[task.slug]), 302)]
+    assertContains(last, "Nothing else is waiting for your review.")
 
 
 def test_htmx_flag_redirects_the_client_and_keeps_the_queue_filters(client, task, reviewer, example, annotator):
@@ -78,8 +94,8 @@ def test_htmx_flag_redirects_the_client_and_keeps_the_queue_filters(client, task
         queue=f"kind=happy&annotator={annotator.pk}&order=risky&evil=1", htmx=True,
     )  # fmt: skip
     assert response.status_code == 200
-    assert response["HX-Redirect"] == (
-        reverse("reviews:next", args=[task.slug]) + f"?annotator={annotator.pk}&kind=happy&order=risky"
+    assert response["HX-Redirect"] == (  # nothing else waits: the queue, filtered as before
+        reverse("reviews:queue", args=[task.slug]) + f"?annotator={annotator.pk}&kind=happy&order=risky"
     )
     verdict = Verdict.objects.get()
     assert (verdict.decision, verdict.reasons, verdict.comment) == ("flag", ["unclear", "format"], "Which button?")
@@ -200,11 +216,11 @@ def test_previous_opens_the_pair_judged_last_then_the_one_before(client, task, r
 def test_next_with_skip_passes_over_the_current_pair(client, task, reviewer, submitted):
     first, second = submitted(completion="one"), submitted(completion="two")
     client.force_login(reviewer)
-    assert client.get(reverse("reviews:next", args=[task.slug])).context["example"] == first
-    response = client.get(reverse("reviews:next", args=[task.slug]), {"skip": first.uuid, "kind": "happy"})
-    assert response.context["example"] == second
-    assert response.context["canonical_url"] == reverse("reviews:review", args=[task.slug, second.uuid]) + "?kind=happy"
+    assert next_pair(client, task).url == reverse("reviews:review", args=[task.slug, first.uuid])
+    response = next_pair(client, task, skip=first.uuid, query="?kind=happy")
+    assert response.url == reverse("reviews:review", args=[task.slug, second.uuid]) + "?kind=happy"
     assert Example.objects.get(pk=first.pk).claimed_by is None
+    assert Example.objects.get(pk=second.pk).claimed_by == reviewer
 
 
 def test_queue_page_lists_and_filters_with_htmx(client, task, reviewer, annotator, other_annotator, submitted):
@@ -265,7 +281,7 @@ def test_queue_and_review_pages_use_a_fixed_number_of_queries(
         ExampleFactory(
             task=task, status=Status.SUBMITTED, completion="imported", warnings=[{"code": "leak", "message": "m"}]
         )
-    client.get(url)  # takes the lease again, as before the first measurement
+    client.get(url)
     with django_assert_max_num_queries(expected):
         client.get(url)
 
@@ -277,12 +293,12 @@ def test_next_and_decide_use_a_fixed_number_of_queries(
         submitted()
     client.force_login(reviewer)
     with CaptureQueriesContext(connection) as small:
-        example = client.get(reverse("reviews:next", args=[task.slug])).context["example"]
-        decide(client, task, example, decision="approve")
+        example = client.get(next_pair(client, task).url).context["example"]
+        decide(client, task, example, decision="approve")  # and leases the next pair
     for _ in range(20):
         submitted()
     with django_assert_max_num_queries(len(small.captured_queries)):
-        example = client.get(reverse("reviews:next", args=[task.slug])).context["example"]
+        example = client.get(next_pair(client, task).url).context["example"]
         decide(client, task, example, decision="approve")
     assert Example.objects.get(pk=example.pk).status == Status.APPROVED
 
