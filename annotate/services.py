@@ -311,7 +311,9 @@ class KeptAside(ValidationError):
         super().__init__(f"{problem} Your text is kept as a revision that is not current.")
 
 
-def example_claim_next(*, task: Task, user, lease: timedelta = CLAIM_LEASE) -> Example | None:
+def example_claim_next(
+    *, task: Task, user, lease: timedelta = CLAIM_LEASE, passing: Example | None = None
+) -> Example | None:
     """Hand `user` the next example: flagged work first, then an example nobody else holds, as a lease.
 
     In order: the user's own flagged examples (sent back to them by a reviewer), the example they already hold, a
@@ -319,14 +321,17 @@ def example_claim_next(*, task: Task, user, lease: timedelta = CLAIM_LEASE) -> E
     one. Drafts are not handed out again here: they wait in the annotator's "My work".
 
     On PostgreSQL, `FOR UPDATE SKIP LOCKED` lets concurrent requests pass over each other's candidate rows, so
-    two annotators asking at the same moment never get the same example.
+    two annotators asking at the same moment never get the same example. `passing`: the example the annotator is
+    moving on from ("Next →"), never handed straight back.
     """
     now = timezone.now()
+    passing_id = passing.pk if passing is not None else 0
     # The user's own flagged work and the example they hold, in one query (each side on its partial user index).
     flagged_back = Q(author=user, status=Status.FLAGGED)
     held = Q(claimed_by=user, claim_expires_at__gt=now, author__isnull=True, status__in=[Status.NEW, Status.FLAGGED])
     theirs = (
         Example.objects.filter(flagged_back | held, task=task)
+        .exclude(pk=passing_id)
         .annotate(rank=Case(When(flagged_back, then=Value(0)), default=Value(1)))  # flagged back first
         .order_by("rank", "updated_at", "id")
         .first()
@@ -334,13 +339,13 @@ def example_claim_next(*, task: Task, user, lease: timedelta = CLAIM_LEASE) -> E
     if theirs is not None:
         return theirs
     for status in (Status.FLAGGED, Status.NEW):  # the flagged pool is small and read first; then the new pool
-        example = _claim_from_pool(task, user, status, now=now, expires=now + lease)
+        example = _claim_from_pool(task, user, status, now=now, expires=now + lease, passing_id=passing_id)
         if example is not None:
             return example
     return None
 
 
-def _claim_from_pool(task: Task, user, status: str, *, now, expires) -> Example | None:
+def _claim_from_pool(task: Task, user, status: str, *, now, expires, passing_id: int = 0) -> Example | None:
     """Lease the oldest unowned example of `status` that nobody holds and `user` did not skip."""
     if connection.vendor == "postgresql":
         # One statement: take the oldest free row nobody else is taking right now (SKIP LOCKED), mark it ours. For
@@ -354,18 +359,27 @@ def _claim_from_pool(task: Task, user, status: str, *, now, expires) -> Example 
                     SELECT e.id FROM annotate_example e
                     WHERE e.task_id = %(task)s AND e.status = %(status)s AND e.author_id IS NULL
                       AND (e.claim_expires_at IS NULL OR e.claim_expires_at <= %(now)s)
+                      AND e.id <> %(passing)s
                       AND NOT EXISTS (SELECT 1 FROM annotate_skip s WHERE s.example_id = e.id AND s.user_id = %(user)s)
                     ORDER BY e.id LIMIT 1
                     FOR UPDATE SKIP LOCKED
                 )
                 RETURNING id
                 """,
-                {"user": user.pk, "expires": expires, "now": now, "task": task.pk, "status": status},
+                {
+                    "user": user.pk,
+                    "expires": expires,
+                    "now": now,
+                    "task": task.pk,
+                    "status": status,
+                    "passing": passing_id,
+                },
             )
             row = cursor.fetchone()
         return Example.objects.get(pk=row[0]) if row else None
     with transaction.atomic():  # SQLite: one writer at a time, so a plain select-then-update is safe
-        example = examples_claimable(task=task, user=user, now=now, status=status).order_by("id").first()
+        claimable = examples_claimable(task=task, user=user, now=now, status=status).exclude(pk=passing_id)
+        example = claimable.order_by("id").first()
         if example is None:
             return None
         example.claimed_by = user
@@ -606,10 +620,10 @@ def example_skip(*, example: Example, user, reason: str, comment: str = "") -> N
 
 
 def example_release(*, example: Example, user) -> None:
-    """Give back a held example that has no text yet, so others can take it."""
-    Example.objects.filter(pk=example.pk, claimed_by=user, status=Status.NEW).update(
-        claimed_by=None, claim_expires_at=None
-    )
+    """Give back a held example that nobody has written in yet (new, or flagged with no annotator), so others can
+    take it."""
+    unwritten = Q(status=Status.NEW) | Q(status=Status.FLAGGED, author__isnull=True)
+    Example.objects.filter(unwritten, pk=example.pk, claimed_by=user).update(claimed_by=None, claim_expires_at=None)
 
 
 @transaction.atomic

@@ -68,11 +68,26 @@ def _editor_context(request, task: Task, example: Example, form: CompletionForm,
 
 
 def _take_next(request: HtmxHttpRequest, task: Task) -> HttpResponse:
-    """Claim the next example and open its editor; with none left, the empty state (GET of the work page)."""
-    example = services.example_claim_next(task=task, user=request.user)
+    """Claim the next example and open its editor; with none left, the empty state (GET of the work page).
+
+    "Next →" from the editor names the example it leaves (`after`): that one is not handed straight back, and when
+    nothing was written in it, it returns to the pool for others."""
+    after = None
+    if after_uuid := _uuid_or_none(request.POST.get("after")):
+        after = Example.objects.filter(task=task, uuid=after_uuid).first()
+        if after is not None:
+            services.example_release(example=after, user=request.user)
+    example = services.example_claim_next(task=task, user=request.user, passing=after)
     if example is None:
         return redirect("annotate:work", task.slug)
     return redirect("annotate:edit", task.slug, example.uuid)
+
+
+def _uuid_or_none(value: str | None) -> UUID | None:
+    try:
+        return UUID(value or "")
+    except ValueError:
+        return None
 
 
 @task_role(ANNOTATOR)

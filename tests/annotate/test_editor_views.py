@@ -396,3 +396,32 @@ def test_the_editor_names_the_example_by_its_external_id_with_the_uuid_to_copy(c
     assertContains(page, '<strong data-testid="external-id">seed_task_&lt;31&gt;</strong>', html=False)
     assertContains(page, f"{example.uuid}</code>")
     assertContains(page, 'data-copy="#example-uuid"')
+
+
+def test_next_on_an_untouched_example_moves_on_and_gives_it_back_to_the_pool(client, task, annotator):
+    first = ExampleFactory(task=task, instruction="First?")
+    second = ExampleFactory(task=task, instruction="Second?")
+    client.force_login(annotator)
+    work = reverse("annotate:work", args=[task.slug])
+    opened = client.post(work)
+    assert opened.url == reverse("annotate:edit", args=[task.slug, first.uuid])
+    moved = client.post(work, {"after": str(first.uuid)})  # "Next →" (Alt+N) in the editor of `first`
+    assert moved.url == reverse("annotate:edit", args=[task.slug, second.uuid])
+    first.refresh_from_db()
+    assert (first.status, first.claimed_by) == ("new", None)  # back in the pool for anyone, nothing skipped
+    again = client.post(work, {"after": str(second.uuid)})  # the last one: `first` comes back round
+    assert again.url == reverse("annotate:edit", args=[task.slug, first.uuid])
+
+
+def test_next_from_a_draft_keeps_the_draft_and_opens_another(client, task, annotator):
+    first = ExampleFactory(task=task, instruction="First?")
+    second = ExampleFactory(task=task, instruction="Second?")
+    client.force_login(annotator)
+    client.post(reverse("annotate:work", args=[task.slug]))
+    services.example_save(example=first, user=annotator, completion="Half an answer", kind="happy", expected_version=1)
+    moved = client.post(reverse("annotate:work", args=[task.slug]), {"after": str(first.uuid)})
+    assert moved.url == reverse("annotate:edit", args=[task.slug, second.uuid])
+    first.refresh_from_db()
+    assert (first.status, first.author, first.completion) == ("draft", annotator, "Half an answer")
+    page = client.get(reverse("annotate:edit", args=[task.slug, second.uuid]))
+    assertContains(page, f'name="after" value="{second.uuid}"')
