@@ -92,8 +92,8 @@ def queue(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
         services.review_queue(task=task, reviewer=request.user, filters=filters)
         .select_related("author", "claimed_by")
         .only(
-            "uuid", "instruction", "kind", "warnings", "risk", "submitted_at", "claim_expires_at", "version",
-            "author__username", "claimed_by__username",
+            "uuid", "external_id", "instruction", "kind", "warnings", "risk", "submitted_at", "claim_expires_at",
+            "version", "author__username", "claimed_by__username",
         )
     )  # fmt: skip
     window = _window(waiting, request.GET.get("page"))

@@ -19,3 +19,10 @@ def get_item(mapping, key):
 def field_label(template, name: str) -> str:
     """The label a template gives one of its fields: {{ template|field_label:"output" }}."""
     return template.field_label(name) if template is not None else name.title()
+
+
+@register.filter
+def example_name(example) -> str:
+    """How people name an example: its external id when it has one (such as seed_task_31), else the start of its UUID."""
+    external = getattr(example, "external_id", "")
+    return external or f"{str(example.uuid)[:8]}…"
