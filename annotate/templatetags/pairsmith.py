@@ -23,6 +23,6 @@ def field_label(template, name: str) -> str:
 
 @register.filter
 def example_name(example) -> str:
-    """How people name an example: its external id when it has one (such as seed_task_31), else the start of its UUID."""
+    """How people name an example: its external id when it has one (seed_task_31), else the start of its UUID."""
     external = getattr(example, "external_id", "")
     return external or f"{str(example.uuid)[:8]}…"
