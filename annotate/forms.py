@@ -118,14 +118,17 @@ class TaskForm(NoColonMixin, forms.ModelForm):
             "allow_new_examples",
             "chat_turns_editable",
             "validation_ratio",
+            "test_ratio",
             "split_seed",
             "blocking_checks",
+            "contamination_blocks",
             "export_keep_versions",
         ]
         widgets = {
             "guidelines": forms.Textarea(attrs={"rows": 10}),
             "system_prompt": forms.Textarea(attrs={"rows": 3}),
             "validation_ratio": forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": "0.99"}),
+            "test_ratio": forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": "0.99"}),
             "export_keep_versions": forms.NumberInput(attrs={"min": "1", "max": str(EXPORT_KEEP_MAX)}),
         }
 

@@ -106,6 +106,8 @@ class Task(models.Model):
             models.CheckConstraint(
                 condition=Q(test_ratio__gte=0, test_ratio__lt=1 - F("validation_ratio")),
                 name="annotate_task_test_ratio",
+                violation_error_message="The test ratio must be at least 0, and with the validation ratio below 1: "
+                "something must be left to train on.",
             ),
             models.CheckConstraint(
                 condition=Q(export_keep_versions__gte=1, export_keep_versions__lte=EXPORT_KEEP_MAX),

@@ -38,7 +38,7 @@ def _list_context(request: HtmxHttpRequest, task: Task, form: ExportForm) -> dic
 @task_role(*READERS)
 @require_GET
 def export_list(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
-    form = ExportForm(initial={"validation_ratio": task.validation_ratio})
+    form = ExportForm(initial={"validation_ratio": task.validation_ratio, "test_ratio": task.test_ratio})
     return render(request, "exports/list.html", _list_context(request, task, form))
 
 
@@ -53,6 +53,7 @@ def export_create(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
                 task=task,
                 export_format=data["export_format"],
                 validation_ratio=data["validation_ratio"],
+                test_ratio=data["test_ratio"],
                 kinds=data["kinds"] or None,
                 user=request.user,
             )
