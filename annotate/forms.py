@@ -78,6 +78,7 @@ class TaskForm(NoColonMixin, forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["export_keep_versions"].required = False  # left empty: unchanged (a new task: the default)
+        self.fields["test_ratio"].required = False  # likewise
         targets = (self.instance.coverage_targets if self.instance and self.instance.pk else None) or {}
         for kind, label in Kind.choices:
             self.fields[f"target_{kind}"] = forms.IntegerField(
@@ -91,6 +92,10 @@ class TaskForm(NoColonMixin, forms.ModelForm):
     def clean_export_keep_versions(self) -> int:
         value = self.cleaned_data.get("export_keep_versions")
         return self.instance.export_keep_versions if value is None else value
+
+    def clean_test_ratio(self) -> float:
+        value = self.cleaned_data.get("test_ratio")
+        return self.instance.test_ratio if value is None else value
 
     def clean(self):
         data = super().clean()

@@ -47,6 +47,7 @@ class Contamination:
         self._held_signatures: list[np.ndarray] = []
         self._train_rows: list[np.ndarray] = []
         self._train_file = None
+        self.compared = 0  # candidate pairs verified: at most bands × WINDOW a train row, whatever the data
 
     def add(self, pk: int, side: int, stored_hash: str, fields: tuple[str, str, str], turns) -> None:
         """One exported example: its id, side (0 train, 1 validation, 2 test), stored prompt hash, prompt fields
@@ -200,6 +201,7 @@ class Contamination:
                 if not len(a):
                     continue
                 pair = np.unique(a * len(held_signature) + b)
+                self.compared += len(pair)
                 a, b = pair // len(held_signature), pair % len(held_signature)
                 agree = (signature[a] == held_signature[b]).sum(axis=1) / width
                 similarity = np.maximum(0, (agree - chance) / (1 - chance))

@@ -18,8 +18,9 @@ class ExportForm(NoColonMixin, forms.Form):
         label="Test share",
         min_value=0,
         max_value=0.99,
+        required=False,
         widget=forms.NumberInput(attrs={"step": "0.01"}),
-        help_text="Held out as test.jsonl, never trained on; 0 writes no test split.",
+        help_text="Held out as test.jsonl, never trained on; 0 writes no test split; empty: the task's setting.",
     )
     kinds = forms.MultipleChoiceField(
         label="Kinds",

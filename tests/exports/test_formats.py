@@ -47,7 +47,8 @@ def tricky(task):
 
 
 def read_openai_chat(record) -> list[tuple[str, str]]:
-    """OpenAI fine-tuning guide: {"messages": [{role, content}...]}, roles system/user/assistant, ends with assistant."""
+    """OpenAI fine-tuning guide: {"messages": [{role, content}...]}, roles system/user/assistant, the last one the
+    assistant's."""
     assert list(record) == ["messages"]
     turns = []
     for message in record["messages"]:
@@ -158,9 +159,10 @@ def test_sharegpt_carries_the_system_prompt_in_its_column_and_writes_dataset_inf
         }
         for split in ("train", "validation", "test")
     }
-    assert export.files["dataset_info.json"]["sha256"] == services.sha256(
-        (folder / "dataset_info.json").read_bytes()
-    ).hexdigest()
+    assert (
+        export.files["dataset_info.json"]["sha256"]
+        == services.sha256((folder / "dataset_info.json").read_bytes()).hexdigest()
+    )
     summary = services.export_summary(export=export)
     assert summary["files"]["dataset_info"].endswith("/dataset_info.json") and "dataset_info" in summary["sha256"]
 
