@@ -20,7 +20,6 @@ class ExportForm(NoColonMixin, forms.Form):
         max_value=0.99,
         required=False,
         widget=forms.NumberInput(attrs={"step": "0.01"}),
-        help_text="Held out as test.jsonl, never trained on; 0 writes no test split; empty: the task's setting.",
     )
     kinds = forms.MultipleChoiceField(
         label="Kinds",
