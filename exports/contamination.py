@@ -14,7 +14,9 @@ runs without the GIL); held-out rows keep their hash and signature in memory (th
 train rows only their hash and id, and their signatures go to a scratch file read back a block at a time. Matching
 is by sorting: a held-out band index (one sort per band), then per train block one binary search per band and at
 most WINDOW candidates per band and row, so the work is O(n log n) and never quadratic, even when thousands of
-prompts share a band. Only the first MAX_REPORTED pairs are kept (the counts cover all).
+prompts share a band; a train row's search ends at its first verified match (the report names one held-out twin per
+train example), so a task of look-alike prompts costs a few comparisons a row, not bands × WINDOW. Only the first
+MAX_REPORTED pairs are kept (the counts cover all).
 """
 
 from array import array
@@ -28,7 +30,8 @@ from annotate.quality.text import fold, prompt_key
 
 MAX_REPORTED = 20  # pairs named in the manifest, on the row and on the page
 WINDOW = 4  # held-out candidates compared per band and train row: neighbours in the sorted band, as the scan does
-BLOCK = 65_536  # train signatures matched per step
+BLOCK = 16_384  # train signatures matched per step
+VERIFY = 16_384  # candidate pairs verified at once
 FIELDS = 4  # instruction, context, input, prior turns: the scan's field numbers
 
 
@@ -189,29 +192,31 @@ class Contamination:
                 rows = train_rows[start : start + len(signature)]
                 start += len(signature)
                 keys = signature.view(np.uint32)
-                a_parts, b_parts = [], []
+                open_rows = np.ones(len(signature), dtype=bool)  # not matched yet: a match ends a row's search
                 for band, (sorted_keys, order) in enumerate(index):
-                    low = np.searchsorted(sorted_keys, keys[:, band], side="left")
-                    high = np.searchsorted(sorted_keys, keys[:, band], side="right")
+                    todo = np.flatnonzero(open_rows)
+                    if not len(todo):
+                        break
+                    low = np.searchsorted(sorted_keys, keys[todo, band], side="left")
+                    high = np.searchsorted(sorted_keys, keys[todo, band], side="right")
                     for offset in range(WINDOW):
                         hit = low + offset < high
-                        a_parts.append(np.flatnonzero(hit))
-                        b_parts.append(order[low[hit] + offset])
-                a, b = np.concatenate(a_parts), np.concatenate(b_parts)
-                if not len(a):
-                    continue
-                pair = np.unique(a * len(held_signature) + b)
-                self.compared += len(pair)
-                a, b = pair // len(held_signature), pair % len(held_signature)
-                agree = (signature[a] == held_signature[b]).sum(axis=1) / width
-                similarity = np.maximum(0, (agree - chance) / (1 - chance))
-                ok = similarity >= near_duplicates.NEAR_DUP_THRESHOLD
-                for local, held, value in zip(a[ok].tolist(), b[ok].tolist(), similarity[ok].tolist(), strict=True):
-                    row = int(rows[local])
-                    if row in exclude:
-                        continue
-                    if row not in best or value > best[row][3]:
-                        best[row] = (int(held_rows[held]), 0, "near", value)
+                        if not hit.any():
+                            break
+                        a, b = todo[hit], order[low[hit] + offset]
+                        self.compared += len(a)
+                        for s in range(0, len(a), VERIFY):  # bounded temporaries: VERIFY pairs × 64 bytes at a time
+                            a_part, b_part = a[s : s + VERIFY], b[s : s + VERIFY]
+                            agree = (signature[a_part] == held_signature[b_part]).sum(axis=1) / width
+                            similarity = np.maximum(0, (agree - chance) / (1 - chance))
+                            ok = similarity >= near_duplicates.NEAR_DUP_THRESHOLD
+                            for local, held, value in zip(
+                                a_part[ok].tolist(), b_part[ok].tolist(), similarity[ok].tolist(), strict=True
+                            ):
+                                row = int(rows[local])
+                                if row not in exclude and (row not in best or value > best[row][3]):
+                                    best[row] = (int(held_rows[held]), 0, "near", value)
+                                open_rows[local] = False
         return best
 
 
