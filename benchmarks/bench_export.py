@@ -238,12 +238,16 @@ def run(n: int = DEFAULT_N, keep: bool = False, formats: tuple[str, ...] = FORMA
                         f"{again['records'] / again['seconds']:,.0f} rec/s · peak RSS {rss / 2**20:,.0f} MB"
                         f" · identical train.jsonl: {again['sha256'] == result['sha256']}"
                     )
+                    # --fresh: no earlier version to compare with, so each figure is the format's own work (a diff
+                    # against the version before would be measured too, and differ from format to format).
                     for export_format in formats:
-                        other, rss = _run_child(["export", setup[label]["slug"], "--format", export_format], env)
+                        other, rss = _run_child(
+                            ["export", setup[label]["slug"], "--format", export_format, "--fresh"], env
+                        )
                         _say_run(export_format, count, other, rss, copy_rate)
                     for what, ratios in (("test split 0.1", ["--test-ratio", "0.1"]),
                                          ("nothing held out", ["--validation-ratio", "0"])):  # fmt: skip
-                        other, rss = _run_child(["export", setup[label]["slug"], *ratios], env)
+                        other, rss = _run_child(["export", setup[label]["slug"], "--fresh", *ratios], env)
                         _say_run(f"openai-chat, {what}", count, other, rss, copy_rate)
         _targets(measured, sizes)
         _say(f"   (this process: peak RSS {peak_rss() / 2**20:,.0f} MB)")
@@ -290,7 +294,9 @@ def _child_setup() -> dict:
     return answer
 
 
-def _child_export(slug: str, export_format: str, validation_ratio: float | None, test_ratio: float | None) -> dict:
+def _child_export(
+    slug: str, export_format: str, validation_ratio: float | None, test_ratio: float | None, fresh: bool = False
+) -> dict:
     import django
 
     django.setup()
@@ -299,6 +305,14 @@ def _child_export(slug: str, export_format: str, validation_ratio: float | None,
     from pairsmith.jobs import JobState
 
     task = Task.objects.get(slug=slug)
+    if fresh:  # earlier versions count as deleted: nothing to compare with (this database is thrown away)
+        from django.utils import timezone
+
+        from exports.models import Export
+
+        Export.objects.filter(task=task, state=JobState.SUCCEEDED, deleted_at__isnull=True).update(
+            deleted_at=timezone.now(), deletion="deleted"
+        )
     baseline = peak_rss()
     started, cpu = time.perf_counter(), time.process_time()
     # no REDIS_URL: the job runs inline, here
@@ -336,6 +350,7 @@ def main(argv: list[str]) -> int:
     child.add_argument("--format", default="openai-chat")
     child.add_argument("--validation-ratio", type=float, default=None)
     child.add_argument("--test-ratio", type=float, default=None)
+    child.add_argument("--fresh", action="store_true", help="mark earlier versions deleted: no diff")
     parser.add_argument(
         "--formats", default=",".join(FORMATS), help="formats measured at N, comma-separated (default: all)"
     )
@@ -343,7 +358,7 @@ def main(argv: list[str]) -> int:
     if args.child == "setup":
         print(json.dumps(_child_setup()))
     elif args.child == "export":
-        print(json.dumps(_child_export(args.slug, args.format, args.validation_ratio, args.test_ratio)))
+        print(json.dumps(_child_export(args.slug, args.format, args.validation_ratio, args.test_ratio, args.fresh)))
     else:
         _say("== export")
         run(args.n, keep=args.keep, formats=tuple(args.formats.split(",")))
