@@ -138,11 +138,12 @@ def export_delete(request: HtmxHttpRequest, *, task: Task, version: int) -> Http
 
 
 def _file_response(export: Export, name: str) -> FileResponse:
-    """Stream one of the export's four files; Http404 for any other name, an export that did not succeed, or one
+    """Stream one of the export's files; Http404 for any other name, an export that did not succeed, or one
     that was deleted."""
     if export.is_deleted:
         raise Http404(f"Export v{export.version} was deleted; its files are gone.")
-    if name not in FILE_NAMES or export.state != JobState.SUCCEEDED:
+    # test.jsonl and dataset_info.json exist only in some versions: a version's own files are those it recorded.
+    if name not in FILE_NAMES or export.state != JobState.SUCCEEDED or name not in (export.files or {}):
         raise Http404("No such file in this export.")
     path = services.export_file_path(export, name)
     try:

@@ -428,3 +428,16 @@ def test_blocked_export_shows_the_contamination_on_the_page(client, task, lead):
     response = client.get(reverse("exports:list", args=[task.slug]))
     assertContains(response, "Contamination blocks this export (task setting)")
     assertContains(response, 'data-testid="contamination"')
+
+
+def test_files_a_version_does_not_have_are_404_and_its_own_download(client, task, lead):
+    approve(task, 30)
+    plain = build(task, user=lead, validation_ratio=0.2)
+    split = build(task, export_format="sharegpt", user=lead, validation_ratio=0.2, test_ratio=0.2)
+    client.force_login(lead)
+    for name in ("test.jsonl", "dataset_info.json"):
+        missing = client.get(reverse("exports:download", args=[task.slug, plain.version, name]))
+        assert missing.status_code == 404 and b"No such file in this export." in missing.content
+        found = client.get(reverse("exports:download", args=[task.slug, split.version, name]))
+        assert found.status_code == 200
+        assert b"".join(found.streaming_content) == (services.export_dir(split) / name).read_bytes()
