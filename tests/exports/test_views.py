@@ -434,10 +434,10 @@ def test_files_a_version_does_not_have_are_404_and_its_own_download(client, task
     approve(task, 30)
     plain = build(task, user=lead, validation_ratio=0.2)
     split = build(task, export_format="sharegpt", user=lead, validation_ratio=0.2, test_ratio=0.2)
-    client.force_login(lead)
+    token = make_token(lead)
     for name in ("test.jsonl", "dataset_info.json"):
-        missing = client.get(reverse("exports:download", args=[task.slug, plain.version, name]))
-        assert missing.status_code == 404 and b"No such file in this export." in missing.content
-        found = client.get(reverse("exports:download", args=[task.slug, split.version, name]))
+        missing = api(client, task, version=f"v{plain.version}", file=name, token=token)
+        assert missing.status_code == 404 and missing.content == b"No such file in this export.\n"
+        found = api(client, task, version=f"v{split.version}", file=name, token=token)
         assert found.status_code == 200
         assert b"".join(found.streaming_content) == (services.export_dir(split) / name).read_bytes()
