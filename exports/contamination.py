@@ -120,7 +120,10 @@ class Contamination:
 
     def finish(self) -> dict:
         """The report: counts of train examples that repeat a held-out prompt exactly or nearly, and the first
-        MAX_REPORTED pairs (ids of the train and the held-out example, the held-out split, kind, similarity)."""
+        MAX_REPORTED pairs (ids of the train and the held-out example, the held-out split, kind, similarity). Memory
+        stays bounded however many are found: a flag a train row, and the pairs of the first MAX_REPORTED rows."""
+        exact, near = 0, 0
+        pairs: dict[int, tuple[int, str, float]] = {}  # train row -> (held-out row, kind, similarity): the first ones
         try:
             self._sign()
             for pending in self._pending:
@@ -128,51 +131,60 @@ class Contamination:
             self._pending = []
             if self._train_file is not None:
                 self._train_file.flush()
-            pairs = self._exact() if self.held_ids else {}
-            if self.held_ids and self._train_rows:
-                for row, pair in self._near(exclude=pairs).items():
-                    pairs.setdefault(row, pair)
+            matched = np.zeros(len(self.train_ids), dtype=bool)
+            if self.held_ids:
+                exact = self._exact(matched, pairs)
+                if self._train_rows:
+                    near = self._near(matched, pairs)
         finally:
             self.close()
             self.scratch.unlink(missing_ok=True)
-        exact = sum(1 for _, _, kind, _ in pairs.values() if kind == "exact")
-        reported = []
-        for row in sorted(pairs)[:MAX_REPORTED]:
-            held, _, kind, similarity = pairs[row]
-            reported.append(
-                {
-                    "train": self.train_ids[row],
-                    "held_out": self.held_ids[held],
-                    "split": "validation" if self.held_sides[held] == 1 else "test",
-                    "kind": kind,
-                    "similarity": round(float(similarity), 2),
-                }
-            )
+        reported = [
+            {
+                "train": self.train_ids[row],
+                "held_out": self.held_ids[held],
+                "split": "validation" if self.held_sides[held] == 1 else "test",
+                "kind": kind,
+                "similarity": round(float(similarity), 2),
+            }
+            for row, (held, kind, similarity) in sorted(pairs.items())[:MAX_REPORTED]
+        ]
         return {
             "held_out": len(self.held_ids),
             "train": len(self.train_ids),
             "exact": exact,
-            "near": len(pairs) - exact,
+            "near": near,
             "threshold": near_duplicates.NEAR_DUP_THRESHOLD,
             "min_words": near_duplicates.NEAR_DUP_MIN_WORDS,
             "pairs": reported,
         }
 
-    def _exact(self) -> dict[int, tuple[int, int, str, float]]:
-        """train row -> (held-out row, 0, "exact", 1.0) for every train prompt whose hash a held-out prompt has."""
+    @staticmethod
+    def _keep(pairs: dict, rows: np.ndarray, held: np.ndarray, kind: str, similarity: np.ndarray) -> None:
+        """Add the pairs of the lowest train rows to `pairs`, keeping only the MAX_REPORTED lowest rows overall."""
+        first = np.argsort(rows, kind="stable")[:MAX_REPORTED]
+        for i in first.tolist():
+            pairs.setdefault(int(rows[i]), (int(held[i]), kind, float(similarity[i])))
+        for row in sorted(pairs)[MAX_REPORTED:]:
+            del pairs[row]
+
+    def _exact(self, matched: np.ndarray, pairs: dict) -> int:
+        """Flag every train prompt whose hash a held-out prompt has; return how many."""
         held = np.frombuffer(self.held_keys, dtype=np.uint64)
         order = np.argsort(held, kind="stable")
         held_sorted = held[order]
         train = np.frombuffer(self.train_keys, dtype=np.uint64)
         at = np.searchsorted(held_sorted, train)
         found = np.flatnonzero((at < len(held_sorted)) & (held_sorted[np.minimum(at, len(held_sorted) - 1)] == train))
-        return {int(row): (int(order[at[row]]), 0, "exact", 1.0) for row in found}
+        matched[found] = True
+        self._keep(pairs, found, order[at[found]], "exact", np.ones(len(found)))
+        return len(found)
 
-    def _near(self, *, exclude: dict) -> dict[int, tuple[int, int, str, float]]:
-        """train row -> (held-out row, 0, "near", similarity) for the best verified near duplicate of each train
-        prompt, by the held-out band index."""
-        if not self._held_rows or not sum(len(rows) for rows in self._held_rows):
-            return {}
+    def _near(self, matched: np.ndarray, pairs: dict) -> int:
+        """Flag every train prompt not matched exactly that has a verified near duplicate held out, by the held-out
+        band index; return how many."""
+        if not sum(len(rows) for rows in self._held_rows):
+            return 0
         held_rows = np.concatenate(self._held_rows)
         held_signature = np.concatenate(self._held_signatures)
         self._held_signatures = []
@@ -183,8 +195,8 @@ class Contamination:
             index.append((bands[order, band], order))
         train_rows = np.concatenate(self._train_rows)
         chance = 2.0**-near_duplicates.SIGNATURE_BITS
-        best: dict[int, tuple[int, int, str, float]] = {}
         width = near_duplicates.PERMUTATIONS
+        found = 0
         with open(self.scratch, "rb") as scratch:
             start = 0
             while block := scratch.read(BLOCK * width):
@@ -192,7 +204,9 @@ class Contamination:
                 rows = train_rows[start : start + len(signature)]
                 start += len(signature)
                 keys = signature.view(np.uint32)
-                open_rows = np.ones(len(signature), dtype=bool)  # not matched yet: a match ends a row's search
+                open_rows = ~matched[rows]  # exact ones are reported as exact; a match ends a row's search
+                best_held = np.full(len(signature), -1, dtype=np.int64)
+                best_similarity = np.zeros(len(signature), dtype=np.float64)
                 for band, (sorted_keys, order) in enumerate(index):
                     todo = np.flatnonzero(open_rows)
                     if not len(todo):
@@ -210,16 +224,18 @@ class Contamination:
                             agree = (signature[a_part] == held_signature[b_part]).sum(axis=1) / width
                             similarity = np.maximum(0, (agree - chance) / (1 - chance))
                             ok = similarity >= near_duplicates.NEAR_DUP_THRESHOLD
-                            for local, held, value in zip(
-                                a_part[ok].tolist(), b_part[ok].tolist(), similarity[ok].tolist(), strict=True
-                            ):
-                                row = int(rows[local])
-                                if row not in exclude and (row not in best or value > best[row][3]):
-                                    best[row] = (int(held_rows[held]), 0, "near", value)
-                                open_rows[local] = False
-        return best
+                            a_ok, b_ok, s_ok = a_part[ok], b_part[ok], similarity[ok]
+                            better = s_ok > best_similarity[a_ok]
+                            best_held[a_ok[better]] = held_rows[b_ok[better]]
+                            best_similarity[a_ok[better]] = s_ok[better]
+                            open_rows[a_ok] = False
+                hit_rows = np.flatnonzero(best_held >= 0)
+                matched[rows[hit_rows]] = True
+                found += len(hit_rows)
+                self._keep(pairs, rows[hit_rows], best_held[hit_rows], "near", best_similarity[hit_rows])
+        return found
 
 
 def contamination_summary(report: dict) -> str:
-    """One line for errors and logs: "3 exact and 2 near duplicates of held-out prompts in train"."""
+    """One line for errors and logs: "3 exact and 2 near duplicate(s) of held-out prompts in train"."""
     return f"{report['exact']} exact and {report['near']} near duplicate(s) of held-out prompts in train"
