@@ -80,6 +80,7 @@ class TaskForm(NoColonMixin, forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["export_keep_versions"].required = False  # left empty: unchanged (a new task: the default)
+        self.fields["test_ratio"].required = False  # likewise
         targets = (self.instance.coverage_targets if self.instance and self.instance.pk else None) or {}
         for kind, label in Kind.choices:
             self.fields[f"target_{kind}"] = forms.IntegerField(
@@ -93,6 +94,10 @@ class TaskForm(NoColonMixin, forms.ModelForm):
     def clean_export_keep_versions(self) -> int:
         value = self.cleaned_data.get("export_keep_versions")
         return self.instance.export_keep_versions if value is None else value
+
+    def clean_test_ratio(self) -> float:
+        value = self.cleaned_data.get("test_ratio")
+        return self.instance.test_ratio if value is None else value
 
     def clean(self):
         data = super().clean()
@@ -120,14 +125,17 @@ class TaskForm(NoColonMixin, forms.ModelForm):
             "allow_new_examples",
             "chat_turns_editable",
             "validation_ratio",
+            "test_ratio",
             "split_seed",
             "blocking_checks",
+            "contamination_blocks",
             "export_keep_versions",
         ]
         widgets = {
             "guidelines": forms.Textarea(attrs={"rows": 10}),
             "system_prompt": forms.Textarea(attrs={"rows": 3}),
             "validation_ratio": forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": "0.99"}),
+            "test_ratio": forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": "0.99"}),
             "export_keep_versions": forms.NumberInput(attrs={"min": "1", "max": str(EXPORT_KEEP_MAX)}),
         }
 

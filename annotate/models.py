@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 
@@ -65,8 +65,19 @@ class Task(models.Model):
         default=False, help_text="In a chat task, annotators may edit the prior turns, not only the final reply."
     )
     validation_ratio = models.FloatField(default=0.1)
+    test_ratio = models.FloatField(
+        default=0,
+        help_text="Share of approved examples held out as the test split of exports (never trained on); with the "
+        "validation ratio, below 1.",
+    )
     split_seed = models.CharField(max_length=64, default="pairsmith")
     blocking_checks = models.JSONField(default=list, blank=True, help_text="Quality checks that block a submission.")
+    contamination_blocks = models.BooleanField(
+        "Contamination blocks exports",
+        default=False,
+        help_text="Fail an export whose train split holds an exact or near duplicate of a validation or test prompt "
+        "(otherwise the export only reports them).",
+    )
     coverage_targets = models.JSONField(
         default=dict, blank=True, help_text='Minimum share per kind, e.g. {"negative": 0.1}'
     )
@@ -93,6 +104,12 @@ class Task(models.Model):
             models.CheckConstraint(condition=Q(approvals_required__in=[1, 2]), name="annotate_task_approvals_1_or_2"),
             models.CheckConstraint(
                 condition=Q(validation_ratio__gte=0, validation_ratio__lt=1), name="annotate_task_validation_ratio"
+            ),
+            models.CheckConstraint(
+                condition=Q(test_ratio__gte=0, test_ratio__lt=1 - F("validation_ratio")),
+                name="annotate_task_test_ratio",
+                violation_error_message="The test ratio must be at least 0, and with the validation ratio below 1: "
+                "something must be left to train on.",
             ),
             models.CheckConstraint(
                 condition=Q(export_keep_versions__gte=1, export_keep_versions__lte=EXPORT_KEEP_MAX),

@@ -20,7 +20,6 @@ import orjson
 from django.conf import settings
 
 PROMPT_FIELDS = ("instruction", "context", "input")
-EXPORT_FORMATS = ("openai-chat", "prompt-completion", "alpaca")
 CHAT_ROLES = ("system", "user", "assistant")
 
 # A prompt format of 20,000 characters is about 5,000 tokens of fixed text around the fields; 20 placeholders let
@@ -43,13 +42,26 @@ TEMPLATE_TEXTS = {
     "alpaca_input_format": "The Alpaca input",
     "system_message": "The system message",
 }
-# The template text each export format fills in (a system message is copied once, as it is: the record limit
-# bounds it).
-FORMAT_TEXTS = {
-    "prompt-completion": "prompt_format",
-    "openai-chat": "chat_user_format",
-    "alpaca": "alpaca_input_format",
-}
+
+
+def _formats() -> dict:
+    """The export formats (exports/formats): each module renders and checks its own records. Imported on first use,
+    since that package builds on this module."""
+    from exports.formats import FORMATS
+
+    return FORMATS
+
+
+def __getattr__(name: str):
+    # EXPORT_FORMATS: the format names, in the registry's order (the template preview shows each);
+    # FORMAT_TEXTS: the template text each format fills in (a system message is copied once, as it is: the record
+    # limit bounds it).
+    if name == "EXPORT_FORMATS":
+        return tuple(_formats())
+    if name == "FORMAT_TEXTS":
+        return {fmt: module.TEMPLATE_TEXT for fmt, module in _formats().items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|\{|\}")
 _SECTION = re.compile(r"\[\[(.*?)\]\]", re.DOTALL)
@@ -208,46 +220,17 @@ class TemplateSpec:
 
 def record_renderer(spec: TemplateSpec, export_format: str) -> Callable[..., dict]:
     """A function (fields, completion, messages) -> the training record of one example, exactly in the shape DESIGN.md
-    fixes for `export_format`. Made once per template and format, so that an export of a million records does the
-    dispatch and the fixed parts (the system turn) once."""
-    if export_format == "prompt-completion":
-        prompt_format = spec.prompt_format
-        return lambda fields, completion, messages=None: {
-            "prompt": render_text(prompt_format, fields),
-            "completion": completion,
-        }
-    if export_format == "alpaca":
-        input_format = spec.alpaca_input_format
-        return lambda fields, completion, messages=None: {
-            "instruction": fields.get("instruction", ""),
-            "input": render_text(input_format, fields),
-            "output": completion,
-        }
-    if export_format == "openai-chat":
-        system = spec.system_message
-        user_format = spec.chat_user_format
-
-        def chat(fields: Mapping[str, str], completion: str, messages: list[dict] | None = None) -> dict:
-            turns: list[dict] = [{"role": "system", "content": system}] if system else []
-            if messages:
-                # A chat task keeps its prior turns; a system turn of the example replaces the template's.
-                prior = [{"role": m["role"], "content": m["content"]} for m in messages]
-                if prior and prior[0]["role"] == "system":
-                    turns = []
-                turns.extend(prior)
-            user = render_text(user_format, fields)
-            if user and not user.isspace():
-                turns.append({"role": "user", "content": user})
-            turns.append({"role": "assistant", "content": completion})
-            return {"messages": turns}
-
-        return chat
-    raise TemplateError(f"unknown export format {export_format!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    fixes for `export_format` (its module in exports/formats renders it). Made once per template and format, so that
+    an export of a million records does the dispatch and the fixed parts (the system turn) once."""
+    module = _formats().get(export_format)
+    if module is None:
+        raise TemplateError(f"unknown export format {export_format!r}; use one of {', '.join(_formats())}")
+    return module.renderer(spec)
 
 
 def spec_limits_error(spec: TemplateSpec, export_format: str) -> str | None:
     """Why the text of `spec` that `export_format` fills in is over a limit, or None."""
-    name = FORMAT_TEXTS[export_format]
+    name = _formats()[export_format].TEMPLATE_TEXT
     return template_limits_error(name, getattr(spec, name))
 
 
@@ -299,12 +282,9 @@ def preview_record(
     character is at least one byte), so the work stays bounded whatever the fields hold."""
     max_bytes = limit("MAX_RENDERED_RECORD_BYTES")
     chars = len(completion) + sum(len(str(m.get("content", ""))) for m in messages or ())
-    if export_format == "openai-chat":
-        chars += len(spec.system_message) + rendered_length(spec.chat_user_format, fields)
-    elif export_format == "alpaca":
-        chars += len(fields.get("instruction") or "") + rendered_length(spec.alpaca_input_format, fields)
-    elif export_format == "prompt-completion":
-        chars += rendered_length(spec.prompt_format, fields)
+    module = _formats().get(export_format)
+    if module is not None:
+        chars += module.min_chars(spec, fields)
     if chars > max_bytes:
         raise _too_large(export_format, chars, max_bytes, at_least=True)
     record = render_record(spec, export_format, fields=fields, completion=completion, messages=messages)

@@ -7,7 +7,10 @@ the end, unless --keep), loads N/10 and N approved examples of about 1 KB with C
 process, as a worker would run it (render, check, split, hash, write, fsync, rename), and reads the child's peak
 resident memory (VmHWM, read from /proc while it runs). The COPY (SELECT ...) TO STDOUT of the same columns, in
 the same order, is the baseline: what PostgreSQL can hand out at best. The figures are for openai-chat (the most
-work per record), then, at N, a second version (compared with the first) and the two other formats.
+work per record), then, at N, a second version (compared with the first), every other format (--formats), and
+openai-chat with a test split and with nothing held out (no contamination check), so that the check's cost shows.
+The machine may be shared: CPU seconds per record (the export process's threads, not the database's) compare runs
+better than wall time.
 """
 
 import argparse
@@ -147,7 +150,21 @@ def _targets(measured: dict[str, dict], sizes: list[tuple[str, int]]) -> None:
         _say(f"   {'meets ' if ok else 'MISSES'} {what}: {figure}")
 
 
-def run(n: int = DEFAULT_N, keep: bool = False) -> None:
+FORMATS = ("openai-chat", "messages", "prompt-completion", "alpaca", "sharegpt")
+
+
+def _say_run(label: str, count: int, result: dict, rss: int, copy_rate: float) -> None:
+    rate = result["records"] / result["seconds"]
+    _say(
+        f"   {count:>9,} records as {label}: {rate:,.0f} rec/s · export/COPY {rate / copy_rate:.2f} · "
+        f"{result['cpu'] / result['records'] * 1e6:,.1f} µs CPU/record ({result['records'] / result['cpu']:,.0f} "
+        f"records per CPU second) · {result['bytes'] / result['records']:,.0f} B/record · peak RSS "
+        f"{rss / 2**20:,.0f} MB"
+        + (f" · contamination {result['contamination']}" if result.get("contamination") else "")
+    )
+
+
+def run(n: int = DEFAULT_N, keep: bool = False, formats: tuple[str, ...] = FORMATS) -> None:
     database_url = os.environ.get("DATABASE_URL", "")
     if not database_url.startswith(("postgres://", "postgresql://")):
         _say("   skipped: set DATABASE_URL to a PostgreSQL server (the benchmark makes its own database there)")
@@ -221,13 +238,17 @@ def run(n: int = DEFAULT_N, keep: bool = False) -> None:
                         f"{again['records'] / again['seconds']:,.0f} rec/s · peak RSS {rss / 2**20:,.0f} MB"
                         f" · identical train.jsonl: {again['sha256'] == result['sha256']}"
                     )
-                    for export_format in ("prompt-completion", "alpaca"):
-                        other, rss = _run_child(["export", setup[label]["slug"], "--format", export_format], env)
-                        rate = other["records"] / other["seconds"]
-                        _say(
-                            f"   {count:>9,} records as {export_format}: {rate:,.0f} rec/s "
-                            f"({other['bytes'] / other['records']:,.0f} B/record) · peak RSS {rss / 2**20:,.0f} MB"
+                    # --fresh: no earlier version to compare with, so each figure is the format's own work (a diff
+                    # against the version before would be measured too, and differ from format to format).
+                    for export_format in formats:
+                        other, rss = _run_child(
+                            ["export", setup[label]["slug"], "--format", export_format, "--fresh"], env
                         )
+                        _say_run(export_format, count, other, rss, copy_rate)
+                    for what, ratios in (("test split 0.1", ["--test-ratio", "0.1"]),
+                                         ("nothing held out", ["--validation-ratio", "0"])):  # fmt: skip
+                        other, rss = _run_child(["export", setup[label]["slug"], "--fresh", *ratios], env)
+                        _say_run(f"openai-chat, {what}", count, other, rss, copy_rate)
         _targets(measured, sizes)
         _say(f"   (this process: peak RSS {peak_rss() / 2**20:,.0f} MB)")
     finally:
@@ -273,7 +294,9 @@ def _child_setup() -> dict:
     return answer
 
 
-def _child_export(slug: str, export_format: str) -> dict:
+def _child_export(
+    slug: str, export_format: str, validation_ratio: float | None, test_ratio: float | None, fresh: bool = False
+) -> dict:
     import django
 
     django.setup()
@@ -282,14 +305,25 @@ def _child_export(slug: str, export_format: str) -> dict:
     from pairsmith.jobs import JobState
 
     task = Task.objects.get(slug=slug)
+    if fresh:  # earlier versions count as deleted: nothing to compare with (this database is thrown away)
+        from django.utils import timezone
+
+        from exports.models import Export
+
+        Export.objects.filter(task=task, state=JobState.SUCCEEDED, deleted_at__isnull=True).update(
+            deleted_at=timezone.now(), deletion="deleted"
+        )
     baseline = peak_rss()
     started, cpu = time.perf_counter(), time.process_time()
-    export = export_request(task=task, export_format=export_format)  # no REDIS_URL: the job runs inline, here
+    # no REDIS_URL: the job runs inline, here
+    export = export_request(
+        task=task, export_format=export_format, validation_ratio=validation_ratio, test_ratio=test_ratio
+    )
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     export.refresh_from_db()
     if export.state != JobState.SUCCEEDED:
         raise SystemExit(f"export {export.state}: {export.error}")
-    size = sum(export.files[name]["size"] for name in ("train.jsonl", "validation.jsonl"))
+    size = sum(meta["size"] for name, meta in export.files.items() if name.endswith(".jsonl"))
     return {
         "records": export.counts["total"],
         "seconds": seconds,
@@ -297,6 +331,9 @@ def _child_export(slug: str, export_format: str) -> dict:
         "bytes": size,
         "baseline_rss": baseline,
         "sha256": export.files["train.jsonl"]["sha256"],
+        "contamination": {key: export.contamination.get(key) for key in ("held_out", "exact", "near")}
+        if export.contamination
+        else None,
     }
 
 
@@ -311,14 +348,20 @@ def main(argv: list[str]) -> int:
     child = sub.add_parser("export")
     child.add_argument("slug")
     child.add_argument("--format", default="openai-chat")
+    child.add_argument("--validation-ratio", type=float, default=None)
+    child.add_argument("--test-ratio", type=float, default=None)
+    child.add_argument("--fresh", action="store_true", help="mark earlier versions deleted: no diff")
+    parser.add_argument(
+        "--formats", default=",".join(FORMATS), help="formats measured at N, comma-separated (default: all)"
+    )
     args = parser.parse_args(argv)
     if args.child == "setup":
         print(json.dumps(_child_setup()))
     elif args.child == "export":
-        print(json.dumps(_child_export(args.slug, args.format)))
+        print(json.dumps(_child_export(args.slug, args.format, args.validation_ratio, args.test_ratio, args.fresh)))
     else:
         _say("== export")
-        run(args.n, keep=args.keep)
+        run(args.n, keep=args.keep, formats=tuple(args.formats.split(",")))
     return 0
 
 

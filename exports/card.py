@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from annotate.models import Kind, OutputFormat
 from annotate.rendering import TemplateSpec
 
+from .formats import FORMATS
 from .models import Export
+from .trainers import trainer_section
 
 # ASCII punctuation that starts or ends Markdown syntax (CommonMark, GFM tables and strikethrough, common math and
 # attribute extensions). Left as they are, for a readable file: , ; : ? / % @ ' " which start no markup of their own
@@ -25,12 +27,7 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _WHITESPACE = re.compile(r"\s+")
 _YAML_MARKUP = frozenset("<>&[]`")
 
-SHAPES = {
-    "openai-chat": '{"messages": [{"role": "system", "content": …}, {"role": "user", "content": …}, '
-    '{"role": "assistant", "content": …}]}',
-    "prompt-completion": '{"prompt": …, "completion": …}',
-    "alpaca": '{"instruction": …, "input": …, "output": …}',
-}
+SHAPES = {name: module.SHAPE for name, module in FORMATS.items()}
 
 
 def markdown_escape(text: str) -> str:
@@ -110,11 +107,34 @@ def yaml_string(text: str) -> str:
 def _yaml_header(export: Export, counts: Mapping) -> str:
     """The card's metadata: a name, and the non-empty splits with their files, which `datasets.load_dataset(<folder>)`
     reads."""
-    splits = [(split, f"{split}.jsonl") for split in ("train", "validation") if counts.get(split)]
+    splits = [(split, f"{split}.jsonl") for split in ("train", "validation", "test") if counts.get(split)]
     data_files = "".join(f"      - split: {split}\n        path: {name}\n" for split, name in splits)
     return (
         f"---\npretty_name: {yaml_string(export.task.name)}\n"
         f"configs:\n  - config_name: default\n    data_files:\n{data_files}---\n"
+    )
+
+
+def _contamination_section(report: Mapping | None) -> str:
+    """What the contamination check found: held-out prompts repeated in train (exactly or nearly)."""
+    if not report:
+        return "\nNo validation or test split: nothing was checked for contamination.\n"
+    found = report["exact"] + report["near"]
+    if not found:
+        return (
+            f"\nContamination check: none of the {report['held_out']} validation and test prompts appears again in "
+            f"train, exactly or nearly (similarity ≥ {report['threshold']}).\n"
+        )
+    rows = "\n".join(
+        f"| {pair['train']['id']} | {pair['held_out']['id']} | {pair['split']} | {pair['kind']} | "
+        f"{pair['similarity']} |"
+        for pair in report["pairs"]
+    )
+    return (
+        f"\n**Contamination**: {report['exact']} train examples repeat a validation or test prompt exactly and "
+        f"{report['near']} nearly (similarity ≥ {report['threshold']}); a model trained on them is graded on prompts "
+        f"it saw. The first {len(report['pairs'])}:\n\n| train example | held-out example | split | kind | "
+        f"similarity |\n| --- | --- | --- | --- | --- |\n{rows}\n"
     )
 
 
@@ -137,13 +157,18 @@ def dataset_card(
     changes: Mapping,
     base_version: int | None,
     specs: Mapping[int, TemplateSpec],
+    contamination: Mapping | None = None,
 ) -> str:
     """README.md of a version: what the task is, its template, counts, and how to load and use the files."""
     task = export.task
-    kinds = sorted(set(counts["by_kind"]["train"]) | set(counts["by_kind"]["validation"]))
+    splits = list(counts["by_kind"])  # train, validation, and test when the version has one
+    kinds = sorted(set().union(*(counts["by_kind"][split] for split in splits)))
     kind_rows = "\n".join(
-        f"| {kind} | {counts['by_kind']['train'].get(kind, 0)} | {counts['by_kind']['validation'].get(kind, 0)} |"
+        f"| {kind} | " + " | ".join(str(counts["by_kind"][split].get(kind, 0)) for split in splits) + " |"
         for kind in kinds
+    )
+    split_rows = "\n".join(
+        f"| {split} | `{split}.jsonl` | {counts[split]} | {files[f'{split}.jsonl']['size']} |" for split in splits
     )
     template_parts = "".join(_template_section(row, specs[row["version"]]) for row in templates)
     guidelines = markdown_quote(task.guidelines) if task.guidelines.strip() else "(no guidelines written)"
@@ -155,11 +180,11 @@ def dataset_card(
     chosen = export.filters.get("kinds") or []
     kinds_text = "every kind" if len(chosen) == len(Kind.values) else "the kinds " + ", ".join(chosen)
     has_validation = counts["validation"] > 0
-    data_files = (
-        '{"train": "train.jsonl", "validation": "validation.jsonl"}'
-        if has_validation
-        else '{"train": "train.jsonl"}  # validation.jsonl is empty in this version'
-    )
+    loaded = {split: f"{split}.jsonl" for split in splits if counts[split]}
+    empty = [f"{split}.jsonl" for split in splits if not counts[split]]
+    data_files = "{" + ", ".join(f'"{split}": "{name}"' for split, name in loaded.items()) + "}"
+    if empty:
+        data_files += f"  # {' and '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty in this version"
     upload_validation = (
         'validation = client.files.create(file=open("validation.jsonl", "rb"), purpose="fine-tune")\n'
         if has_validation
@@ -199,6 +224,8 @@ reviewer approved, of {kinds_text}.
 
 `{export.format}`, one JSON object a line, no other keys: `{SHAPES[export.format]}`
 
+Checked against the rules of {FORMATS[export.format].RULES} before it was written.
+
 Each record was rendered through the template version its example was written with.
 
 {template_parts}
@@ -206,27 +233,31 @@ Each record was rendered through the template version its example was written wi
 
 | split | file | records | bytes |
 | --- | --- | --- | --- |
-| train | `train.jsonl` | {counts["train"]} | {files["train.jsonl"]["size"]} |
-| validation | `validation.jsonl` | {counts["validation"]} | {files["validation.jsonl"]["size"]} |
+{split_rows}
 
-| kind | train | validation |
-| --- | --- | --- |
+| kind | {" | ".join(splits)} |
+| --- |{" --- |" * len(splits)}
 {kind_rows}
 
 {changes_text}
-The split is deterministic: an example is in validation when the first 8 bytes of sha256 of
-`"<seed>:<example uuid>"`, read as a big-endian integer, are below ratio × 2**64 (ratio {export.validation_ratio},
-seed {code_span(export.split_seed)}), so an example stays on its side from one version to the next. `manifest.json`
-lists every example's UUID and content hash per file, and the sha256 and size of each file.
-
+The split is deterministic: with u the first 8 bytes of sha256 of `"<seed>:<example uuid>"` read as a big-endian
+integer over 2**64, an example is in validation when u < {export.validation_ratio}, in test when
+{export.validation_ratio} ≤ u < {export.validation_ratio} + {export.test_ratio}, else in train
+(seed {code_span(export.split_seed)}), so an example stays on its side from one version to the next while the seed and
+the ratios stay. `manifest.json` lists every example's UUID and content hash per file, and the sha256 and size of each
+file.
+{_contamination_section(contamination)}
 ## Load with Hugging Face `datasets`
 
 ```python
 from datasets import load_dataset
 
 dataset = load_dataset("json", data_files={data_files})
+# or the whole folder, whose header above names the splits:
+dataset = load_dataset("path/to/v{export.version}")
 ```
 
+{trainer_section(export=export, splits=list(loaded))}
 ## Fine-tune with OpenAI
 
 {openai}

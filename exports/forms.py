@@ -14,6 +14,13 @@ class ExportForm(NoColonMixin, forms.Form):
         max_value=0.99,
         widget=forms.NumberInput(attrs={"step": "0.01"}),
     )
+    test_ratio = forms.FloatField(
+        label="Test share",
+        min_value=0,
+        max_value=0.99,
+        required=False,
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )
     kinds = forms.MultipleChoiceField(
         label="Kinds",
         choices=Kind.choices,
@@ -21,6 +28,15 @@ class ExportForm(NoColonMixin, forms.Form):
         required=False,
         help_text="Leave all unticked to export every kind.",
     )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        validation, test = data.get("validation_ratio"), data.get("test_ratio")
+        if validation is not None and test is not None and not test < 1 - validation:
+            self.add_error(
+                "test_ratio", "The validation and test shares add up to 1 or more: nothing would be left to train on."
+            )
+        return data
 
 
 class TokenForm(NoColonMixin, forms.Form):

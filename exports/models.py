@@ -3,16 +3,25 @@ import hashlib
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 
 from annotate.models import Kind
 from pairsmith.jobs import Job
 
-EXPORT_FORMATS = [("openai-chat", "OpenAI chat"), ("prompt-completion", "Prompt / completion"), ("alpaca", "Alpaca")]
+from .formats import CHOICES as EXPORT_FORMATS
+from .formats import EXTRA_FILE_NAMES
 
-# The four files of every version: the key the command's --json output uses -> the file name on disk.
-FILE_KEYS = {"train": "train.jsonl", "validation": "validation.jsonl", "manifest": "manifest.json", "card": "README.md"}
+# The files of a version: the key the command's --json output uses -> the file name on disk. test.jsonl is there when
+# the version has a test ratio above 0, and a format's extra files (sharegpt's dataset_info.json) when it writes them.
+FILE_KEYS = {
+    "train": "train.jsonl",
+    "validation": "validation.jsonl",
+    "test": "test.jsonl",
+    "manifest": "manifest.json",
+    "card": "README.md",
+    **{name.split(".")[0]: name for name in EXTRA_FILE_NAMES},
+}
 FILE_NAMES = tuple(FILE_KEYS.values())
 
 
@@ -35,6 +44,7 @@ class Export(Job):
     format = models.CharField(max_length=20, choices=EXPORT_FORMATS)
     filters = models.JSONField(default=dict, blank=True)
     validation_ratio = models.FloatField(default=0.1)
+    test_ratio = models.FloatField(default=0)
     split_seed = models.CharField(max_length=64)
     counts = models.JSONField(default=dict, blank=True)
     files = models.JSONField(default=dict, blank=True, help_text="name -> {size, sha256}")
@@ -43,6 +53,11 @@ class Export(Job):
     )
     base_version = models.PositiveIntegerField(null=True, blank=True, help_text="The version `changes` compares with.")
     changes = models.JSONField(default=dict, blank=True, help_text="Counts of added, removed, changed, moved examples.")
+    contamination = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Held-out prompts found again in train: counts of exact and near duplicates and the first pairs.",
+    )
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="When its files were deleted.")
     deleted_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
     deletion = models.CharField(max_length=7, choices=Deletion, blank=True)
@@ -54,6 +69,10 @@ class Export(Job):
         constraints = [
             models.UniqueConstraint(fields=["task", "version"], name="exports_task_version"),
             models.CheckConstraint(condition=Q(validation_ratio__gte=0, validation_ratio__lt=1), name="exports_ratio"),
+            # Validation and test together leave something to train on.
+            models.CheckConstraint(
+                condition=Q(test_ratio__gte=0, test_ratio__lt=1 - F("validation_ratio")), name="exports_test_ratio"
+            ),
             # Only a succeeded version has files to delete; a deleted one says how.
             models.CheckConstraint(
                 condition=Q(deleted_at__isnull=True, deletion="")

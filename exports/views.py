@@ -39,7 +39,7 @@ def _list_context(request: HtmxHttpRequest, task: Task, form: ExportForm) -> dic
 @task_role(*READERS)
 @require_GET
 def export_list(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
-    form = ExportForm(initial={"validation_ratio": task.validation_ratio})
+    form = ExportForm(initial={"validation_ratio": task.validation_ratio, "test_ratio": task.test_ratio})
     return render(request, "exports/list.html", _list_context(request, task, form))
 
 
@@ -55,6 +55,7 @@ def export_create(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
                 task=task,
                 export_format=data["export_format"],
                 validation_ratio=data["validation_ratio"],
+                test_ratio=data["test_ratio"],
                 kinds=data["kinds"] or None,
                 user=request.user,
             )
@@ -139,11 +140,12 @@ def export_delete(request: HtmxHttpRequest, *, task: Task, version: int) -> Http
 
 
 def _file_response(export: Export, name: str) -> FileResponse:
-    """Stream one of the export's four files; Http404 for any other name, an export that did not succeed, or one
+    """Stream one of the export's files; Http404 for any other name, an export that did not succeed, or one
     that was deleted."""
     if export.is_deleted:
         raise Http404(f"Export v{export.version} was deleted; its files are gone.")
-    if name not in FILE_NAMES or export.state != JobState.SUCCEEDED:
+    # test.jsonl and dataset_info.json exist only in some versions: a version's own files are those it recorded.
+    if name not in FILE_NAMES or export.state != JobState.SUCCEEDED or name not in (export.files or {}):
         raise Http404("No such file in this export.")
     path = services.export_file_path(export, name)
     try:

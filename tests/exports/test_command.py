@@ -105,3 +105,41 @@ def test_queue_unreachable_leaves_it_queued_with_the_notice(task, monkeypatch):
     assert "Export v1 of support (alpaca, validation ratio 0.1) queued." in out and QUEUE_UNREACHABLE in out
     summary = json.loads(run(task.slug, "--format", "alpaca", "--json"))
     assert summary["state"] == "queued" and summary["sha256"] == {} and summary["version"] == 2
+
+
+@committed
+def test_test_ratio_writes_test_jsonl_and_json_names_it(task, inline_celery):
+    approve(task, 60)
+    out = run(task.slug, "--format", "sharegpt", "--validation-ratio", "0.1", "--test-ratio", "0.2", "--wait")
+    export = Export.objects.get()
+    assert "(sharegpt, validation ratio 0.1, test ratio 0.2) queued." in out or "test ratio 0.2) succeeded." in out
+    assert f"{export.counts['test']} test records to" in out and export.counts["test"] > 0
+    summary = json.loads(run(task.slug, "--format", "sharegpt", "--test-ratio", "0.2", "--wait", "--json"))
+    assert set(summary["files"]) == {"train", "validation", "test", "manifest", "card", "dataset_info"}
+    assert Path(summary["files"]["test"]).name == "test.jsonl"
+    assert sha256(Path(summary["files"]["test"]).read_bytes()).hexdigest() == summary["sha256"]["test"]
+    assert summary["counts"]["test"] == export.counts["test"]  # the same examples held out in v2 as in v1
+
+
+@committed
+def test_contamination_is_a_warning_in_the_plain_output(task, inline_celery):
+    approve(task, 40, instruction="Where is my parcel?")  # every prompt the same: held-out ones repeat in train
+    out = run(task.slug, "--format", "messages", "--test-ratio", "0.2", "--wait")
+    export = Export.objects.get()
+    assert export.contamination["exact"] == export.counts["train"] > 0
+    assert f"Warning: {export.counts['train']} exact and 0 near duplicate(s) of validation or test prompts" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--test-ratio", "x"], "--test-ratio 'x' is not a number"),
+        (["--test-ratio", "1"], "--test-ratio must be at least 0 and below 1, not 1."),
+        (["--validation-ratio", "0.5", "--test-ratio", "0.5"], "add up to 1 or more: nothing would be left to train"),
+    ],
+)
+def test_bad_test_ratio_is_a_command_error_and_changes_nothing(task, inline_celery, args, message):
+    approve(task, 3)
+    with pytest.raises(CommandError, match=message):
+        run(task.slug, "--format", "alpaca", *args)
+    assert not Export.objects.exists()

@@ -39,3 +39,40 @@ def test_exported_files_load_with_hf_datasets(task, lead, tmp_path, export_forma
     if export_format == "openai-chat":
         roles = {tuple(m["role"] for m in row["messages"]) for row in dataset["train"]}
         assert ("system", "user", "assistant") in roles
+
+
+@pytest.mark.parametrize("export_format", ["openai-chat", "messages", "prompt-completion", "alpaca", "sharegpt"])
+def test_every_file_and_the_folder_load_with_their_splits(task, lead, tmp_path, export_format):
+    """`load_dataset(<folder>)` reads the card's YAML header: train, validation and test, nothing else (not the
+    manifest, not dataset_info.json); each file loads alone too, with exactly the format's columns."""
+    from datasets import load_dataset
+
+    from .test_formats import TRICKY, TURNS
+
+    task.system_prompt = "Sys ✓"
+    task.save()
+    approve(task, 60)
+    for i, values in enumerate(TRICKY):
+        approve(task, 1, start=200 + i, **values)
+    approve(task, 2, start=300, messages=TURNS)
+    export = build(task, export_format=export_format, user=lead, validation_ratio=0.2, test_ratio=0.15)
+    folder = services.export_dir(export)
+    folder_dataset = load_dataset(str(folder), cache_dir=str(tmp_path / "hf-cache-folder"))
+    assert sorted(folder_dataset) == ["test", "train", "validation"]
+    for split in ("train", "validation", "test"):
+        records = read_lines(folder / f"{split}.jsonl")
+        assert folder_dataset[split].to_list() == records
+        assert folder_dataset[split].num_rows == export.counts[split] > 0
+        alone = load_dataset("json", data_files=str(folder / f"{split}.jsonl"), cache_dir=str(tmp_path / split))
+        assert alone["train"].column_names == list(services.RECORD_KEYS[export_format])
+        assert alone["train"].to_list() == records
+
+
+def test_a_folder_without_a_test_split_loads_train_and_validation(task, lead, tmp_path):
+    from datasets import load_dataset
+
+    approve(task, 30)
+    export = build(task, export_format="messages", user=lead, validation_ratio=0.3)
+    dataset = load_dataset(str(services.export_dir(export)), cache_dir=str(tmp_path / "hf-cache"))
+    assert sorted(dataset) == ["train", "validation"]
+    assert not (services.export_dir(export) / "test.jsonl").exists()

@@ -376,3 +376,68 @@ def test_inactive_user_token_stops_working(client, task, export, reviewer):
     reviewer.is_active = False
     reviewer.save()
     assert api(client, task, token=token).status_code == 401
+
+
+def test_lead_chooses_format_and_test_share(client, task, lead, django_capture_on_commit_callbacks):
+    approve(task, 3)
+    client.force_login(lead)
+    page = client.get(reverse("exports:list", args=[task.slug]))
+    assertContains(page, 'name="test_ratio"')
+    assertContains(page, '<option value="sharegpt">ShareGPT (LLaMA-Factory)</option>', html=True)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(
+            reverse("exports:create", args=[task.slug]),
+            {"export_format": "sharegpt", "validation_ratio": "0.1", "test_ratio": "0.25"},
+        )
+    assert response.status_code == 302
+    export = Export.objects.get(task=task)
+    assert (export.format, export.validation_ratio, export.test_ratio) == ("sharegpt", 0.1, 0.25)
+
+
+def test_shares_that_leave_nothing_to_train_are_refused(client, task, lead):
+    approve(task, 3)
+    client.force_login(lead)
+    response = client.post(
+        reverse("exports:create", args=[task.slug]),
+        {"export_format": "alpaca", "validation_ratio": "0.6", "test_ratio": "0.4"},
+    )
+    assertContains(response, "The validation and test shares add up to 1 or more: nothing would be left to train on.")
+    assert not Export.objects.exists()
+
+
+def test_page_shows_contamination_escaped_and_the_test_count(client, task, lead):
+    approve(task, 40, instruction="<b>Where</b> is my parcel?")  # the same prompt everywhere
+    export = build(task, user=lead, validation_ratio=0.1, test_ratio=0.2)
+    client.force_login(lead)
+    response = client.get(reverse("exports:list", args=[task.slug]))
+    assertContains(response, f'<dd data-testid="test-count">{export.counts["test"]}</dd>', html=True)
+    assertContains(response, "Contamination:")
+    assertContains(response, f"{export.contamination['exact']} train examples repeat a validation or test prompt")
+    first = export.contamination["pairs"][0]
+    assertContains(response, f"<code>{first['train']['uuid']}</code>", html=True)
+    assertNotContains(response, "<b>Where</b>")
+
+
+def test_blocked_export_shows_the_contamination_on_the_page(client, task, lead):
+    task.contamination_blocks = True
+    task.save()
+    approve(task, 30, instruction="Where is my parcel?")
+    export = build(task, user=lead, validation_ratio=0.2)
+    assert export.state == JobState.FAILED
+    client.force_login(lead)
+    response = client.get(reverse("exports:list", args=[task.slug]))
+    assertContains(response, "Contamination blocks this export (task setting)")
+    assertContains(response, 'data-testid="contamination"')
+
+
+def test_files_a_version_does_not_have_are_404_and_its_own_download(client, task, lead):
+    approve(task, 30)
+    plain = build(task, user=lead, validation_ratio=0.2)
+    split = build(task, export_format="sharegpt", user=lead, validation_ratio=0.2, test_ratio=0.2)
+    token = make_token(lead)
+    for name in ("test.jsonl", "dataset_info.json"):
+        missing = api(client, task, version=f"v{plain.version}", file=name, token=token)
+        assert missing.status_code == 404 and missing.content == b"No such file in this export.\n"
+        found = api(client, task, version=f"v{split.version}", file=name, token=token)
+        assert found.status_code == 200
+        assert b"".join(found.streaming_content) == (services.export_dir(split) / name).read_bytes()

@@ -13,15 +13,13 @@ from pairsmith.jobs import JobState
 POLL_SECONDS = 0.5
 
 
-def _ratio(text: str) -> float:
+def _ratio(text: str, option: str = "--validation-ratio") -> float:
     try:
         value = float(text)
     except ValueError:
-        raise CommandError(
-            f"--validation-ratio {text!r} is not a number; give one between 0 and 1, e.g. 0.1."
-        ) from None
+        raise CommandError(f"{option} {text!r} is not a number; give one between 0 and 1, e.g. 0.1.") from None
     if not math.isfinite(value) or not 0 <= value < 1:
-        raise CommandError(f"--validation-ratio must be at least 0 and below 1, not {text}.")
+        raise CommandError(f"{option} must be at least 0 and below 1, not {text}.")
     return value
 
 
@@ -34,25 +32,32 @@ class Command(BaseCommand):
         parser.add_argument(
             "--validation-ratio", default=None, help="Share in validation, 0 <= R < 1 (default: the task's setting)."
         )
+        parser.add_argument(
+            "--test-ratio", default=None, help="Share held out as test.jsonl, 0 <= R < 1 (default: the task's setting)."
+        )
         parser.add_argument("--wait", action="store_true", help="Wait until the export has finished.")
         parser.add_argument(
             "--json", dest="as_json", action="store_true", help="Print one JSON object: version, state, files, ..."
         )
 
-    def handle(self, *args, slug, export_format, validation_ratio, wait, as_json, **options) -> None:
+    def handle(self, *args, slug, export_format, validation_ratio, test_ratio, wait, as_json, **options) -> None:
         ratio = None if validation_ratio is None else _ratio(validation_ratio)
+        test = None if test_ratio is None else _ratio(test_ratio, "--test-ratio")
         task = Task.objects.filter(slug=slug).first()
         if task is None:
             raise CommandError(f"No task with slug {slug!r}.")
         try:
-            export = services.export_request(task=task, export_format=export_format, validation_ratio=ratio)
+            export = services.export_request(
+                task=task, export_format=export_format, validation_ratio=ratio, test_ratio=test
+            )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
         export.refresh_from_db()
         if not as_json:
             self.stdout.write(
-                f"Export v{export.version} of {task.slug} ({export.format}, validation ratio "
-                f"{export.validation_ratio}) {export.get_state_display().lower()}."
+                f"Export v{export.version} of {task.slug} ({export.format}, validation ratio {export.validation_ratio}"
+                + (f", test ratio {export.test_ratio}" if export.test_ratio > 0 else "")
+                + f") {export.get_state_display().lower()}."
             )
             if export.notice:
                 self.stdout.write(export.notice)
@@ -62,9 +67,17 @@ class Command(BaseCommand):
             self.stdout.write(_dumps(services.export_summary(export=export)))
         elif export.state == JobState.SUCCEEDED:
             folder = services.export_dir(export)
+            test = f", {export.counts['test']} test" if export.test_ratio > 0 else ""
             self.stdout.write(
-                f"Wrote {export.counts['train']} train and {export.counts['validation']} validation records to {folder}"
+                f"Wrote {export.counts['train']} train, {export.counts['validation']} validation{test} records to "
+                f"{folder}"
             )
+            report = export.contamination or {}
+            if report.get("exact") or report.get("near"):
+                self.stdout.write(
+                    f"Warning: {report['exact']} exact and {report['near']} near duplicate(s) of validation or test "
+                    "prompts are in train (see the card and manifest.json)."
+                )
         if wait and export.state != JobState.SUCCEEDED:
             raise CommandError(f"Export v{export.version} {export.state}: {export.error or 'see the exports page'}")
 

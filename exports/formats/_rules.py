@@ -1,0 +1,109 @@
+"""What the format modules share: the chat turns of a record, and the checks every format makes the same way.
+
+Pure functions of a template spec and plain values (no Django models), so that the template preview and the export
+render through exactly the same code.
+"""
+
+from collections.abc import Callable, Mapping
+
+from annotate.rendering import CHAT_ROLES, TemplateSpec, render_text
+
+ROLES = frozenset(CHAT_ROLES)
+
+# (fields, completion, prior chat turns or None) -> the training record of one example
+Renderer = Callable[[Mapping[str, str], str, list | None], dict]
+
+
+def text_ok(value) -> bool:
+    """A string with something other than whitespace in it."""
+    return value.__class__ is str and value != "" and not value.isspace()
+
+
+def keys_problem(record, expected: tuple[str, ...]) -> str | None:
+    """Why `record` is not an object with exactly the keys `expected`, in that order, or None."""
+    if not isinstance(record, dict):
+        return "the record is not a JSON object"
+    if tuple(record) == expected:
+        return None
+    extra = sorted(set(record) - set(expected))
+    missing = [key for key in expected if key not in record]
+    parts = [
+        f"unknown keys {', '.join(extra)}" if extra else "",
+        f"missing keys {', '.join(missing)}" if missing else "",
+    ]
+    return "; ".join(part for part in parts if part) or f"keys out of order, expected {', '.join(expected)}"
+
+
+def chat_turns(spec: TemplateSpec) -> Callable[[Mapping[str, str], str, list | None], list[dict]]:
+    """The turns of a chat record: the system message (the example's own system turn replaces the template's), the
+    prior turns of a chat task, the user turn rendered through the template (left out when it renders empty, as a chat
+    task's template often does), and the completion as the assistant's turn. Made once per template."""
+    system = spec.system_message
+    user_format = spec.chat_user_format
+
+    def turns(fields: Mapping[str, str], completion: str, messages: list | None = None) -> list[dict]:
+        out: list[dict] = [{"role": "system", "content": system}] if system else []
+        if messages:
+            prior = [{"role": m["role"], "content": m["content"]} for m in messages]
+            if prior and prior[0]["role"] == "system":
+                out = []
+            out.extend(prior)
+        user = render_text(user_format, fields)
+        if user and not user.isspace():
+            out.append({"role": "user", "content": user})
+        out.append({"role": "assistant", "content": completion})
+        return out
+
+    return turns
+
+
+def turn_problem(position: int, message) -> str | None:
+    """Why one {"role", "content"} message breaks the rules every chat format shares, or None."""
+    if not isinstance(message, dict):
+        return f"message {position} is not an object"
+    if set(message) != {"role", "content"}:
+        keys = ", ".join(sorted(set(message) ^ {"role", "content"}))
+        return f"message {position} must have exactly role and content (differs in: {keys})"
+    if not isinstance(message["role"], str) or message["role"] not in ROLES:
+        return f"message {position} has unknown role {message['role']!r}"
+    if not isinstance(message["content"], str):
+        return f"message {position} content is not a string"
+    if not text_ok(message["content"]):
+        return f"message {position} ({message['role']}) has empty content"
+    return None
+
+
+def turns_ok(messages) -> bool:
+    """True when `messages` is a non-empty list of valid {"role", "content"} turns ending with the assistant's: the
+    common case, checked without building anything (this runs for every turn of every record)."""
+    if messages.__class__ is not list or not messages:
+        return False
+    for message in messages:
+        if message.__class__ is not dict or len(message) != 2:
+            return False
+        role, content = message.get("role"), message.get("content")
+        if role.__class__ is not str or role not in ROLES:
+            return False
+        if content.__class__ is not str or not content or content.isspace():
+            return False
+    return messages[-1]["role"] == "assistant"
+
+
+def turns_problem(messages) -> str | None:
+    """Why a list of turns breaks the shared rules (each turn valid, the last one the assistant's), or None."""
+    if not isinstance(messages, list) or not messages:
+        return "messages is not a non-empty list"
+    for position, message in enumerate(messages, 1):
+        problem = turn_problem(position, message)
+        if problem:
+            return problem
+    if messages[-1]["role"] != "assistant":
+        return "the last message is not the assistant's"
+    return None
+
+
+def chat_chars(spec: TemplateSpec, fields: Mapping[str, str]) -> int:
+    """Characters a chat record holds besides the completion and prior turns: system message and user turn."""
+    from annotate.rendering import rendered_length
+
+    return len(spec.system_message) + rendered_length(spec.chat_user_format, fields)

@@ -1,0 +1,62 @@
+"""Alpaca: `{"instruction": ..., "input": ..., "output": ...}`; the context goes into `input` as the template says.
+
+Rules: the Stanford Alpaca data format (tatsu-lab/stanford_alpaca README, "Data Release": instruction, input that
+may be empty, output), as LLaMA-Factory's data/README.md reads it (instruction and input joined as the prompt, output
+the response). Checked here: exactly those three keys in that order, all strings, the output not empty.
+"""
+
+from collections.abc import Mapping
+
+from annotate.rendering import TemplateSpec, render_text, rendered_length
+
+from ._rules import Renderer, keys_problem, text_ok
+
+NAME = "alpaca"
+LABEL = "Alpaca"
+RECORD_KEYS = ("instruction", "input", "output")
+TEMPLATE_TEXT = "alpaca_input_format"
+USES_TURNS = False
+EXTRA_FILES: tuple[str, ...] = ()
+SHAPE = '{"instruction": …, "input": …, "output": …}'
+EXAMPLE = {"instruction": "Where is my parcel?", "input": "Order shipped on Monday.", "output": "On its way."}
+RULES = "Stanford Alpaca README (“Data Release”); LLaMA-Factory data/README.md (Alpaca format)"
+
+
+def renderer(spec: TemplateSpec) -> Renderer:
+    input_format = spec.alpaca_input_format
+    return lambda fields, completion, messages=None: {
+        "instruction": fields.get("instruction", ""),
+        "input": render_text(input_format, fields),
+        "output": completion,
+    }
+
+
+def record_ok(record) -> bool:
+    return (
+        record.__class__ is dict
+        and len(record) == 3
+        and tuple(record) == RECORD_KEYS
+        and record["instruction"].__class__ is str
+        and record["input"].__class__ is str
+        and text_ok(record["output"])
+    )
+
+
+def problem(record) -> str | None:
+    if record_ok(record):
+        return None
+    found = keys_problem(record, RECORD_KEYS)
+    if found:
+        return found
+    for key in RECORD_KEYS:
+        if not isinstance(record[key], str):
+            return f"{key} is not a string"
+    return "output is empty"
+
+
+def min_chars(spec: TemplateSpec, fields: Mapping[str, str]) -> int:
+    return len(fields.get("instruction") or "") + rendered_length(spec.alpaca_input_format, fields)
+
+
+def extra_files(**_) -> dict[str, bytes]:
+    return {}

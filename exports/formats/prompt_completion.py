@@ -1,0 +1,60 @@
+"""TRL's standard prompt-completion type: `{"prompt": <text>, "completion": <text>}`.
+
+Rules: TRL's "Dataset formats and types" guide (standard format, prompt-completion type: two string columns, the
+prompt and the text the model learns to produce). Checked here: exactly `prompt` then `completion`, both strings, the
+completion not empty.
+"""
+
+from collections.abc import Mapping
+
+from annotate.rendering import TemplateSpec, render_text, rendered_length
+
+from ._rules import Renderer, keys_problem, text_ok
+
+NAME = "prompt-completion"
+LABEL = "Prompt / completion"
+RECORD_KEYS = ("prompt", "completion")
+TEMPLATE_TEXT = "prompt_format"
+USES_TURNS = False
+EXTRA_FILES: tuple[str, ...] = ()
+SHAPE = '{"prompt": …, "completion": …}'
+EXAMPLE = {"prompt": "### Question:\nWhere is my parcel?\n\n### Answer:\n", "completion": "On its way."}
+RULES = "TRL documentation, “Dataset formats and types” (standard prompt-completion)"
+
+
+def renderer(spec: TemplateSpec) -> Renderer:
+    prompt_format = spec.prompt_format
+    return lambda fields, completion, messages=None: {
+        "prompt": render_text(prompt_format, fields),
+        "completion": completion,
+    }
+
+
+def record_ok(record) -> bool:
+    return (
+        record.__class__ is dict
+        and len(record) == 2
+        and tuple(record) == RECORD_KEYS
+        and record["prompt"].__class__ is str
+        and text_ok(record["completion"])
+    )
+
+
+def problem(record) -> str | None:
+    if record_ok(record):
+        return None
+    found = keys_problem(record, RECORD_KEYS)
+    if found:
+        return found
+    for key in RECORD_KEYS:
+        if not isinstance(record[key], str):
+            return f"{key} is not a string"
+    return "completion is empty"
+
+
+def min_chars(spec: TemplateSpec, fields: Mapping[str, str]) -> int:
+    return rendered_length(spec.prompt_format, fields)
+
+
+def extra_files(**_) -> dict[str, bytes]:
+    return {}

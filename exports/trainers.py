@@ -1,0 +1,101 @@
+"""The card's "Train with ..." section: a minimal, generated starting config for TRL, Axolotl and LLaMA-Factory that
+reads this version's files with this format's columns. Everything here is generated from the format and the split
+files; the only user text is the task's slug (letters, digits, - and _: a SlugField), and every block goes through
+card.fenced, whose fence no text inside can close."""
+
+import orjson
+
+from .models import Export
+
+# How each trainer reads each format: TRL (SFTTrainer reads "messages" and "prompt"/"completion" columns as they are;
+# other shapes are mapped first), Axolotl (the dataset `type`), LLaMA-Factory (a dataset_info.json entry).
+_TRL_MAP = {
+    "alpaca": 'dataset = dataset.map(\n    lambda r: {"prompt": r["instruction"] + "\\n\\n" + r["input"], '
+    '"completion": r["output"]},\n    remove_columns=["instruction", "input", "output"],\n)\n',
+    "sharegpt": 'roles = {"human": "user", "gpt": "assistant"}\ndataset = dataset.map(\n    lambda r: '
+    '{"messages": ([{"role": "system", "content": r["system"]}] if r["system"] else [])\n'
+    '    + [{"role": roles[t["from"]], "content": t["value"]} for t in r["conversations"]]},\n'
+    '    remove_columns=["conversations", "system"],\n)\n',
+}
+_AXOLOTL_TYPE = {
+    "openai-chat": "    type: chat_template\n    field_messages: messages\n"
+    "    message_property_mappings:\n      role: role\n      content: content\n",
+    "messages": "    type: chat_template\n    field_messages: messages\n"
+    "    message_property_mappings:\n      role: role\n      content: content\n",
+    "sharegpt": "    type: chat_template\n    field_messages: conversations\n"
+    "    message_property_mappings:\n      role: from\n      content: value\n",
+    "alpaca": "    type: alpaca\n",
+    "prompt-completion": "    type:\n      field_instruction: prompt\n      field_output: completion\n"
+    '      format: "{instruction}"\n      no_input_format: "{instruction}"\n',
+}
+_FACTORY_ENTRY = {
+    "openai-chat": {
+        "formatting": "sharegpt",
+        "columns": {"messages": "messages"},
+        "tags": {
+            "role_tag": "role",
+            "content_tag": "content",
+            "user_tag": "user",
+            "assistant_tag": "assistant",
+            "system_tag": "system",
+        },
+    },
+    "alpaca": {"columns": {"prompt": "instruction", "query": "input", "response": "output"}},
+    "prompt-completion": {"columns": {"prompt": "prompt", "response": "completion"}},
+}
+_FACTORY_ENTRY["messages"] = _FACTORY_ENTRY["openai-chat"]
+
+
+def trainer_section(*, export: Export, splits: list[str]) -> str:
+    """Markdown: how to train on this version with TRL, Axolotl and LLaMA-Factory (`splits`: the non-empty ones)."""
+    from .card import fenced  # the card module imports this one
+
+    fmt = export.format
+    name = export.task.slug.replace("-", "_")
+    folder = f"{export.task.slug}/v{export.version}"
+    data_files = ", ".join(f'"{split}": "{folder}/{split}.jsonl"' for split in splits)
+    evaluation = "validation" if "validation" in splits else None
+    trl = (
+        "from datasets import load_dataset\nfrom trl import SFTConfig, SFTTrainer\n\n"
+        f'dataset = load_dataset("json", data_files={{{data_files}}})\n'
+        + _TRL_MAP.get(fmt, "")
+        + 'trainer = SFTTrainer(\n    model="<base model>",\n    args=SFTConfig(output_dir="out"),\n'
+        '    train_dataset=dataset["train"],\n'
+        + (f'    eval_dataset=dataset["{evaluation}"],\n' if evaluation else "")
+        + ")\ntrainer.train()"
+    )
+    axolotl = (
+        f"base_model: <base model>\ndatasets:\n  - path: {folder}/train.jsonl\n    ds_type: json\n" + _AXOLOTL_TYPE[fmt]
+    )
+    if evaluation:
+        axolotl += f"test_datasets:\n  - path: {folder}/validation.jsonl\n    ds_type: json\n    split: train\n"
+        axolotl += _AXOLOTL_TYPE[fmt]
+    axolotl += "output_dir: ./out"
+    factory = (
+        f"model_name_or_path: <base model>\nstage: sft\ndo_train: true\nfinetuning_type: lora\n"
+        f"template: <the model's template>\ndataset_dir: {folder}\ndataset: {name}_train\n"
+        + (f"eval_dataset: {name}_validation\n" if evaluation else "")
+        + "output_dir: out"
+    )
+    if fmt in _FACTORY_ENTRY:
+        entries = {f"{name}_{split}": {"file_name": f"{split}.jsonl", **_FACTORY_ENTRY[fmt]} for split in splits}
+        info = orjson.dumps(entries, option=orjson.OPT_INDENT_2).decode()
+        factory_files = (
+            "LLaMA-Factory reads datasets named in a `dataset_info.json` of `dataset_dir`; save this one beside the "
+            "files (the `sharegpt` format writes it for you):\n\n" + fenced("dataset_info.json", info)
+        )
+    else:
+        factory_files = "The `dataset_info.json` beside the files names each split for LLaMA-Factory.\n\n"
+    test_note = (
+        "\n`test.jsonl` is held out: train and tune on the other splits only, and evaluate on it once.\n"
+        if "test" in splits
+        else ""
+    )
+    return (
+        "## Train with open trainers\n\nMinimal starting points generated for this format; fill in the model.\n\n"
+        + fenced("TRL (Python)", trl)
+        + fenced("Axolotl (config.yaml)", axolotl)
+        + factory_files
+        + fenced("LLaMA-Factory (train.yaml)", factory)
+        + test_note
+    )

@@ -1,0 +1,124 @@
+"""The contamination check: held-out (validation, test) prompts found again in train, exactly or nearly; reported in
+the manifest, the card and on the page, and blocking the export when the task says so."""
+
+import json
+import uuid as uuid_module
+
+import pytest
+
+from annotate.quality import near_duplicates
+from annotate.services import prompt_hash
+from exports import services
+from exports.contamination import WINDOW, Contamination
+from exports.services import split_of
+from pairsmith.jobs import JobState
+
+from .conftest import approve, build
+
+pytestmark = pytest.mark.django_db
+
+RATIOS = {"ratio": 0.2, "test_ratio": 0.2}
+
+
+def uuid_in(task, side: str) -> uuid_module.UUID:
+    """A UUID whose example the rule puts in `side` with RATIOS and the task's seed."""
+    while True:
+        candidate = uuid_module.uuid4()
+        if split_of(seed=task.split_seed, uuid=str(candidate), **RATIOS) == side:
+            return candidate
+
+
+def one(task, side: str, instruction: str, *, start: int, stored_hash: bool = True):
+    fields = {"instruction": instruction, "context": "", "input": ""}
+    values = {"uuid": uuid_in(task, side), "instruction": instruction, "context": ""}
+    if stored_hash:
+        values["prompt_hash"] = prompt_hash(fields)
+    (example,) = approve(task, 1, start=start, **values)
+    return example
+
+
+LONG = "Please explain step by step how the customer can track the parcel that was shipped on Monday"
+
+
+def filler(task, n: int = 30) -> None:
+    for i in range(n):
+        approve(task, 1, start=500 + i, instruction=f"Unrelated question number {i} about invoices {i * 7}")
+
+
+def export_of(task, lead, **options):
+    return build(task, user=lead, validation_ratio=RATIOS["ratio"], test_ratio=RATIOS["test_ratio"], **options)
+
+
+def test_exact_and_near_duplicates_of_held_out_prompts_are_reported(task, lead):
+    filler(task)
+    held_exact = one(task, "validation", "Where is my parcel?", start=1)
+    train_exact = one(task, "train", "WHERE is my   parcel", start=2, stored_hash=False)  # folded: the same prompt
+    held_near = one(task, "test", LONG, start=3)
+    train_near = one(task, "train", LONG.replace("Monday", "Tuesday"), start=4)
+    export = export_of(task, lead)
+    assert export.state == JobState.SUCCEEDED, export.error
+    report = export.contamination
+    assert (report["exact"], report["near"]) == (1, 1)
+    pairs = {(p["train"]["uuid"], p["held_out"]["uuid"], p["split"], p["kind"]) for p in report["pairs"]}
+    assert pairs == {
+        (str(train_exact.uuid), str(held_exact.uuid), "validation", "exact"),
+        (str(train_near.uuid), str(held_near.uuid), "test", "near"),
+    }
+    near = next(p for p in report["pairs"] if p["kind"] == "near")
+    assert near_duplicates.NEAR_DUP_THRESHOLD <= near["similarity"] < 1
+    folder = services.export_dir(export)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["contamination"] == report
+    card = (folder / "README.md").read_text()
+    assert "**Contamination**: 1 train examples repeat a validation or test prompt exactly and 1 nearly" in card
+    assert f"| {train_near.pk} | {held_near.pk} | test | near |" in card
+
+
+def test_no_contamination_says_so_and_nothing_held_out_checks_nothing(task, lead):
+    filler(task)
+    export = export_of(task, lead)
+    assert export.contamination["exact"] == export.contamination["near"] == 0
+    assert export.contamination["held_out"] == export.counts["validation"] + export.counts["test"] > 0
+    assert "none of the" in (services.export_dir(export) / "README.md").read_text()
+    plain = build(task, user=lead, validation_ratio=0, test_ratio=0)
+    assert plain.contamination == {}
+    assert "nothing was checked for contamination" in (services.export_dir(plain) / "README.md").read_text()
+
+
+def test_short_prompts_are_only_checked_exactly(task, lead):
+    """Prompts under NEAR_DUP_MIN_WORDS words differ meaningfully by one word (the quality scan's rule)."""
+    filler(task)
+    one(task, "validation", "Capital of Spain?", start=1)
+    one(task, "train", "Capital of France?", start=2)
+    export = export_of(task, lead)
+    assert (export.contamination["exact"], export.contamination["near"]) == (0, 0)
+
+
+def test_contamination_blocks_the_export_when_the_task_says_so(task, lead):
+    task.contamination_blocks = True
+    task.save()
+    filler(task)
+    held = one(task, "test", "Where is my parcel?", start=1)
+    train = one(task, "train", "where is my parcel!", start=2)
+    export = export_of(task, lead)
+    assert export.state == JobState.FAILED
+    assert "Contamination blocks this export (task setting): 1 exact and 0 near duplicate(s)" in export.error
+    assert f"train example {train.pk} ({train.uuid}) repeats test example {held.pk} ({held.uuid})" in export.error
+    assert export.contamination["exact"] == 1
+    assert not services.export_dir(export).exists()
+    assert not list(services.export_dir(export).parent.glob(".partial-*"))
+
+
+def test_matching_is_bounded_per_train_row_however_many_prompts_collide(tmp_path):
+    """Thousands of nearly equal prompts land in the same band buckets: each train row is still compared with at
+    most bands × WINDOW held-out rows (a quadratic join would compare 600 × 600)."""
+    check = Contamination(tmp_path / ".signatures")
+    words = "the parcel was shipped on monday and should arrive soon please check the tracking page"
+    for pk in range(1200):
+        side = 1 if pk % 2 else 0
+        check.add(pk, side, f"{pk + 1:016x}" * 4, (f"{words} {pk % 3}", "", ""), None)
+    report = check.finish()
+    bands = near_duplicates.BANDS
+    assert 0 < check.compared <= report["train"] * WINDOW < report["train"] * bands * WINDOW  # a match ends the search
+    assert report["near"] == report["train"] == 600  # every train row has a near twin held out
+    assert len(report["pairs"]) == 20 and not (tmp_path / ".signatures").exists()
