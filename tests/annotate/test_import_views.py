@@ -115,6 +115,7 @@ def test_htmx_preview_returns_the_fragment_with_the_mapping_applied(client, lead
     assertContains(response, 'id="import-preview"')
     assertNotContains(response, "<html")
     assertContains(response, "Question 1?</td>")
+    assertContains(response, '<div class="table-scroll">')  # a wide table scrolls in its card, not the page
     assertContains(response, "<td>edge</td>")
     assert rows() == (0, 0, 0)
 
@@ -314,3 +315,13 @@ def test_anonymous_is_sent_to_log_in(client, task, job):
     for method, url in import_urls(task, job):
         response = getattr(client, method)(url)
         assert response.status_code == 302 and "/login/" in response.url, (method, url)
+
+
+def test_the_preview_keeps_the_line_breaks_of_the_records(client, lead, task):
+    client.force_login(lead)
+    record = b'{"instruction": "Line one\\nLine two", "completion": "First\\n\\nSecond"}\n'
+    response = upload(client, task, record)
+    mapping = {"map_0": "instruction", "map_1": "completion", "status": "new"}
+    preview = client.post(response.url + "preview/", mapping, headers={"HX-Request": "true"})
+    assertContains(preview, '<td class="keep-lines">Line one\nLine two', html=False)
+    assertContains(preview, '<td class="keep-lines">First\n\nSecond</td>', html=False)
