@@ -106,3 +106,21 @@ def test_a_lead_browses_examples_reads_the_dashboard_and_moves_examples_to_the_n
     shoot(page, screenshot, "template-move-done")
     assert set(Example.objects.filter(task=task).values_list("template__version", flat=True)) == {2}
     logout(page)
+
+
+def test_autosave_and_feedback_cause_no_content_security_policy_violation(page, task, annotator):
+    ExampleFactory(task=task, instruction="Does the Skylark work with solar panels?")
+    violations = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => console.error("
+        "'Content Security Policy: ' + e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    login(page, annotator.username)
+    page.goto(f"/tasks/{task.slug}/annotate/")
+    page.get_by_role("button", name="Start annotating").click()
+    page.locator("#id_completion").press_sequentially("Yes, through the battery inverter.", delay=5)
+    expect(page.locator("#save-status")).to_contain_text("Saved", timeout=8000)
+    page.keyboard.press("Alt+2")  # the kind: another autosave and a feedback round
+    expect(page.locator("#save-status")).to_contain_text("version 3", timeout=8000)
+    assert violations == []
