@@ -95,7 +95,9 @@ def export_detail(request: HtmxHttpRequest, *, task: Task, version: int) -> Http
     uuids = [row.example_uuid for row in page]
     examples = {
         example.uuid: example
-        for example in Example.objects.filter(task=task, uuid__in=uuids).only("uuid", "instruction", "status")
+        for example in Example.objects.filter(task=task, uuid__in=uuids).only(
+            "uuid", "external_id", "instruction", "status"
+        )
     }
     context = {
         "task": task,

@@ -408,6 +408,7 @@ def example_detail(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpR
         "events": services.example_timeline(example),
         "diffs": services.step_diffs(steps),
         "is_reviewer": bool(request.task_roles.intersection(REVIEWERS)),
+        "reason_choices": ReasonCode.choices,
         "rendered_prompt": render_prompt(TemplateSpec.of(example.template), fields=example.prompt_fields()),
     }
     if Role.LEAD in request.task_roles and example.status in DISCARDABLE:

@@ -262,6 +262,10 @@ def test_detail_browses_changes(client, task, lead, monkeypatch):
     assertContains(client.get(url, {"change": "added", "page": 2}), "A &lt;b&gt;new&lt;/b&gt; question", count=2)
     changed = client.get(url, {"change": "changed"})
     assertContains(changed, str(examples[0].uuid))
+    type(examples[0]).objects.filter(pk=examples[0].pk).update(external_id="seed_task_<7>")
+    named = client.get(url, {"change": "changed"})  # named by its external id, linked to its timeline
+    timeline = reverse("reviews:example", args=[task.slug, examples[0].uuid])
+    assertContains(named, f'<a href="{timeline}" title="{examples[0].uuid}">seed_task_&lt;7&gt;</a>', html=True)
     assert client.get(url, {"change": "bogus"}).status_code == 200  # not a lookup: falls back to all
 
 

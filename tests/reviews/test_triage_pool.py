@@ -55,3 +55,27 @@ def test_sending_back_an_imported_example_puts_it_first_in_the_pool(client, task
         expected_version=taken.version,
     )
     assert saved.author == annotator and saved.status == Status.DRAFT
+
+
+def test_a_reviewer_sends_a_rejected_example_back_from_its_timeline(client, task, lead, annotator, imported_rejected):
+    other = annotate_services.example_write_new(
+        task=task, user=annotator, fields={"instruction": "Is it waterproof?"}, completion="No.", kind="happy"
+    )
+    other = annotate_services.example_submit(
+        example=other, user=annotator, completion="No.", kind="happy", expected_version=other.version
+    )
+    services.verdict_record(example=other, reviewer=lead, decision="reject", version=other.version, reasons=["unclear"])
+    client.force_login(lead)
+    timeline = client.get(reverse("reviews:example", args=[task.slug, other.uuid]))
+    assertContains(timeline, 'data-testid="send-back"')
+    assertContains(timeline, f'<input type="hidden" name="uuids" value="{other.uuid}">', html=True)
+    pooled = client.get(reverse("reviews:example", args=[task.slug, imported_rejected.uuid]))
+    assertContains(pooled, "Send back to the pool (no annotator)")
+    client.post(
+        reverse("reviews:triage_act", args=[task.slug]),
+        {"action": "send_back", "uuids": str(other.uuid), "reasons": ["unclear"], "comment": "Say why not."},
+    )
+    other.refresh_from_db()
+    assert (other.status, other.author) == (Status.FLAGGED, annotator)
+    annotator_view = client.get(reverse("reviews:example", args=[task.slug, other.uuid]))
+    assert annotator_view.status_code == 200
