@@ -313,6 +313,7 @@ class Revision(models.Model):
         SUBMIT = "submit", "Submit"
         REVIEWER_EDIT = "reviewer_edit", "Reviewer edit"
         IMPORT = "import", "Import"
+        MODEL_DRAFT = "model_draft", "Model draft"
 
     example = models.ForeignKey(Example, models.CASCADE, related_name="revisions", db_index=False)  # see the index
     text = models.TextField(blank=True)
@@ -320,6 +321,8 @@ class Revision(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
     reason = models.CharField(max_length=16, choices=Reason)
     example_version = models.PositiveIntegerField()
+    # A database default too: bulk loads (COPY) name only the columns they fill.
+    model_name = models.CharField(max_length=200, blank=True, default="", db_default="", help_text="A draft's model.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -434,6 +437,10 @@ class AuditEvent(models.Model):
         TEMPLATE_MOVED = "template_moved", "Examples moved to a template version"
         ACCOUNT_CREATED = "account_created", "Account created"
         INVITATION_RENEWED = "invitation_renewed", "Set-password link renewed"
+        MODEL_SETTINGS = "model_settings", "Model settings changed"
+        MODEL_RUN_REQUESTED = "model_run_requested", "Model run requested"
+        MODEL_RUN_FINISHED = "model_run_finished", "Model run finished"
+        MODEL_RUN_FAILED = "model_run_failed", "Model run failed"
 
     # No single-column indexes on the foreign keys: the composite indexes below start with them.
     task = models.ForeignKey(Task, models.CASCADE, null=True, blank=True, related_name="audit_events", db_index=False)

@@ -4,7 +4,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ["render", "claim", "review", "import", "scan", "quality", "export", "load", "attacks"]
+BENCHMARKS = ["render", "claim", "review", "import", "scan", "quality", "export", "load", "attacks", "drafts"]
 
 
 def main(argv: list[str]) -> int:
