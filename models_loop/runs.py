@@ -1,9 +1,10 @@
 """Model runs as jobs (pairsmith/jobs.py): drafts of new examples, judgements of submitted ones.
 
-A run reads its examples in chunks by id (memory follows CHUNK, not the task's size), asks the model about a chunk's
-examples on LLM_CONCURRENCY threads (the database is used from the job's own thread only), then writes the chunk's
-answers in one transaction together with its progress, so a run that a worker loses is resumed where its last chunk
-ended. Each example's write is whole: a draft's completion and its revision, a judgement and its warning, or nothing.
+A run reads its examples by id, CHUNK at a time, and keeps LLM_CONCURRENCY requests in flight on a thread pool while
+its own thread (the only one that uses the database) writes the answers that came back, a batch of CHUNK in one
+transaction together with the run's progress: a run that a worker loses is resumed where its last batch ended, and
+memory follows CHUNK, not the task's size. Each example's write is whole: a draft's completion and its revision, a
+judgement and its warning, or nothing.
 
 A request that fails after its retries stops the run with the reason and the example: the answers that came before
 are kept, nothing is written for that example, and running again continues with what is left. An answer that is
@@ -11,6 +12,7 @@ unusable (an empty or oversized draft, a judge's junk) is counted and skipped; t
 """
 
 import logging
+from collections import deque
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 
 from celery import shared_task
@@ -28,7 +30,7 @@ from pairsmith.jobs import JOB_TYPES, JobState, job_claim, job_fail, job_finish,
 
 from . import prompts
 from .client import ModelClient, ModelError, Reply
-from .conf import ModelFeaturesOff, llm_config
+from .conf import LLMConfig, ModelFeaturesOff, llm_config
 from .models import Judgement, ModelRun, TaskModelSettings
 
 logger = logging.getLogger(__name__)
@@ -65,8 +67,7 @@ def model_run(*, run_id: int) -> None:
     try:
         config = llm_config()
         with ModelClient(config) as client, ThreadPoolExecutor(config.concurrency, "model-request") as pool:
-            step = _draft_chunk if run.kind == ModelRun.Kind.DRAFT else _judge_chunk
-            _run(run, step, client, pool, config.max_tokens)
+            _run(run, client, pool, config)
     except _Stopped:
         return
     except (_Failed, ModelFeaturesOff) as exc:
@@ -83,61 +84,91 @@ def model_run(*, run_id: int) -> None:
         _end(run, notice=counts.get("first_problem", "")[:300])
 
 
-def _run(run: ModelRun, step, client: ModelClient, pool: ThreadPoolExecutor, max_tokens: int) -> None:
+def _run(run: ModelRun, client: ModelClient, pool: ThreadPoolExecutor, config: LLMConfig) -> None:
+    """Keep the pool busy: requests go out for the examples ahead while the answers that came back are written, a
+    batch of CHUNK at a time. At most WINDOW requests wait in the pool (memory stays bounded)."""
+    drafting = run.kind == ModelRun.Kind.DRAFT
     row = TaskModelSettings.objects.get(task_id=run.task_id)
-    prompt = (row.draft_prompt if run.kind == ModelRun.Kind.DRAFT else row.judge_prompt).strip()
+    prompt = (row.draft_prompt if drafting else row.judge_prompt).strip()
     if not prompt:
-        default = prompts.default_draft_prompt if run.kind == ModelRun.Kind.DRAFT else prompts.default_judge_prompt
-        prompt = default(run.task)
-    candidates = _draft_candidates(run) if run.kind == ModelRun.Kind.DRAFT else _judge_candidates(run)
-    done = run.progress  # a resumed run goes on from its last chunk
+        prompt = (prompts.default_draft_prompt if drafting else prompts.default_judge_prompt)(run.task)
+    candidates = _draft_candidates(run) if drafting else _judge_candidates(run)
+    request = _draft_request if drafting else _judge_request
+    write = _write_drafts if drafting else _write_judgements
+    done = run.progress  # a resumed run goes on from its last batch
     remaining = None if run.limit is None else max(0, run.limit - done)
     total = done + (candidates.count() if remaining is None else min(remaining, candidates.count()))
     job_heartbeat(run, progress=done, total=total)
+    window = max(CHUNK, 4 * config.concurrency)
     specs: dict[int, TemplateSpec] = {}
+    pending: deque[tuple[Example, Future]] = deque()
+    batch: list[tuple[Example, Reply]] = []
+    failure = None
+    try:
+        for example in _examples(candidates, remaining):
+            if example.template_id not in specs:
+                specs[example.template_id] = TemplateSpec.of(example.template)
+            kwargs = request(example, prompt=prompt, spec=specs[example.template_id], max_tokens=config.max_tokens)
+            pending.append((example, pool.submit(client.chat, model=run.model, **kwargs)))
+            if len(pending) >= window:
+                failure = _collect(pending.popleft(), batch)
+                if failure is not None:
+                    break
+                if len(batch) >= CHUNK:
+                    done, batch = write(run, batch, progress=done), []
+        while pending:  # the last answers; after a failure, what was not sent yet is cancelled
+            example, future = pending.popleft()
+            if failure is not None and future.cancel():
+                continue
+            failure = _collect((example, future), batch) or failure
+            if len(batch) >= CHUNK:
+                done, batch = write(run, batch, progress=done), []
+        if batch:
+            write(run, batch, progress=done)
+    finally:
+        for _example, future in pending:  # stopped by an error, or cancelled: send nothing more
+            future.cancel()
+    if failure is not None:
+        example, error = failure
+        raise _Failed(
+            f"Stopped at example {example.uuid}: {error} Nothing was written for it; the answers that came before "
+            "were kept. Run again to continue with the rest."
+        )
+
+
+def _examples(candidates, remaining: int | None):
+    """The candidates in id order, read CHUNK at a time (keyset: each read starts after the last id)."""
     after = 0
     while remaining is None or remaining > 0:
         size = CHUNK if remaining is None else min(CHUNK, remaining)
         chunk = list(candidates.filter(id__gt=after).order_by("id")[:size])
         if not chunk:
-            break
+            return
         after = chunk[-1].id
-        for example in chunk:
-            if example.template_id not in specs:
-                specs[example.template_id] = TemplateSpec.of(example.template)
-        done += step(run, chunk, client, pool, prompt=prompt, specs=specs, max_tokens=max_tokens, progress=done)
         if remaining is not None:
             remaining -= len(chunk)
+        yield from chunk
 
 
-def _ask(pool: ThreadPoolExecutor, client: ModelClient, run: ModelRun, requests: list[tuple[Example, dict]]):
-    """Send the chunk's requests on the pool; (answers in order, the first failure as (example, error) or None).
-    After a failure, requests not yet sent are cancelled: the run stops at the end of this chunk."""
-    futures: list[tuple[Example, Future]] = [
-        (example, pool.submit(client.chat, model=run.model, **kwargs)) for example, kwargs in requests
-    ]
-    answers: list[tuple[Example, Reply]] = []
-    failure = None
-    for example, future in futures:
-        if failure is not None:
-            future.cancel()
-        try:
-            reply = future.result()
-        except ModelError as exc:
-            failure = failure or (example, exc)
-            continue
-        except CancelledError:  # not sent: cancelled above
-            continue
-        answers.append((example, reply))
-    return answers, failure
+def _collect(item: tuple[Example, Future], batch: list) -> tuple[Example, ModelError] | None:
+    """Wait for one answer: into `batch`, or the failure (example, error)."""
+    example, future = item
+    try:
+        batch.append((example, future.result()))
+    except ModelError as exc:
+        return example, exc
+    except CancelledError:
+        pass
+    return None
 
 
-def _commit_chunk(run: ModelRun, *, progress: int, answers, counts: dict, write) -> None:
-    """In one transaction: the progress (fenced: only while the run is ours), the writes, the spend, the counts."""
+def _commit(run: ModelRun, *, progress: int, answers, counts: dict, write) -> int:
+    """In one transaction: the progress (fenced: only while the run is ours), the writes, the spend, the counts.
+    Returns the new progress."""
     tokens_in = sum(reply.tokens_in for _, reply in answers)
     tokens_out = sum(reply.tokens_out for _, reply in answers)
     with transaction.atomic():
-        if not job_heartbeat(run, progress=progress):
+        if not job_heartbeat(run, progress=progress + len(answers)):
             raise _Stopped
         write()
         totals = ModelRun.objects.get(pk=run.pk).counts
@@ -151,15 +182,7 @@ def _commit_chunk(run: ModelRun, *, progress: int, answers, counts: dict, write)
             tokens_in=F("tokens_in") + tokens_in,
             tokens_out=F("tokens_out") + tokens_out,
         )
-
-
-def _stop_if_failed(failure, written: int) -> None:
-    if failure is not None:
-        example, error = failure
-        raise _Failed(
-            f"Stopped at example {example.uuid}: {error} Nothing was written for it; {written} answer(s) of this "
-            "chunk were kept. Run again to continue with the rest."
-        )
+    return progress + len(answers)
 
 
 # --- drafts ------------------------------------------------------------------------------------------------------
@@ -179,13 +202,11 @@ def _draft_candidates(run: ModelRun):
     )
 
 
-def _draft_chunk(run, chunk, client, pool, *, prompt, specs, max_tokens, progress) -> int:
-    requests = [
-        (e, {"messages": prompts.draft_messages(prompt=prompt, example=e, spec=specs[e.template_id]),
-             "max_tokens": max_tokens})
-        for e in chunk
-    ]  # fmt: skip
-    answers, failure = _ask(pool, client, run, requests)
+def _draft_request(example: Example, *, prompt: str, spec: TemplateSpec, max_tokens: int) -> dict:
+    return {"messages": prompts.draft_messages(prompt=prompt, example=example, spec=spec), "max_tokens": max_tokens}
+
+
+def _write_drafts(run: ModelRun, answers: list[tuple[Example, Reply]], *, progress: int) -> int:
     counts = {"drafted": 0, "taken": 0, "unusable": 0}
     drafts: list[tuple[Example, str]] = []
     for example, reply in answers:
@@ -221,10 +242,7 @@ def _draft_chunk(run, chunk, client, pool, *, prompt, specs, max_tokens, progres
         Revision.objects.bulk_create(revisions)
         counts["drafted"] += len(revisions)
 
-    handled = len(answers) if failure is not None else len(chunk)
-    _commit_chunk(run, progress=progress + handled, answers=answers, counts=counts, write=write)
-    _stop_if_failed(failure, counts["drafted"])
-    return len(chunk)
+    return _commit(run, progress=progress, answers=answers, counts=counts, write=write)
 
 
 # --- judgements --------------------------------------------------------------------------------------------------
@@ -245,14 +263,16 @@ def _judge_candidates(run: ModelRun):
     )
 
 
-def _judge_chunk(run, chunk, client, pool, *, prompt, specs, max_tokens, progress) -> int:
-    requests = [
-        (e, {"messages": prompts.judge_messages(prompt=prompt, example=e, spec=specs[e.template_id],
-                                                completion=e.completion),
-             "max_tokens": prompts.JUDGE_MAX_TOKENS, "response_format": prompts.JUDGE_RESPONSE_FORMAT})
-        for e in chunk
-    ]  # fmt: skip
-    answers, failure = _ask(pool, client, run, requests)
+def _judge_request(example: Example, *, prompt: str, spec: TemplateSpec, max_tokens: int) -> dict:
+    messages = prompts.judge_messages(prompt=prompt, example=example, spec=spec, completion=example.completion)
+    return {
+        "messages": messages,
+        "max_tokens": prompts.JUDGE_MAX_TOKENS,
+        "response_format": prompts.JUDGE_RESPONSE_FORMAT,
+    }
+
+
+def _write_judgements(run: ModelRun, answers: list[tuple[Example, Reply]], *, progress: int) -> int:
     counts = {"judged": 0, "junk": 0}
     judged: list[tuple[Example, Reply, int, str]] = []
     for example, reply in answers:
@@ -278,10 +298,7 @@ def _judge_chunk(run, chunk, client, pool, *, prompt, specs, max_tokens, progres
             _set_judge_warning(example, score, reason, run.model)
         counts["judged"] += len(rows)
 
-    handled = len(answers) if failure is not None else len(chunk)
-    _commit_chunk(run, progress=progress + handled, answers=answers, counts=counts, write=write)
-    _stop_if_failed(failure, counts["judged"])
-    return len(chunk)
+    return _commit(run, progress=progress, answers=answers, counts=counts, write=write)
 
 
 LOW_SCORE = 2  # a judgement at or below this becomes a warning (risk for "riskiest first"); advice, never a verdict

@@ -136,7 +136,7 @@ def test_a_timeout_fails_the_run_with_the_reason_and_nothing_half_written(model_
     message = str(caught.value)
     assert message.startswith(f"Run {ModelRun.objects.get().pk} failed: Stopped at example {slow.uuid}: ")
     assert "The model endpoint did not answer within 0.3 s (LLM_TIMEOUT) (2 attempts)." in message
-    assert "Nothing was written for it; 2 answer(s) of this chunk were kept. Run again to continue" in message
+    assert "Nothing was written for it; the answers that came before were kept. Run again to continue" in message
     assert untouched(slow)
     assert {e.completion for e in Example.objects.filter(pk__in=[first.pk, last.pk])} == {
         f"Draft: {first.instruction}",
