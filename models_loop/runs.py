@@ -14,6 +14,7 @@ unusable (an empty or oversized draft, a judge's junk) is counted and skipped; t
 import logging
 from collections import deque
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from functools import partial
 
 from celery import shared_task
 from django.core.exceptions import ValidationError
@@ -26,7 +27,7 @@ from annotate.models import Example, Revision
 from annotate.rendering import TemplateSpec
 from annotate.scans import warning_fields
 from annotate.services import clean_completion
-from pairsmith.jobs import JOB_TYPES, JobState, job_claim, job_fail, job_finish, job_heartbeat
+from pairsmith.jobs import JOB_TYPES, LEASE, JobState, job_claim, job_fail, job_finish, job_heartbeat
 
 from . import prompts
 from .client import ModelClient, ModelError, Reply
@@ -36,6 +37,7 @@ from .models import Judgement, ModelRun, TaskModelSettings
 logger = logging.getLogger(__name__)
 
 CHUNK = 200
+BEAT = LEASE.total_seconds() / 4  # seconds between two renewals of the lease while an answer is awaited
 Status = Example.Status
 DRAFT_COLUMNS = (
     "id", "uuid", "task_id", "template_id", "instruction", "context", "input", "messages", "kind", "version",
@@ -111,7 +113,7 @@ def _run(run: ModelRun, client: ModelClient, pool: ThreadPoolExecutor, config: L
             kwargs = request(example, prompt=prompt, spec=specs[example.template_id], max_tokens=config.max_tokens)
             pending.append((example, pool.submit(client.chat, model=run.model, **kwargs)))
             if len(pending) >= window:
-                failure = _collect(pending.popleft(), batch)
+                failure = _collect(pending.popleft(), batch, partial(_keep_lease, run, done))
                 if failure is not None:
                     break
                 if len(batch) >= CHUNK:
@@ -120,7 +122,7 @@ def _run(run: ModelRun, client: ModelClient, pool: ThreadPoolExecutor, config: L
             example, future = pending.popleft()
             if failure is not None and future.cancel():
                 continue
-            failure = _collect((example, future), batch) or failure
+            failure = _collect((example, future), batch, partial(_keep_lease, run, done)) or failure
             if len(batch) >= CHUNK:
                 done, batch = write(run, batch, progress=done), []
         if batch:
@@ -150,16 +152,26 @@ def _examples(candidates, remaining: int | None):
         yield from chunk
 
 
-def _collect(item: tuple[Example, Future], batch: list) -> tuple[Example, ModelError] | None:
-    """Wait for one answer: into `batch`, or the failure (example, error)."""
+def _collect(item: tuple[Example, Future], batch: list, keep_lease) -> tuple[Example, ModelError] | None:
+    """Wait for one answer: into `batch`, or the failure (example, error). While waiting, the run's lease is renewed
+    every BEAT seconds, so a slow model never lets the sweep hand the run to a second worker."""
     example, future = item
-    try:
-        batch.append((example, future.result()))
-    except ModelError as exc:
-        return example, exc
-    except CancelledError:
-        pass
-    return None
+    while True:
+        try:
+            batch.append((example, future.result(timeout=BEAT)))
+        except TimeoutError:
+            keep_lease()
+            continue
+        except ModelError as exc:
+            return example, exc
+        except CancelledError:
+            pass
+        return None
+
+
+def _keep_lease(run: ModelRun, progress: int) -> None:
+    if not job_heartbeat(run, progress=progress):
+        raise _Stopped
 
 
 def _commit(run: ModelRun, *, progress: int, answers, counts: dict, write) -> int:

@@ -92,7 +92,8 @@ def run_request(
     if limit is not None and limit < 1:
         raise ValidationError(f"The limit must be at least 1, not {limit}.")
     with transaction.atomic():
-        Task.objects.select_for_update().get(pk=task.pk)  # one live whole-task run per kind
+        if example is None:  # one live whole-task run per kind (a judge on submit needs no lock on the task)
+            Task.objects.select_for_update().get(pk=task.pk)
         row = settings_for(task)
         enabled = row.drafts_enabled if kind == ModelRun.Kind.DRAFT else row.judge_enabled
         if not enabled:

@@ -27,8 +27,11 @@ def _preview(task: Task, data: dict) -> dict:
     if example is None:
         example = Example(task=task, template=task.current_template, **PREVIEW_SAMPLE)
     spec = TemplateSpec.of(example.template)
-    draft_prompt = (data.get("draft_prompt") or "").strip() or prompts.default_draft_prompt(task)
-    judge_prompt = (data.get("judge_prompt") or "").strip() or prompts.default_judge_prompt(task)
+    # Cut at the limit: the preview of an over-long prompt stays bounded (saving it is refused, naming the limit).
+    draft_prompt = (data.get("draft_prompt") or "")[: prompts.MAX_PROMPT_CHARS].strip()
+    judge_prompt = (data.get("judge_prompt") or "")[: prompts.MAX_PROMPT_CHARS].strip()
+    draft_prompt = draft_prompt or prompts.default_draft_prompt(task)
+    judge_prompt = judge_prompt or prompts.default_judge_prompt(task)
     completion = example.completion or "(the annotator's completion)"
     return {
         "sample": example,

@@ -2,6 +2,7 @@
 tests/fake_llm.py). A draft becomes the text of a new example that has none, as a revision marked with the model's
 name; a person's text is never replaced; failures stop the run with the reason and leave no half-written example."""
 
+import time
 from datetime import timedelta
 from io import StringIO
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from annotate import services as annotate_services
 from annotate.models import AuditEvent, Example, Revision
-from models_loop import services
+from models_loop import runs, services
 from models_loop.conf import OFF_MESSAGE, ModelFeaturesOff
 from models_loop.models import ModelRun, TaskModelSettings
 from tests.fake_llm import Step
@@ -215,3 +216,20 @@ def test_drafts_in_the_lead_model_name_and_prompt(model_on, lead, llm, inline):
     assert llm.requests[0]["model"] == "tuned-7b"
     assert llm.requests[0]["messages"][0] == {"role": "system", "content": "Be terse."}
     assert Revision.objects.get().model_name == "tuned-7b"
+
+
+@committed
+def test_the_lease_is_renewed_while_a_slow_model_answers(model_on, llm, inline, monkeypatch):
+    """A slow model must not let the lease run out (the sweep would hand the run to a second worker)."""
+    monkeypatch.setattr(runs, "BEAT", 0.05)
+    new_examples(model_on, 1)
+    leases = []
+
+    def slow(body):  # the server's thread reads the run's lease before and after answering slowly
+        leases.append(ModelRun.objects.get().lease_expires_at)
+        time.sleep(0.5)
+        leases.append(ModelRun.objects.get().lease_expires_at)
+
+    llm.rule = slow
+    assert "succeeded: 1 drafted" in draft(model_on.slug, "--wait")
+    assert leases[1] > leases[0]
