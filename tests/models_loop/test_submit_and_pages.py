@@ -330,3 +330,33 @@ def test_reviewers_see_the_judges_agreement_on_the_task_page(client, model_on, a
 def test_annotators_see_no_model_panel(client, model_on, annotator, llm):
     client.force_login(annotator)
     assertNotContains(client.get(model_on.get_absolute_url()), "model-panel")
+
+
+def test_model_output_is_exported_only_once_a_person_submitted_it_and_a_reviewer_approved_it(
+    client, model_on, annotator, reviewer, lead, llm, settings, tmp_path
+):
+    from exports import services as export_services
+    from tests.exports.conftest import build
+
+    settings.VAR_DIR = tmp_path
+    first, second = drafted(model_on, 2)
+    judged = submitted_example(model_on, annotator, "A person's answer.", "Who wrote this?")
+    Judgement.objects.create(example=judged, revision=judged.revisions.get(), score=5, reason="JUDGE-REASON", model="m")
+    review_services.verdict_record(example=judged, reviewer=reviewer, decision="approve", version=judged.version)
+
+    def exported() -> str:
+        export = build(model_on, user=lead, validation_ratio=0)
+        assert export.state == "succeeded", export.error
+        folder = export_services.export_dir(export)
+        return "".join(path.read_text() for path in sorted(folder.iterdir()) if path.is_file())
+
+    text = exported()
+    assert "A person's answer." in text
+    assert first.completion not in text and second.completion not in text  # drafts nobody submitted
+    assert "JUDGE-REASON" not in text  # judgements are never exported
+    example, _ = open_editor(client, model_on, annotator)
+    submit(client, model_on, example, example.completion)  # accepted unchanged by the annotator...
+    assert example.completion not in exported()  # ...but not yet approved
+    example.refresh_from_db()
+    review_services.verdict_record(example=example, reviewer=reviewer, decision="approve", version=example.version)
+    assert example.completion in exported()
