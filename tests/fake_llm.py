@@ -129,37 +129,45 @@ class _Handler(BaseHTTPRequestHandler):
             fake.in_flight += 1
             fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
         try:
-            step = fake._next(body)
-            if step.delay:
-                time.sleep(step.delay)
-            if step.raw is not None:
-                return self._send(step.status, step.raw, step.headers)
-            if step.status != 200:
-                return self._error(step.status, step.message, step.headers)
-            content = step.content if step.content is not None else fake.answer(body)
-            prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
-            completion_tokens = len(content.split())
-            reply = {
-                "id": f"chatcmpl-fake{len(fake.requests)}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body["model"],
-                "system_fingerprint": "fp_fake",
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content, "refusal": None},
-                        "logprobs": None,
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                },
-            }
-            self._send(200, json.dumps(reply).encode(), step.headers)
+            status, payload, headers = self._answer(fake, body)
         finally:
+            # Counted as in flight until the answer starts to go out: a client that has read an answer may send its
+            # next request before this thread gets here again, so counting up to the end would see one too many.
             with fake._lock:
                 fake.in_flight -= 1
+        self._send(status, payload, headers)
+
+    def _answer(self, fake: "FakeLLM", body: dict) -> tuple[int, bytes, dict]:
+        step = fake._next(body)
+        if step.delay:
+            time.sleep(step.delay)
+        if step.raw is not None:
+            return step.status, step.raw, step.headers
+        if step.status != 200:
+            error = {"message": step.message, "type": ERROR_TYPES.get(step.status, "server_error"), "param": None,
+                     "code": None}  # fmt: skip
+            return step.status, json.dumps({"error": error}).encode(), step.headers
+        content = step.content if step.content is not None else fake.answer(body)
+        prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
+        completion_tokens = len(content.split())
+        reply = {
+            "id": f"chatcmpl-fake{len(fake.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "system_fingerprint": "fp_fake",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+        return 200, json.dumps(reply).encode(), step.headers

@@ -17,6 +17,7 @@ POLL_SECONDS = 0.5
 class ModelRunCommand(BaseCommand):
     kind: str
     what: str  # "drafts", "judgements"
+    counts: tuple[str, ...]  # the run's counts, in the order they are printed
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("slug")
@@ -44,7 +45,8 @@ class ModelRunCommand(BaseCommand):
         if not wait:
             return
         run = self._wait(run)
-        counts = ", ".join(f"{n} {key}" for key, n in run.counts.items() if key != "first_problem") or "nothing to do"
+        # In a fixed order: PostgreSQL's jsonb keeps no key order.
+        counts = ", ".join(f"{run.counts[key]} {key}" for key in self.counts if key in run.counts) or "nothing to do"
         self.stdout.write(f"Run {run.pk} {run.state}: {counts}; {run.tokens_in} tokens in, {run.tokens_out} out.")
         if run.notice:
             self.stdout.write(run.notice)
