@@ -51,7 +51,8 @@ def test_drafts_every_new_example_as_a_revision_marked_with_the_model(model_on, 
             fresh.completion,
         )
         assert revision.example_version == 2
-    request = llm.requests[0]
+    # The requests went out on several threads: find the first example's by its text.
+    request = next(r for r in llm.requests if r["messages"][-1]["content"] == examples[0].instruction)
     assert request["model"] == "fake-model" and request["max_tokens"] == 2048
     assert (
         request["messages"][0]["role"] == "system"
@@ -164,7 +165,8 @@ def test_a_wrong_key_fails_clearly_and_writes_nothing(model_on, llm, inline, set
 
 
 @committed
-def test_unusable_answers_are_counted_and_skipped(model_on, llm, inline):
+def test_unusable_answers_are_counted_and_skipped(model_on, llm, inline, settings):
+    settings.LLM_CONCURRENCY = 1  # one request at a time: the scripted answers go to the examples in order
     new_examples(model_on, 3)
     llm.then(Step(content="   "), Step(content="ok\x00"))
     out = draft(model_on.slug, "--wait")
