@@ -360,3 +360,23 @@ def test_model_output_is_exported_only_once_a_person_submitted_it_and_a_reviewer
     example.refresh_from_db()
     review_services.verdict_record(example=example, reviewer=reviewer, decision="approve", version=example.version)
     assert example.completion in exported()
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "message"),
+    [
+        ({"judge_prompt": "nul \x00"}, "judge_prompt", "The prompt contains a NUL character."),
+        ({"draft_prompt": "x" * 20_001}, "draft_prompt", "The prompt is 20,001 characters; the limit is 20,000."),
+        ({"model_name": " gpt"}, "model_name", "may not hold control characters or start or end with a space."),
+        ({"endpoint": "http://169.254.169.254/"}, None, "Not model settings: endpoint."),  # no address from users
+    ],
+)
+def test_the_service_refuses_bad_settings_naming_the_field(model_on, lead, values, field, message):
+    from django.core.exceptions import ValidationError
+
+    before = TaskModelSettings.objects.filter(task=model_on).values().get()
+    with pytest.raises(ValidationError) as caught:
+        services.model_settings_save(task=model_on, user=lead, values=values)
+    error = caught.value
+    assert message in " ".join(error.message_dict[field] if hasattr(error, "error_dict") else error.messages)
+    assert TaskModelSettings.objects.filter(task=model_on).values().get() == before
