@@ -380,6 +380,7 @@ class Revision(models.Model):
         CONFLICT = "conflict", "Conflict copy (not current)"
         LATE = "late", "Late save (not current)"
         RESTORE = "restore", "Restored by a lead"  # a discarded draft: the text it went back to
+        MODEL_DRAFT = "model_draft", "Model draft"
 
     # Kept aside: stored so that nothing typed is lost, never the example's current text.
     ASIDE = (Reason.CONFLICT, Reason.LATE)
@@ -397,6 +398,8 @@ class Revision(models.Model):
     replaceable = models.BooleanField(
         default=False, db_default=False, help_text="An autosave the next autosave of the same editor may update."
     )
+    # A database default too: bulk loads (COPY) name only the columns they fill.
+    model_name = models.CharField(max_length=200, blank=True, default="", db_default="", help_text="A draft's model.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = RevisionQuerySet.as_manager()
@@ -516,6 +519,10 @@ class AuditEvent(models.Model):
         ACCOUNT_CREATED = "account_created", "Account created"
         INVITATION_RENEWED = "invitation_renewed", "Set-password link renewed"
         EXAMPLE_DISCARDED = "example_discarded", "Draft discarded"
+        MODEL_SETTINGS = "model_settings", "Model settings changed"
+        MODEL_RUN_REQUESTED = "model_run_requested", "Model run requested"
+        MODEL_RUN_FINISHED = "model_run_finished", "Model run finished"
+        MODEL_RUN_FAILED = "model_run_failed", "Model run failed"
 
     # No single-column indexes on the foreign keys: the composite indexes below start with them.
     task = models.ForeignKey(Task, models.CASCADE, null=True, blank=True, related_name="audit_events", db_index=False)

@@ -31,8 +31,10 @@ CHUNK = 20_000
 RISK = {
     "leak": 8, "format": 8, "missing_field": 8, "empty": 8, "contradiction": 6, "label_case": 5, "duplicate": 4,
     "near_duplicate": 3, "short": 3, "length_outlier": 2, "whitespace": 1, "inconsistent_prefix": 1,
-    "inconsistent_signoff": 1,
+    "inconsistent_signoff": 1, "judge_low": 6,
 }  # fmt: skip
+# Warnings that come from outside the checks (the model judge's low score, models_loop): a scan keeps them.
+CARRIED = {"judge_low"}
 EXAMPLE_SCOPE = {code for code, check in quality.CHECKS.items() if check.scope == "example"}
 LENGTH_BINS = np.array([0, 1, 20, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 10**9])
 SCAN_COLUMNS = ["id", "instruction", "context", "input", "messages", "completion", "kind", "status", "prompt_hash"]
@@ -189,6 +191,8 @@ def _store_warnings(task: Task, report, *, unwritten: np.ndarray) -> int:
     changes: dict[int, dict] = {}
     for example_id, warnings in stored.iterator(chunk_size=CHUNK):
         fresh = new.pop(example_id, None) or warning_fields([])
+        if carried := [w for w in warnings if w.get("code") in CARRIED]:
+            fresh = warning_fields(fresh["warnings"] + carried)
         if fresh["warnings"] != warnings:
             changes[example_id] = fresh
     changes.update(new)  # examples that had no warnings before

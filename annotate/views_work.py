@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpRequest as HtmxHttpRequest
 
+from models_loop.drafts import shown_completion
 from pairsmith.ratelimit import rate_limited
 from reviews.models import Verdict
 
@@ -111,7 +112,8 @@ def work(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
 @require_GET
 def edit(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
     example = example_for_editor(request, task, uuid)
-    form = CompletionForm(initial={"completion": example.completion, "kind": example.kind, "version": example.version})
+    completion = shown_completion(example, request.user)  # empty for annotators a task hides model drafts from
+    form = CompletionForm(initial={"completion": completion, "kind": example.kind, "version": example.version})
     return render(request, "annotate/edit.html", _editor_context(request, task, example, form))
 
 

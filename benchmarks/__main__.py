@@ -4,7 +4,19 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ["render", "claim", "review", "import", "scan", "quality", "precision", "export", "load", "attacks"]
+BENCHMARKS = [
+    "render",
+    "claim",
+    "review",
+    "import",
+    "scan",
+    "quality",
+    "precision",
+    "export",
+    "load",
+    "attacks",
+    "drafts",
+]
 
 
 def main(argv: list[str]) -> int:

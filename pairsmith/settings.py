@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "annotate",
     "reviews",
     "exports",
+    "models_loop",
 ]
 
 MIDDLEWARE = [
@@ -239,6 +240,20 @@ MAX_TEMPLATE_CHARS = int(os.environ.get("MAX_TEMPLATE_CHARS", 20_000))
 MAX_TEMPLATE_PLACEHOLDERS = int(os.environ.get("MAX_TEMPLATE_PLACEHOLDERS", 20))
 MAX_RENDERED_RECORD_BYTES = int(os.environ.get("MAX_RENDERED_RECORD_BYTES", 1024**2))
 
+# Model in the loop (README "Model in the loop"): one OpenAI-compatible endpoint, named here and never in the UI, so
+# that no request goes to an address a user typed. LLM_BASE_URL unset: the model features are off and say so.
+LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "").strip().rstrip("/")
+if LLM_BASE_URL and not LLM_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"LLM_BASE_URL={LLM_BASE_URL!r} is not an http(s) URL; e.g. http://127.0.0.1:8080/v1")
+LLM_API_KEY = os.environ.get("LLM_API_KEY", "")
+LLM_MODEL = os.environ.get("LLM_MODEL", "").strip()
+LLM_TIMEOUT = float(os.environ.get("LLM_TIMEOUT", 60))
+LLM_MAX_RETRIES = int(os.environ.get("LLM_MAX_RETRIES", 3))
+LLM_RETRY_BACKOFF = float(os.environ.get("LLM_RETRY_BACKOFF", 1.0))
+LLM_CONCURRENCY = int(os.environ.get("LLM_CONCURRENCY", 8))
+LLM_MAX_RESPONSE_BYTES = int(os.environ.get("LLM_MAX_RESPONSE_BYTES", 1024**2))
+LLM_MAX_TOKENS = int(os.environ.get("LLM_MAX_TOKENS", 2048))
+
 # Celery: with REDIS_URL a real broker; without it tasks run inline in the web process (development only).
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if REDIS_URL:
@@ -309,5 +324,6 @@ LOGGING = {
         "django": {"handlers": [], "level": os.environ.get("LOG_LEVEL", "INFO"), "propagate": True},
         "django.request": {"filters": ["client_errors_without_traceback"]},
         "django.db.backends": {"level": "INFO"},
+        "httpx2": {"level": "WARNING"},  # one INFO line per model request would drown a drafts run's log
     },
 }

@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("annotate.urls_import")),
     path("", include("exports.urls")),
     path("", include("reviews.urls")),
+    path("", include("models_loop.urls")),
 ]

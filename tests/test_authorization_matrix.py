@@ -143,6 +143,10 @@ EXPECTED: dict[str, Rule] = {
     "reviews:triage_act": rule({RE_, LE, ST}, 405, 302),
     "reviews:example": rule({AN, RE_, LE, ST}, 200, 405),  # an annotator: only examples they wrote
     "reviews:discard": rule({LE, ST}, 405, 302),  # an empty form: nothing discarded, back to the example's page
+    "models_loop:settings": rule({LE, ST}, 200, 200),
+    "models_loop:preview": rule({LE, ST}, 405, 200),
+    "models_loop:draft_start": rule({LE, ST}, 405, 302),  # no endpoint in the tests: back to the task page, saying so
+    "models_loop:draft_status": rule({LE, ST}, 286, 405),  # no run in progress: htmx's "stop polling"
 }
 
 # --- two tasks full of real objects -------------------------------------------------------------------------------
@@ -446,6 +450,7 @@ def _pages(world: World, persona: str) -> list[str]:
             reverse("annotate:members", args=[slug]),
             reverse("annotate:audit", args=[slug]),
             reverse("annotate:template_edit", args=[slug]),
+            reverse("models_loop:settings", args=[slug]),
             reverse("imports:upload", args=[slug]),
             reverse("imports:job", args=[slug, own.import_job.pk]),
             reverse("imports:mapping", args=[slug, own.upload_token]),

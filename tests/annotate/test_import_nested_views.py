@@ -62,7 +62,7 @@ def test_the_page_lists_every_key_not_stored_and_what_each_path_picks(client, le
     text = response.content.decode()
     picks = re.search(r'<div id="picks-completion"[^>]*hx-swap-oob="true"[^>]*>(.*?)</div></div>', text, re.S)
     assert picks and "line 1: Output 1" in picks[1] and "line 3: Output 3" in picks[1]
-    assertContains(response, "<td class=\"keep-lines\">Output 2</td>")  # the preview's completion column
+    assertContains(response, '<td class="keep-lines">Output 2</td>')  # the preview's completion column
 
 
 def test_commit_is_refused_until_the_lead_chooses_for_the_keys_listed(client, lead, task, settings):
