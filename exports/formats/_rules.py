@@ -34,6 +34,18 @@ def keys_problem(record, expected: tuple[str, ...]) -> str | None:
     return "; ".join(part for part in parts if part) or f"keys out of order, expected {', '.join(expected)}"
 
 
+def flat_problem(record, expected: tuple[str, ...]) -> str:
+    """Why a record of string fields (`expected`, the last one the completion) breaks its format: wrong keys, a value
+    that is not a string, else an empty completion. For records their format's `record_ok` refused."""
+    found = keys_problem(record, expected)
+    if found:
+        return found
+    for key in expected:
+        if not isinstance(record[key], str):
+            return f"{key} is not a string"
+    return f"{expected[-1]} is empty"
+
+
 def chat_turns(spec: TemplateSpec) -> Callable[[Mapping[str, str], str, list | None], list[dict]]:
     """The turns of a chat record: the system message (the example's own system turn replaces the template's), the
     prior turns of a chat task, the user turn rendered through the template (left out when it renders empty, as a chat

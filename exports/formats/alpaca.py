@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from annotate.rendering import TemplateSpec, render_text, rendered_length
 
-from ._rules import Renderer, keys_problem, text_ok
+from ._rules import Renderer, flat_problem, text_ok
 
 NAME = "alpaca"
 LABEL = "Alpaca"
@@ -43,15 +43,7 @@ def record_ok(record) -> bool:
 
 
 def problem(record) -> str | None:
-    if record_ok(record):
-        return None
-    found = keys_problem(record, RECORD_KEYS)
-    if found:
-        return found
-    for key in RECORD_KEYS:
-        if not isinstance(record[key], str):
-            return f"{key} is not a string"
-    return "output is empty"
+    return None if record_ok(record) else flat_problem(record, RECORD_KEYS)
 
 
 def min_chars(spec: TemplateSpec, fields: Mapping[str, str]) -> int:
