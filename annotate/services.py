@@ -338,6 +338,8 @@ def example_claim_next(
     )
     if theirs is not None:
         return theirs
+    if connection.vendor != "postgresql":  # one writer at a time: both pools in one select, flagged first
+        return _claim_from_pool(task, user, None, now=now, expires=now + lease, passing_id=passing_id)
     for status in (Status.FLAGGED, Status.NEW):  # the flagged pool is small and read first; then the new pool
         example = _claim_from_pool(task, user, status, now=now, expires=now + lease, passing_id=passing_id)
         if example is not None:
@@ -345,8 +347,9 @@ def example_claim_next(
     return None
 
 
-def _claim_from_pool(task: Task, user, status: str, *, now, expires, passing_id: int = 0) -> Example | None:
-    """Lease the oldest unowned example of `status` that nobody holds and `user` did not skip."""
+def _claim_from_pool(task: Task, user, status: str | None, *, now, expires, passing_id: int = 0) -> Example | None:
+    """Lease the oldest unowned example of `status` (None: flagged or new, flagged first) that nobody holds and `user`
+    did not skip."""
     if connection.vendor == "postgresql":
         # One statement: take the oldest free row nobody else is taking right now (SKIP LOCKED), mark it ours. For
         # new rows the partial index annotate_example_pool serves it; flagged ones use (task, status, id).
@@ -379,7 +382,8 @@ def _claim_from_pool(task: Task, user, status: str, *, now, expires, passing_id:
         return Example.objects.get(pk=row[0]) if row else None
     with transaction.atomic():  # SQLite: one writer at a time, so a plain select-then-update is safe
         claimable = examples_claimable(task=task, user=user, now=now, status=status).exclude(pk=passing_id)
-        example = claimable.order_by("id").first()
+        flagged_first = Case(When(status=Status.FLAGGED, then=Value(0)), default=Value(1))
+        example = claimable.order_by(flagged_first, "id").first()
         if example is None:
             return None
         example.claimed_by = user
