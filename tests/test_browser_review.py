@@ -92,3 +92,28 @@ def test_reviewer_approves_and_flags_with_the_keyboard_and_the_annotator_fixes_i
     page.goto(f"/tasks/{slug}/examples/{second.uuid}/")
     expect(page.get_by_test_id("timeline").locator("li[data-kind=verdict]")).to_have_count(2)
     screenshot("timeline")
+
+
+def test_a_late_header_swap_leaves_the_comment_focused(page, task, annotator, reviewer):
+    """Under load the header's flagged badge (loaded by htmx after the page) can arrive after the reviewer pressed
+    `c`: that swap must not pull the focus back to the reasons (it did, and the comment lost what was typed next)."""
+    submit_new(task, annotator, "Yes, any time.", instruction="Can I move my Skylark to a new house?")
+    login(page, reviewer.username)
+    held = []
+    page.route("**/account/flagged/", lambda route: held.append(route))  # the badge answers when we say so
+    page.goto(f"/tasks/{task.slug}/review/next/")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/review/[0-9a-f-]+/$"))
+    page.keyboard.press("f")
+    page.keyboard.press("1")
+    page.keyboard.press("c")
+    expect(page.locator("#id_comment")).to_be_focused()
+    page.wait_for_function("() => true")  # let the route handlers run
+    assert held, "the header asks for its flagged badge after the page loads"
+    for route in held:
+        route.continue_()
+    expect(page.locator("#flagged-badge")).to_have_count(1)
+    page.wait_for_timeout(300)  # the swap and its afterSwap handlers
+    expect(page.locator("#id_comment")).to_be_focused()
+    page.keyboard.type("Say what the move involves.")
+    expect(page.locator("#id_comment")).to_have_value("Say what the move involves.")

@@ -92,9 +92,12 @@
     if (event.target.closest("form[data-decide] [data-cancel]")) setMode("");
   });
 
-  document.body.addEventListener("htmx:afterSwap", function () {
+  // Only a swap of the decision form itself moves the focus: other swaps (the header's flagged badge loads after the
+  // page, late under load) must not pull the focus back to the reasons while the reviewer types a comment.
+  document.body.addEventListener("htmx:afterSwap", function (event) {
     const f = form();  // the refused decision came back with its mode, reasons and comment: carry on typing
-    if (f) focusFor(f);
+    const source = event.detail && event.detail.elt;  // the element whose request this was (the old form, if ours)
+    if (f && source && source.matches && source.matches("form[data-decide]")) focusFor(f);
   });
 
   // Triage: "select all" and the count of selected examples.
