@@ -523,6 +523,7 @@ class AuditEvent(models.Model):
         MODEL_RUN_REQUESTED = "model_run_requested", "Model run requested"
         MODEL_RUN_FINISHED = "model_run_finished", "Model run finished"
         MODEL_RUN_FAILED = "model_run_failed", "Model run failed"
+        API_REQUEST = "api_request", "API request"
 
     # No single-column indexes on the foreign keys: the composite indexes below start with them.
     task = models.ForeignKey(Task, models.CASCADE, null=True, blank=True, related_name="audit_events", db_index=False)

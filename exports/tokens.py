@@ -44,20 +44,29 @@ def token_revoke(*, token: ApiToken, actor=None) -> bool:
     return bool(revoked)
 
 
-def token_user(*, authorization: str):
-    """The active user behind an `Authorization: Bearer <token>` header value, or None for a missing, malformed,
-    unknown or revoked token."""
-    scheme, _, raw = (authorization or "").partition(" ")
-    raw = raw.strip()
-    if scheme.lower() != "bearer" or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+def token_active(*, raw: str) -> ApiToken | None:
+    """The active token `raw` (its user active too), or None for a malformed, unknown or revoked one. Notes its use
+    (one write a minute at most)."""
+    raw = (raw or "").strip()
+    if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     token = ApiToken.objects.active().select_related("user").filter(digest=token_digest(raw)).first()
     if token is None or not token.user.is_active:
         return None
     now = timezone.now()
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:  # one write a minute at most
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    return token
+
+
+def token_user(*, authorization: str):
+    """The active user behind an `Authorization: Bearer <token>` header value, or None for a missing, malformed,
+    unknown or revoked token."""
+    scheme, _, raw = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = token_active(raw=raw)
+    return None if token is None else token.user
 
 
 def token_tasks(*, user):

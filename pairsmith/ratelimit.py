@@ -5,7 +5,8 @@ each process counts alone (a laptop). A scope groups the requests one limit cove
 
 - "write": saves and autosaves, submits, skips, new examples, verdicts, triage actions, discards (RATE_LIMIT_WRITES);
 - "feedback": the editor's checks as the annotator types, which store nothing but run every check (RATE_LIMIT_FEEDBACK);
-- "job": imports, export starts and API token creation (RATE_LIMIT_JOBS).
+- "job": imports, export starts and API token creation (RATE_LIMIT_JOBS);
+- "api": every request of one API token, reads included (RATE_LIMIT_API; counted per token, not per user).
 
 Each is a number of requests per user in each clock minute (a fixed window; 0 turns the scope off). Only requests
 that may change something count (not GET or HEAD), and a refused request does not count, so a person who waits as
@@ -37,6 +38,7 @@ SCOPES = {
     "write": ("RATE_LIMIT_WRITES", "changes (saves, submits, verdicts, …)"),
     "feedback": ("RATE_LIMIT_FEEDBACK", "checks of your text"),
     "job": ("RATE_LIMIT_JOBS", "imports, exports and new API tokens"),
+    "api": ("RATE_LIMIT_API", "API requests"),
 }
 COUNTED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -53,8 +55,9 @@ class Refusal:
     def message(self) -> str:
         what = SCOPES[self.scope][1]
         wait = f"{self.retry_after} second{'s' if self.retry_after != 1 else ''}"
+        per = "token" if self.scope == "api" else "person"
         return (
-            f"Too many {what}: the limit is {self.limit} a minute per person. Nothing was stored; try again in {wait}."
+            f"Too many {what}: the limit is {self.limit} a minute per {per}. Nothing was stored; try again in {wait}."
         )
 
 
@@ -63,8 +66,9 @@ def limit_of(scope: str) -> int:
     return int(getattr(settings, SCOPES[scope][0]))
 
 
-def rate_limit_hit(*, user_id: int, scope: str) -> Refusal | None:
-    """Count one request of the user in `scope`: None when it is within the limit, else a Refusal (not counted).
+def rate_limit_hit(*, user_id: int | str, scope: str) -> Refusal | None:
+    """Count one request of the user (or of what `user_id` names, e.g. "token-7") in `scope`: None when it is within
+    the limit, else a Refusal (not counted).
 
     Raise KeyError for an unknown scope. A cache that cannot be reached lets the request through (logged).
     """

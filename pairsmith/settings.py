@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "reviews",
     "exports",
     "models_loop",
+    "ninja",  # its static files: the API page (/api/docs) renders the OpenAPI schema with Swagger UI
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -295,6 +297,7 @@ else:
 RATE_LIMIT_WRITES = env_count("RATE_LIMIT_WRITES", 120)
 RATE_LIMIT_FEEDBACK = env_count("RATE_LIMIT_FEEDBACK", 300)
 RATE_LIMIT_JOBS = env_count("RATE_LIMIT_JOBS", 30)
+RATE_LIMIT_API = env_count("RATE_LIMIT_API", 600)
 
 # Security. Production (DEBUG off) turns on every protection `check --deploy` asks for.
 SESSION_COOKIE_HTTPONLY = True

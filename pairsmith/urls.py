@@ -4,6 +4,7 @@ from django.http import HttpResponse
 from django.urls import include, path
 
 from annotate import views as annotate_views
+from api.endpoints import api
 
 
 def healthz(request) -> HttpResponse:
@@ -21,4 +22,5 @@ urlpatterns = [
     path("", include("exports.urls")),
     path("", include("reviews.urls")),
     path("", include("models_loop.urls")),
+    path("api/", api.urls),  # after exports.urls, whose /api/tasks/<slug>/exports/<version>/<file> stay as they were
 ]

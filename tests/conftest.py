@@ -51,7 +51,7 @@ def _own_rate_limits(settings):
     """The per-user rate limits are off, except in the tests about them (tests/test_ratelimit.py and the browser's),
     which set them: a property test or a loop of writes is no person. Each test counts under a cache key prefix of its
     own (the cache is Redis with REDIS_URL, shared by every test and run and by the Celery broker: never flushed)."""
-    settings.RATE_LIMIT_WRITES = settings.RATE_LIMIT_FEEDBACK = settings.RATE_LIMIT_JOBS = 0
+    settings.RATE_LIMIT_WRITES = settings.RATE_LIMIT_FEEDBACK = settings.RATE_LIMIT_JOBS = settings.RATE_LIMIT_API = 0
     caches = copy.deepcopy(settings.CACHES)
     caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
     settings.CACHES = caches

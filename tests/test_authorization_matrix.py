@@ -57,6 +57,7 @@ OBJECT_PARAMS = {
     "token",
     "token_id",
     "move_id",
+    "job_id",
 }  # ids of objects that belong to a task (or a user)
 
 # --- the expected answers ---------------------------------------------------------------------------------------
@@ -134,6 +135,16 @@ EXPECTED: dict[str, Rule] = {
     "exports:download": rule({RE_, LE, ST}, 200, 405),
     "exports:api_latest": Rule(frozenset(), 401, 405, api=True),
     "exports:api_download": Rule(frozenset(), 401, 405, api=True),
+    # The JSON API (tests/api): a session never opens it; (GET, POST) as its routes allow methods.
+    "api:openapi-json": Rule(USERS, 200, 200, public=(200, 200)),  # the schema holds no data
+    "api:openapi-view": Rule(USERS, 200, 200, public=(200, 200)),
+    "api:api-root": Rule(USERS, 404, 404, public=(404, 404)),
+    "api:tasks": Rule(frozenset(), 401, 405, api=True),
+    "api:exports": Rule(frozenset(), 401, 401, api=True),  # the same path starts an export (POST)
+    "api:export_start": Rule(frozenset(), 401, 401, api=True),
+    "api:export": Rule(frozenset(), 401, 405, api=True),
+    "api:import_start": Rule(frozenset(), 405, 401, api=True),
+    "api:import": Rule(frozenset(), 401, 405, api=True),
     "reviews:queue": rule({RE_, LE, ST}, 200, 405),
     "reviews:next": rule({RE_, LE, ST}, 200, 302),  # GET: "Start reviewing"; POST leases, redirects to the pair
     "reviews:previous": rule({RE_, LE, ST}, 302, 405),
@@ -275,6 +286,8 @@ def _value(name: str, param: str, objects: Objects, world: World, persona: str, 
         return objects.export_version
     if param == "token":
         return objects.upload_token if name.startswith("imports:") else "no-such-token"
+    if param == "job_id":
+        return objects.import_job.pk
     if param == "move_id":
         return objects.move.pk
     if param == "uidb64":
@@ -308,7 +321,7 @@ def _expected(name: str, persona: str, method: str, world: World, *, slug_of: Ob
     if rule.public:
         return rule.public[method == "post"] if persona == "anonymous" else ok
     if rule.api:
-        return 405 if method == "post" else 401  # a session never opens the API
+        return rule.post if method == "post" else rule.get  # a session never opens the API: 401 (or 405)
     if persona == "anonymous":
         return LOGIN
     mixed = slug_of is not objects_of and any(p in OBJECT_PARAMS for p in PARAMS[name])
