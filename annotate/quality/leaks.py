@@ -21,9 +21,9 @@ its input (Task.input_reuse, "The completion": new text, quotes, transforms):
 A task that transforms its input gets rules 1 and 2 only: its completion may repeat the input whole (a sentence
 that needed no fix, a text without names to anonymise, a key-value record turned into the same JSON).
 
-Bounded work: every rule is linear in the completion and the prompt. Rule 1 looks back at most HEADING_LOOKBACK
-characters from each colon and compares each heading's passage, which ends at the next heading, so passages never
-overlap; rules 2-4 use a few C-level substring probes and, on a hit, the suffix automaton of longest_run.py.
+Bounded work: every rule is linear in the completion and the prompt. Rule 1 finds headings with one regex pass that
+never backtracks and compares each heading's passage, which ends at the next heading, so passages never overlap;
+rules 2-4 use a few C-level substring probes and, on a hit, the suffix automaton of longest_run.py.
 """
 
 import math
@@ -57,10 +57,7 @@ LEAK_MIN_WORDS = 4
 # Rule 4: the completion holds this share of a field, of at least this many words, as one run.
 WHOLE_FIELD_SHARE = 0.9
 WHOLE_FIELD_MIN_WORDS = 20
-# A heading: 1 to HEADING_MAX_WORDS words before a colon, starting a line, a sentence or a bracket, found within
-# HEADING_LOOKBACK characters before the colon.
-HEADING_MAX_WORDS = 3
-HEADING_LOOKBACK = 40
+# A heading: 1 to 3 words before a colon, starting a line, a sentence or a bracket (the pattern _HEADING below).
 # Headings that name an answer (compared lower-case, letters only: "TL;DR" is "tldr").
 ANSWER_HEADINGS = frozenset(
     {
@@ -72,7 +69,12 @@ ANSWER_HEADINGS = frozenset(
 _FILTER_BYTES = 1_000_000
 _PROBE_WORDS = 4
 QUOTE_CHARS = 80
-_HEADING_TOKEN = re.compile(r"[^\W\d_][\w;&/'\u2019-]*")
+# A heading: at a line start, after "(" or "[", or after a sentence's end; a first token starting with a letter and
+# up to two more; then a colon.
+_HEADING = re.compile(
+    r"(?:^|(?<=[(\[])|(?<=[.!?] ))[ \t]*+([^\W\d_][\w;&/'\u2019-]*+(?:[ \t]++[\w;&/'\u2019-]++){0,2}+)[ \t]*+:",
+    re.MULTILINE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,44 +163,37 @@ def find_leak(rules, completion: str, completion_folded: bytes, sources: Sequenc
     return None if hit is None else _finding(rules, c, hit)
 
 
-def _headings(text: str):
-    """(start, colon) of each heading of `text`: 1-3 word-like tokens before a colon, at a line, sentence or bracket
-    start; the character before the heading (a bracket, or "") tells where its passage may close."""
-    colon = text.find(":")
-    while colon != -1:
-        low = max(0, colon - HEADING_LOOKBACK)
-        window = text[low:colon]
-        cut = max(window.rfind("\n"), window.rfind("("), window.rfind("["))
-        ends = [window.rfind(end) + 2 for end in (". ", "! ", "? ") if end in window]
-        cut = max([cut + 1 if cut >= 0 else -1, *ends])
-        if cut < 0 and low == 0:
-            cut = 0
-        if cut >= 0:
-            heading = window[cut:]
-            tokens = heading.split()
-            if 1 <= len(tokens) <= HEADING_MAX_WORDS and all(_HEADING_TOKEN.fullmatch(t) for t in tokens):
-                start = low + cut + (len(heading) - len(heading.lstrip()))
-                yield start, colon, " ".join(tokens), window[cut - 1] if cut > 0 else ""
-        colon = text.find(":", colon + 1)
+def _headings(text: str) -> list[tuple[int, int, str, str]]:
+    """(start, colon, heading, bracket) of each heading of `text`: 1-3 word-like tokens before a colon, at a line,
+    sentence or bracket start (`bracket`: the "(" or "[" before the heading, where its passage may close). One pass
+    of a regex whose quantifiers are all possessive: it never backtracks, so the scan is linear in the text."""
+    found = []
+    for match in _HEADING.finditer(text):
+        start = match.start(1)
+        before = text[match.start() - 1] if match.start() else ""
+        found.append((start, match.end() - 1, " ".join(match.group(1).split()), before if before in "([" else ""))
+    return found
 
 
 def _answer_heading(c: _Completion, source: Source) -> Hit | None:
     text = source.text
     if ":" not in text:
         return None
-    headings = list(_headings(text))
+    headings = _headings(text)
+    first = len(text) - len(text.lstrip())  # where the field's text begins
     for k, (start, colon, heading, bracket) in enumerate(headings):
-        if not text[:start].strip():
+        if start <= first:
             continue  # the field's own first heading: its material, not an answer added to it
         if c.n < LEAK_MIN_WORDS and _letters(heading.split()[-1]) not in ANSWER_HEADINGS:
             continue
-        end = text.find("\n", colon)
-        end = len(text) if end == -1 else end
-        if bracket in "([" and bracket:
-            close = text.find(")" if bracket == "(" else "]", colon, end)
-            end = close if close != -1 else end
-        if k + 1 < len(headings):
-            end = min(end, headings[k + 1][0])
+        # the passage ends at the next heading, the end of its line, or the bracket that opened before the heading;
+        # each search stops at the next heading, so all of them together read the text once
+        end = headings[k + 1][0] if k + 1 < len(headings) else len(text)
+        for stop in ("\n", ")" if bracket == "(" else "]" if bracket == "[" else ""):
+            found = text.find(stop, colon, end) if stop else -1
+            end = found if found != -1 else end
+        if end - colon - 1 < LEAK_SHARE * c.n:
+            continue  # too few characters for LEAK_SHARE of the completion's words
         segment = text[colon + 1 : end]
         folded = fold(segment)
         if not folded:

@@ -198,6 +198,17 @@ def test_a_long_completion_against_a_long_prompt_skips_the_prefilter_and_finds_t
     assert found.detail["words"] >= 10_000
 
 
+def test_a_field_of_30000_headings_is_read_in_linear_time():
+    # every "b:" is a heading whose passage ends at the next one: the passages never overlap, so the work is linear
+    prompt = "Intro. " + "a. b: c " * 30_000
+    with cpu_budget(2):
+        assert leak_of(check_example(TEXT, instruction="Answer.", input=prompt, completion="c")) is None
+        found = leak_of(
+            check_example(TEXT, instruction="Answer.", input=prompt + "\nAnswer: c d e f", completion="c d e f")
+        )
+    assert found.detail["rule"] == "answer_heading"
+
+
 def test_a_paragraph_in_a_label_task_gets_no_letter_by_letter_suggestion():
     # A 60,000-letter label (a lead can type one) and a 99,000-letter answer: "did you mean" compared them letter by
     # letter with difflib, 32 s of CPU for one autosave.
