@@ -140,7 +140,7 @@ CHECKS: dict[str, Check] = {
             "length_outlier",
             "Length outlier",
             "Over four times the upper quartile of the task's lengths (a pasted document), or under a fifth of the "
-            "lower quartile with no other completion near it (a truncation).",
+            "lower quartile with (nearly) no other completion near it (a truncation).",
             "task",
         ),
         Check(

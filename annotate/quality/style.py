@@ -39,9 +39,11 @@ SHORT_PROSE_VERBS = frozenset({"explain", "describe", "discuss", "compare", "ela
 
 # Long: over this many times the upper quartile of the task's word counts (a pasted document, an answer twice).
 LENGTH_LONG_FACTOR = 4.0
-# Short: under this share of the lower quartile, and alone down there: no other completion within twice its length
-# (a cluster of one-word answers is a kind of answer the task has, not an accident).
+# Short: under this share of the lower quartile, and (nearly) alone down there: fewer than LENGTH_SHORT_CLUSTER of
+# the other completions within twice its length (a cluster of one-word answers is a kind of answer the task has, not
+# an accident; in a small task one such neighbour is a cluster, in a million rows it takes 10,000).
 LENGTH_SHORT_FACTOR = 0.2
+LENGTH_SHORT_CLUSTER = 0.01
 # Judged once the task has this many non-empty completions. Label tasks are skipped: labels are short by design.
 LENGTH_MIN_EXAMPLES = 30
 
@@ -98,8 +100,9 @@ def opening_kind(phrase: str) -> str:
     first = words[0].decode() if words and words[0] else ""
     if first in GREETING_WORDS or (first == "good" and len(words) > 1 and words[1].decode() in GREETING_TIMES):
         return GREETING
-    if first in ("happy", "glad") and (len(words) < 2 or words[1] != b"to"):
-        return NONE  # "Happy to help!" is filler, "Happy birthday," is the toast itself
+    second = words[1] if len(words) > 1 else b""
+    if (first in ("happy", "glad") and second != b"to") or (first == "of" and second != b"course"):
+        return NONE  # "Happy to help!" and "Of course!" are filler, "Happy birthday," is the toast itself
     return FILLER if first in FILLER_OPENERS else NONE
 
 
@@ -264,8 +267,8 @@ def length_outliers(rules, col: dict, rows: list, found: list) -> None:
     for row, n in zip(written.tolist(), words.tolist(), strict=True):
         if n > high:
             how = "long"
-        elif n < low and np.searchsorted(ordered, 2 * n, side="right") == 1:
-            how = "short"  # nothing else within twice its length
+        elif n < low and np.searchsorted(ordered, 2 * n, side="right") - 1 < LENGTH_SHORT_CLUSTER * (len(ordered) - 1):
+            how = "short"  # (nearly) nothing else within twice its length
         else:
             continue
         rows.append(row)

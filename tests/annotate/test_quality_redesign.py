@@ -341,3 +341,25 @@ def test_the_lead_sets_how_the_completion_uses_the_prompt_in_the_task_settings(c
 def test_every_check_has_a_human_title_and_description():
     for code, check in CHECKS.items():
         assert check.title and "_" not in check.title and check.description, code
+
+
+def test_filler_is_told_from_content_by_its_words():
+    from annotate.quality.style import FILLER, GREETING, NONE, opening_kind
+
+    assert [opening_kind(p) for p in ("Of course!", "Happy to help!", "Great question!", "Sure!")] == [FILLER] * 4
+    assert [opening_kind(p) for p in ("Of the three,", "Happy birthday,", "Good morning,", "Dear Ana,")] == [
+        NONE,
+        NONE,
+        GREETING,
+        GREETING,
+    ]
+
+
+def test_a_few_truncations_in_a_large_task_are_still_length_outliers():
+    # "alone at the bottom" is a share of the task (1%), so two "Fine." among 2,100 answers are both flagged,
+    # while in a small task a single neighbour within twice the length makes a cluster
+    rows = [{"instruction": f"Question {i}?", "completion": sentences(i, 30 + i % 7)} for i in range(2_100)]
+    rows[10]["completion"] = rows[20]["completion"] = "Fine."
+    report = check_task(frame(rows), NEW, near_duplicates_check=False)
+    flagged = set(report.findings.loc[report.findings["code"] == "length_outlier", "example_id"])
+    assert flagged == {11, 21}
