@@ -195,12 +195,19 @@ class TaskScan:
         blake2b = hashlib.blake2b
         last_instruction = last_context = ""
         instruction_folded = context_folded = fold_counted("")
+        instruction_traits = (hash(instruction_folded[0]), False, False)
 
         for i in range(n):
             fields = {"instruction": _text(instructions[i]), "context": _text(contexts[i]), "input": _text(inputs[i])}
             # a task's instruction is often the same on every row, and a context shared by neighbouring rows
             if fields["instruction"] != last_instruction:
                 last_instruction, instruction_folded = fields["instruction"], fold_counted(fields["instruction"])
+                if is_text:  # what "very short" reads of the instruction (style.short), once per distinct one
+                    instruction_traits = (
+                        hash(instruction_folded[0]),
+                        last_instruction.rstrip().endswith("?"),
+                        instruction_folded[0].split(b" ", 1)[0].decode() in style.SHORT_PROSE_VERBS,
+                    )
             if fields["context"] != last_context:
                 last_context, context_folded = fields["context"], fold_counted(fields["context"])
             folded_instruction, words, tokens = instruction_folded
@@ -214,9 +221,9 @@ class TaskScan:
             completion_folded, n_words, completion_tokens = fold_counted(completion)
             completion_words.append(n_words)
             if is_text:
-                inst.append(hash(folded_instruction))
-                question.append(fields["instruction"].rstrip().endswith("?"))
-                explain.append(folded_instruction.split(b" ", 1)[0].decode() in style.SHORT_PROSE_VERBS)
+                inst.append(instruction_traits[0])
+                question.append(instruction_traits[1])
+                explain.append(instruction_traits[2])
             turns = _as_turns(messages[i]) if is_chat or messages[i] is not None else []
             turns_ok = isinstance(turns, list) and all(isinstance(t, dict) for t in turns)
             if turns_ok and turns:
