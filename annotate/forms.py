@@ -128,6 +128,7 @@ class TaskForm(NoColonMixin, forms.ModelForm):
             "test_ratio",
             "split_seed",
             "blocking_checks",
+            "input_reuse",
             "contamination_blocks",
             "export_keep_versions",
         ]

@@ -29,6 +29,15 @@ class OutputFormat(models.TextChoices):
     CHAT = "chat", "Chat"
 
 
+class InputReuse(models.TextChoices):
+    """How a task's completion relates to its prompt: what the answer-leak check treats as the task, not a leak."""
+
+    AUTO = "", "Automatic (from the output format and preset)"
+    NEW = "new", "Writes new text (answers, translates, summarises, generates)"
+    QUOTES = "quotes", "Quotes or extracts parts of the prompt (answers from a context, replies quoting a message)"
+    TRANSFORMS = "transforms", "Transforms the input (rewrites, fills in, completes, anonymises, extracts to JSON)"
+
+
 class Kind(models.TextChoices):
     HAPPY = "happy", "Happy path"
     EDGE = "edge", "Edge case"
@@ -80,6 +89,20 @@ class Task(models.Model):
     )
     coverage_targets = models.JSONField(
         default=dict, blank=True, help_text='Minimum share per kind, e.g. {"negative": 0.1}'
+    )
+    # Read by the answer-leak check (annotate/quality/leaks.py): a completion that copies its input is a leak in one
+    # task and the very job in another, and only the lead knows which.
+    input_reuse = models.CharField(
+        "The completion",
+        max_length=10,
+        choices=InputReuse,
+        default=InputReuse.AUTO,
+        blank=True,
+        help_text="What the answer-leak check expects. New text: a prompt that holds (nearly) the whole answer is a "
+        "leak. Quotes: quoting parts of the context or message is the task; only an answer written into the prompt "
+        "(after 'Answer:', 'TL;DR:', ...) or the whole context handed back is a leak. Transforms: the completion is "
+        "the input changed (even unchanged when nothing needed fixing); only an answer written into the prompt is a "
+        "leak. Automatic: transforms for JSON tasks, new text otherwise (a preset sets its own).",
     )
     # Bounded both ways: every version kept is a full copy of the data on disk, and "keep all" would let the disk fill.
     export_keep_versions = models.PositiveSmallIntegerField(

@@ -37,7 +37,12 @@ RISK = {
 CARRIED = {"judge_low"}
 EXAMPLE_SCOPE = {code for code, check in quality.CHECKS.items() if check.scope == "example"}
 LENGTH_BINS = np.array([0, 1, 20, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 10**9])
-SCAN_COLUMNS = ["id", "instruction", "context", "input", "messages", "completion", "kind", "status", "prompt_hash"]
+SCAN_COLUMNS = [
+    "id", "instruction", "context", "input", "messages", "completion", "kind", "status", "prompt_hash", "template_id",
+]  # fmt: skip
+# Group findings name one other example of the group (the evidence a reviewer opens): the scan gives its row id,
+# stored as its UUID and external id.
+GROUP_CODES = ("duplicate", "near_duplicate", "contradiction")
 
 
 def warning_fields(warnings: list[dict]) -> dict:
@@ -104,6 +109,8 @@ UNWRITTEN_NOISE = {"empty", "short", "whitespace"}
 
 
 def _chunks(task: Task, scan: QualityScan, lengths: np.ndarray, unwritten: list):
+    # The fields each template version requires, so that the scan finds the missing fields a save finds.
+    required = {pk: required_fields(text) for pk, text in task.templates.values_list("pk", "prompt_format")}
     rows = Example.objects.filter(task=task).order_by("id").values_list(*SCAN_COLUMNS)
     done = 0
     batch: list = []
@@ -111,18 +118,19 @@ def _chunks(task: Task, scan: QualityScan, lengths: np.ndarray, unwritten: list)
         batch.append(row)
         if len(batch) == CHUNK:
             done += len(batch)
-            yield _frame(batch, lengths, unwritten)
+            yield _frame(batch, lengths, unwritten, required)
             batch = []
             if not job_heartbeat(scan, progress=done):
                 raise _Cancelled
     if batch:
         done += len(batch)
-        yield _frame(batch, lengths, unwritten)
+        yield _frame(batch, lengths, unwritten, required)
         job_heartbeat(scan, progress=done)
 
 
-def _frame(batch: list, lengths: np.ndarray, unwritten: list) -> pd.DataFrame:
+def _frame(batch: list, lengths: np.ndarray, unwritten: list, required: dict) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(batch, columns=SCAN_COLUMNS)
+    frame["required"] = frame["template_id"].map(lambda pk: required.get(pk, ("instruction",)))
     unwritten.append(frame["id"].to_numpy()[frame["status"].isin(["new", "draft"]).to_numpy()])
     sizes = frame["completion"].str.len().to_numpy()
     lengths += np.histogram(sizes[sizes > 0], bins=LENGTH_BINS)[0]
@@ -180,6 +188,7 @@ def _store_warnings(task: Task, report, *, unwritten: np.ndarray) -> int:
             findings["example_id"].to_numpy(dtype=np.int64), unwritten
         )
         findings = findings[~noise]
+    _name_others(findings)
     grouped: dict[int, list[dict]] = {}
     for row in findings.itertuples(index=False):
         grouped.setdefault(int(row.example_id), []).append(
@@ -204,6 +213,24 @@ def _store_warnings(task: Task, report, *, unwritten: np.ndarray) -> int:
         objects = [Example(pk=pk, **fields) for pk, fields in changes.items()]
         Example.objects.bulk_update(objects, ["warnings", "warning_codes", "risk"], batch_size=2000)
     return len(changes)
+
+
+def _name_others(findings) -> None:
+    """Replace each group finding's `other_id` (a row id) with the other example's `other_uuid` and
+    `other_external_id`, reading those in batches of CHUNK ids."""
+    details = [d for code, d in zip(findings["code"], findings["detail"], strict=True) if code in GROUP_CODES]
+    ids = sorted({d["other_id"] for d in details if "other_id" in d})
+    names: dict[int, tuple[str, str]] = {}
+    for start in range(0, len(ids), CHUNK):
+        batch = ids[start : start + CHUNK]
+        names.update(
+            (pk, (str(uuid), external_id))
+            for pk, uuid, external_id in Example.objects.filter(pk__in=batch).values_list("pk", "uuid", "external_id")
+        )
+    for detail in details:
+        other = names.get(detail.pop("other_id", None))
+        if other is not None:
+            detail["other_uuid"], detail["other_external_id"] = other
 
 
 def _store_postgres(changes: dict[int, dict]) -> None:

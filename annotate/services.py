@@ -16,6 +16,7 @@ from django.utils import timezone
 from . import limits, revisions
 from .audit import Action, audit_record
 from .models import Example, Kind, Membership, OutputFormat, PromptTemplate, Revision, Role, Skip, Task, Transition
+from .quality.leaks import PRESET_INPUT_REUSE
 from .rendering import PRESETS, PROMPT_FIELDS, TEMPLATE_TEXTS, template_limits_error
 from .revisions import Standing
 
@@ -33,11 +34,13 @@ TEMPLATE_EDITABLE = (
 
 _PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE = re.compile(r"\s+")
+_APOSTROPHE = re.compile("['\u2019\u02bc]")
 
 
 def normalise_prompt(text: str) -> str:
-    """Case, whitespace and punctuation folded, so trivially different prompts compare equal."""
-    text = unicodedata.normalize("NFKC", text).casefold()
+    """Case, whitespace and punctuation folded (apostrophes dropped: "What's" is "whats"), so trivially different
+    prompts compare equal."""
+    text = _APOSTROPHE.sub("", unicodedata.normalize("NFKC", text).casefold())
     return _SPACE.sub(" ", _PUNCTUATION.sub(" ", text)).strip()
 
 
@@ -86,6 +89,9 @@ def task_create(
         task_slug_check(slug=slug)
     except ValidationError as exc:
         raise ValidationError({"slug": exc.messages}) from exc
+    if not settings.get("input_reuse"):
+        # a preset knows how its completions use the prompt (quality.leaks.PRESET_INPUT_REUSE); else automatic
+        settings["input_reuse"] = PRESET_INPUT_REUSE.get(preset, "")
     task = Task(
         slug=slug,
         name=name,

@@ -271,7 +271,9 @@ def _load_task(eval_task: EvalTask, workdir: Path):
     from annotate import importing, services
 
     spec = eval_task.definition["task"]
-    settings = {key: spec[key] for key in ("json_schema", "coverage_targets", "system_prompt") if spec.get(key)}
+    settings = {
+        key: spec[key] for key in ("json_schema", "coverage_targets", "system_prompt", "input_reuse") if spec.get(key)
+    }
     task = services.task_create(
         slug=f"quality-eval-{eval_task.kind}".replace("_", "-"),
         name=spec.get("name", eval_task.kind),

@@ -3,9 +3,9 @@
 `python -m benchmarks quality` (or `python -m benchmarks quality --n 100000` for a shorter run). Pure
 in-process, no database. The examples come in chunks of 20,000 rows, as a server-side cursor would deliver them,
 with planted issues at known rows: exact duplicates (changed case and punctuation), near duplicates (one word
-changed), leaks (12 input words in the completion), contradictions (approved duplicates with different answers),
-stray whitespace, an unusual opening, a missing sign-off and length outliers. Prints the seconds per check, rows/s,
-peak RSS and, per planted issue, how many were found (recall) and how many other rows got that warning.
+changed), leaks (the answer left in the input after "Answer:"), contradictions (approved duplicates with different
+answers), stray whitespace, an unusual opening, a missing sign-off and length outliers. Prints the seconds per check,
+rows/s, peak RSS and, per planted issue, how many were found (recall) and how many other rows got that warning.
 
 Target: the whole task-wide pipeline, database read included, within 120 s and 1 GB for 1M examples, so the library
 should stay well under ~90 s on the 2-core machine.
@@ -169,8 +169,8 @@ def generate(n: int, seed: int = 6):
                     completion[i] = completion[j]
                     planted["near_duplicate"].update((row, row - 40))
                 elif slot == LEAK:
-                    words = source_input[i].split()
-                    completion[i] = "As stated, " + " ".join(words[5:17]) + ". " + completion[i]
+                    # the answer left in the input under a heading (issue 14: quoting part of the input is no leak)
+                    source_input[i] += "\nAnswer: " + completion[i].removesuffix(SIGNOFF)
                     planted["leak"].add(row)
                 elif slot == WHITESPACE:
                     completion[i] += "  \n"

@@ -1,16 +1,17 @@
 """Dataset quality checks (issue 6): pure Python + numpy/pandas, no Django ORM, so they run anywhere and fast.
 
 - `check_example(task, *, instruction, context, input, messages, completion) -> list[Finding]`: the per-example
-  checks (missing_field, format, label_case, empty, short, whitespace, leak), cheap enough for every autosave;
+  checks (missing_field, format, label_case, empty, whitespace, leak: leaks.py), cheap enough for every autosave;
   `check_folded` is the same from texts already folded with `fold` (an import folds each text once).
 - `check_task(data, task) -> TaskReport`: a DataFrame (or an iterator of DataFrame chunks) of a task's examples in,
-  the task-wide checks (duplicate, near_duplicate, contradiction, inconsistent_prefix, inconsistent_signoff,
-  length_outlier) plus the per-example ones for every row out, with coverage, label balance and token totals.
+  the task-wide checks (duplicate, near_duplicate, contradiction; short, inconsistent_prefix, inconsistent_signoff,
+  length_outlier, judged against the task's own completions: style.py) plus the per-example ones for every row out,
+  with coverage, label balance and token totals.
 - `count_tokens(text)`, `estimate_training_cost(total_tokens, *, price_per_million, epochs)`.
 - `CHECKS` (code -> Check(title, description, scope)) and `check_choices()` for the lead's block/warn settings.
 
 `task` is a Task or anything with its attributes (output_format, labels, json_schema, blocking_checks,
-coverage_targets), or a TaskRules built once and reused.
+coverage_targets, input_reuse), or a TaskRules built once and reused.
 """
 
 from .checks import CHECKS, Check, Finding, TaskRules, check_choices, check_example, check_folded

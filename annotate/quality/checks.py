@@ -4,41 +4,21 @@ Thresholds are named constants here so a reviewer can read what triggers a warni
 """
 
 import difflib
-import math
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Any
 
 import orjson
 
 from .. import schemas
-from .longest_run import LongestRun
-from .text import _WORD, fold
+from .leaks import LEAK_SHARE, Source, find_leak, input_reuse_of
+from .text import fold
 
 TEXT, JSON, LABEL, CHAT = "text", "json", "label", "chat"
 CHAT_ROLES = ("system", "user", "assistant")
 PROMPT_FIELDS = ("instruction", "context", "input")
 FIELD_NAMES = {"instruction": "the instruction", "context": "the context", "input": "the input"}
 
-# Answer leak: a run of this many consecutive completion words found in one prompt field is a leak.
-LEAK_RUN_WORDS = 8
-# A shorter completion leaks when this share of its words appear as one run in a field ...
-LEAK_SHORT_SHARE = 0.6
-# ... provided the run is at least this long, and the completion has at least this many words: so "Yes", or
-# "The answer is 42" next to a prompt containing "the answer is", never counts.
-LEAK_SHORT_MIN_RUN = 4
-LEAK_SHORT_MIN_WORDS = 4
-# A completion equal to a whole field is a copy from this many words on (any length in a label task).
-_COPY_MIN_WORDS = 2
-# The cheap pre-test probes runs of this many words before the exact longest-run search.
-_LEAK_PROBE_WORDS = 4
-# How much of a leaked run a message quotes.
-QUOTE_CHARS = 80
-
-# A text task's completion with fewer words than this is "short".
-SHORT_MIN_WORDS = 3
 # How many turn problems a chat format message lists in its detail.
 _MAX_PROBLEMS = 5
 
@@ -103,19 +83,22 @@ CHECKS: dict[str, Check] = {
             "example",
         ),
         Check("empty", "Empty completion", "The completion is empty or only whitespace.", "example"),
-        Check("short", "Very short", f"A text completion of fewer than {SHORT_MIN_WORDS} words.", "example"),
         Check("whitespace", "Stray whitespace", "The completion starts or ends with spaces or line breaks.", "example"),
         Check(
             "leak",
             "Answer leak",
-            f"The completion, or a run of {LEAK_RUN_WORDS}+ of its words (most of a short one), already appears "
-            "in the instruction, context or input, ignoring case and punctuation.",
+            "The prompt already holds the answer the model should produce, so it would learn to copy: an answer "
+            "written into a field after a heading (“Answer:”, “Expected output:”, “TL;DR:”), an earlier reply of the "
+            f"assistant repeated, or (when the task writes new text) {LEAK_SHARE:.0%} or more of the completion's "
+            "words found in one field; in a task that quotes, the whole context handed back. Repeating the input is "
+            "not a leak where the task quotes or transforms it (the task setting “The completion”).",
             "example",
         ),
         Check(
             "duplicate",
             "Duplicate prompt",
-            "Another example has the same prompt, ignoring case, punctuation and spacing.",
+            "Another example has the same prompt, ignoring case, punctuation (apostrophes too: “What's” is “whats”) "
+            "and spacing.",
             "task",
         ),
         Check(
@@ -131,18 +114,35 @@ CHECKS: dict[str, Check] = {
             "task",
         ),
         Check(
+            "short",
+            "Very short",
+            "A text completion of a few words where the prompt wants more: the instruction asks for an explanation "
+            "or description, or the completion is under a quarter of the typical length of its peers (answers to "
+            "the same instruction, else the task) and of its input. A question may get a one-word answer where the "
+            "task has others like it; labels, yes/no and one-word translations of one-word inputs are fine.",
+            "task",
+        ),
+        Check(
             "inconsistent_prefix",
             "Unusual opening",
-            "Most completions open the same way (a greeting, or none at all) and this one does not.",
+            "Where most completions open the same way (a greeting), one that does not; where most have no opening, "
+            "one that opens with filler (“Sure!”, “Great question!”). Greetings of letters and chats are content.",
             "task",
         ),
         Check(
             "inconsistent_signoff",
             "Unusual sign-off",
-            "Most completions end the same way (a sign-off, or none at all) and this one does not.",
+            "Where most completions end the same way (“Best regards, …”), one that does not; where most have no "
+            "sign-off, one that ends with filler (“Hope this helps!”). Sign-offs of letters are content.",
             "task",
         ),
-        Check("length_outlier", "Length outlier", "Far shorter or longer than the task's other completions.", "task"),
+        Check(
+            "length_outlier",
+            "Length outlier",
+            "Over four times the upper quartile of the task's lengths (a pasted document), or under a fifth of the "
+            "lower quartile with (nearly) no other completion near it (a truncation).",
+            "task",
+        ),
         Check(
             "coverage",
             "Coverage",
@@ -170,8 +170,11 @@ class TaskRules:
         json_schema: dict | None = None,
         blocking_checks: Sequence[str] = (),
         coverage_targets: Mapping[str, float] | None = None,
+        input_reuse: str = "",
     ) -> None:
         self.output_format = output_format or TEXT
+        # how the completion uses its prompt ("" automatic): what the leak check treats as the task (leaks.py)
+        self.input_reuse = input_reuse_of(input_reuse or "", self.output_format)
         self.labels = tuple(str(label) for label in labels or ())
         self.json_schema = json_schema
         self.blocking = frozenset(blocking_checks or ())
@@ -193,6 +196,7 @@ class TaskRules:
             json_schema=getattr(task, "json_schema", None),
             blocking_checks=getattr(task, "blocking_checks", None) or (),
             coverage_targets=getattr(task, "coverage_targets", None) or {},
+            input_reuse=getattr(task, "input_reuse", "") or "",
         )
 
     def finding(self, code: str, message: str, **detail) -> Finding:
@@ -234,15 +238,7 @@ def check_folded(
 ) -> list[Finding]:
     """check_example from texts already folded (`text.fold`): an import folds each text once, for these checks and
     for the prompt hash."""
-    found = example_findings(rules, fields, folded, messages, completion, completion_folded)
-    if rules.output_format != CHAT:
-        reported = {f.detail.get("field") for f in found if f.code == "missing_field"}
-        for name in required:
-            if name in fields and name not in reported and not fields[name].strip():
-                found.insert(
-                    0, rules.finding("missing_field", f"{FIELD_NAMES[name].capitalize()} is empty.", field=name)
-                )
-    return found
+    return example_findings(rules, fields, folded, messages, completion, completion_folded, required)
 
 
 def example_findings(
@@ -252,8 +248,11 @@ def example_findings(
     messages: Any,
     completion: str,
     completion_folded: bytes,
+    required: Sequence[str] = ("instruction",),
 ) -> list[Finding]:
-    """check_example's work, from texts already folded (the task-wide scan folds each text once for all checks)."""
+    """check_example's work, from texts already folded (the task-wide scan folds each text once for all checks).
+    `required`: the prompt fields the example's template uses outside its optional sections; each empty one is a
+    missing field (the instruction always, outside chat)."""
     found: list[Finding] = []
     turns = _as_turns(messages) if rules.output_format == CHAT else None
     if rules.output_format == CHAT:
@@ -268,8 +267,10 @@ def example_findings(
         elif problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             found.append(rules.finding("format", problems[0] + more, problems=problems[:_MAX_PROBLEMS]))
-    elif not fields["instruction"].strip():
-        found.append(rules.finding("missing_field", "The instruction is empty.", field="instruction"))
+    else:
+        for name in ("instruction", *(name for name in required if name != "instruction")):
+            if name in fields and not fields[name].strip():
+                found.append(rules.finding("missing_field", f"{FIELD_NAMES[name].capitalize()} is empty.", field=name))
 
     if not completion.strip():
         found.append(
@@ -310,18 +311,19 @@ def example_findings(
             )
         )
 
-    n_words = completion_folded.count(b" ") + 1 if completion_folded else 0
-    if rules.output_format == TEXT and n_words < SHORT_MIN_WORDS:
-        found.append(rules.finding("short", f"The completion is only {_words(n_words)} long.", words=n_words))
-
-    sources = [(FIELD_NAMES[name], folded[name]) for name in PROMPT_FIELDS if folded[name]]
+    sources = [
+        Source(name, None, "instruction" if name == "instruction" else "material", FIELD_NAMES[name], fields[name], f)
+        for name in PROMPT_FIELDS
+        if (f := folded[name])
+    ]
     if isinstance(turns, list):
-        sources += [
-            (f"turn {i} ({turn.get('role')})", fold(turn["content"]))
-            for i, turn in enumerate(turns, 1)
-            if isinstance(turn, dict) and isinstance(turn.get("content"), str) and turn["content"].strip()
-        ]
-    leak = _leak(rules, completion, completion_folded, sources)
+        for i, turn in enumerate(turns):
+            if isinstance(turn, dict) and isinstance(turn.get("content"), str) and turn["content"].strip():
+                role = turn.get("role")
+                kind = "reply" if role == "assistant" else "instruction" if role == "system" else "material"
+                where = f"turn {i + 1} ({role})"
+                sources.append(Source("messages", i, kind, where, turn["content"], fold(turn["content"])))
+    leak = find_leak(rules, completion, completion_folded, sources)
     if leak is not None:
         found.append(leak)
     return found
@@ -408,100 +410,3 @@ def _chat_problems(turns: Any, has_field_turn: bool) -> list[str]:
         if roles and roles[-1][1] != "user":
             problems.append("The last turn before the completion is the assistant's; it must be the user's.")
     return problems
-
-
-# The C-level pre-filter of _leak reads the prompt text once per probe (and per window): it runs only while that
-# is at most this many bytes in all (about a millisecond; CPython's substring search is linear in the text read
-# for long texts and at worst ~100 times that for needles under 100 bytes in texts under 30,000). Beyond it, a
-# long completion against a long prompt, the exact search runs on its own: it is linear in both.
-_LEAK_FILTER_BYTES = 1_000_000
-
-
-def _leak(rules: TaskRules, completion: str, completion_folded: bytes, sources: list[tuple[str, bytes]]):
-    """The longest run of completion words found in one source, when it is long enough to be a leak."""
-    if not completion_folded or not sources:
-        return None
-    completion_words = completion_folded.split(b" ")
-    n = len(completion_words)
-    # A whole field copied; for a label task only this counts (a label naturally appears in the instruction's list
-    # of labels), and a one-word text answer equal to a one-word prompt ("Hello" to "Hello") is left alone.
-    if n >= _COPY_MIN_WORDS or rules.output_format == LABEL:
-        for where, folded in sources:
-            if folded == completion_folded:
-                return rules.finding("leak", f"The completion is {where} copied.", where=where, words=n, share=1.0)
-    if rules.output_format == LABEL:
-        return None
-    if n < LEAK_SHORT_MIN_WORDS:
-        return None
-    if rules.output_format == JSON:
-        need = n  # extracting a value verbatim is the job; the whole answer pasted into the prompt is a leak
-    else:
-        need = min(LEAK_RUN_WORDS, max(LEAK_SHORT_MIN_RUN, math.ceil(LEAK_SHORT_SHARE * n - 1e-9)))
-    # Any run of `need` words contains a probe of 4 words starting at a multiple of (need - 3): so when no probe
-    # occurs in any source (one C-level substring search each), there is no such run, and the exact longest-run
-    # search runs only on the rare hits. "|" never occurs in a probe, so no probe spans two sources.
-    stride = need - _LEAK_PROBE_WORDS + 1
-    # probes are slices of " completion ", spaces included: word m starts after cum[m] word bytes and m spaces
-    padded = b" " + completion_folded + b" "
-    cum = list(accumulate(map(len, completion_words), initial=0))
-    probes = [
-        padded[cum[m] + m : cum[m + _LEAK_PROBE_WORDS] + m + _LEAK_PROBE_WORDS + 1]
-        for m in range(0, n - _LEAK_PROBE_WORDS + 1, stride)
-    ]
-    haystack = b" " + b" | ".join(folded for _, folded in sources) + b" "
-    candidates = sources
-    # Each search reads the haystack once: the filter costs (searches × haystack), which grows with the product of
-    # the completion's and the prompt's lengths; past _LEAK_FILTER_BYTES the linear exact search is the cheaper one.
-    if len(probes) * len(haystack) <= _LEAK_FILTER_BYTES:
-        hits = [m * stride for m, probe in enumerate(probes) if probe in haystack]
-        if not hits:
-            return None
-        # A probe can occur by chance (four common words). A run of `need` words holds a hit probe, so it is one of
-        # the windows of `need` words around a hit: when none of those occurs either, there is no leak, without the
-        # exact search (which would otherwise run on every chance hit: one example in five on a small vocabulary).
-        windows = {
-            padded[cum[s] + s : cum[s + need] + s + need + 1]
-            for m in hits
-            for s in range(max(0, m + _LEAK_PROBE_WORDS - need), min(m, n - need) + 1)
-        }
-        # the windows are looked for in the haystack, then again in each source (together, the haystack once more)
-        if 2 * len(windows) * len(haystack) <= _LEAK_FILTER_BYTES:
-            if not any(window in haystack for window in windows):
-                return None
-            candidates = [
-                (where, folded)
-                for where, folded in sources
-                if any(window in b" " + folded + b" " for window in windows)
-            ]
-    # The exact longest run, in time linear in the completion and the sources (difflib's SequenceMatcher, used
-    # before, is quadratic on repeated words: 20,000 × "a" took 34 s).
-    automaton = LongestRun(completion_words)
-    best: tuple[int, str, int] | None = None
-    for where, folded in candidates:
-        size, start = automaton.longest_in(folded.split(b" "))
-        if size >= need and (best is None or size > best[0]):
-            best = (size, where, start)
-    if best is None:
-        return None
-    size, where, start = best
-    quote = _quote(completion, start, size, completion_words)
-    what = "all" if size == n else f"{size} of the {n}"
-    return rules.finding(
-        "leak",
-        f"The completion repeats {what} words of {where}: “{quote}”",
-        where=where,
-        words=size,
-        share=round(size / n, 3),
-    )
-
-
-def _quote(completion: str, start: int, size: int, completion_words: list[bytes]) -> str:
-    """The leaked run as the annotator wrote it (or folded, when normalisation moved the word boundaries)."""
-    text = completion if completion.isascii() else unicodedata.normalize("NFKC", completion)
-    spans = [m.span() for m in _WORD.finditer(text)]
-    if len(spans) == len(completion_words):
-        quoted = text[spans[start][0] : spans[start + size - 1][1]]
-    else:
-        quoted = b" ".join(completion_words[start : start + size]).decode()
-    quoted = " ".join(quoted.split())
-    return quoted if len(quoted) <= QUOTE_CHARS else quoted[: QUOTE_CHARS - 1] + "…"

@@ -20,7 +20,7 @@ class LongestRun:
     check it stays linear: at most a small multiple of the words read.
     """
 
-    __slots__ = ("first_end", "length", "link", "steps", "transitions")
+    __slots__ = ("first_end", "length", "link", "source_end", "steps", "transitions")
 
     def __init__(self, words: Sequence[Hashable]) -> None:
         # State 0 is the empty run. For each state: the length of its longest run, its suffix link, its transitions
@@ -58,14 +58,16 @@ class LongestRun:
             last = current
         self.length, self.link, self.transitions, self.first_end = length, link, transitions, first_end
         self.steps = steps
+        self.source_end = 0
 
     def longest_in(self, source: Iterable[Hashable]) -> tuple[int, int]:
         """(size, start): the longest run of the automaton's words found in `source`, and where it first starts in
-        them (of equally long runs, the earliest); (0, 0) when no word is shared."""
+        them (of equally long runs, the earliest); (0, 0) when no word is shared. `source_end` is then the position
+        in `source` just after that run (where it was first found)."""
         length, link, transitions, first_end = self.length, self.link, self.transitions, self.first_end
-        state = size = best = best_start = 0
+        state = size = best = best_start = best_end = 0
         steps = 0
-        for word in source:
+        for position, word in enumerate(source):
             # Walk up the suffix links until a state can be extended by `word` (amortised: each walk shortens the
             # current run, which grows by at most one per word read).
             while state and word not in transitions[state]:
@@ -82,6 +84,7 @@ class LongestRun:
             if size and size >= best:
                 start = first_end[state] - size + 1
                 if size > best or start < best_start:
-                    best, best_start = size, start
+                    best, best_start, best_end = size, start, position + 1
         self.steps += steps
+        self.source_end = best_end
         return best, best_start

@@ -11,7 +11,6 @@ JSON text), completion, kind, status, and prompt_hash (the stored services.promp
 
 import hashlib
 import math
-import re
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,8 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import near_duplicates
-from .checks import CHAT, JSON, LABEL, PROMPT_FIELDS, Finding, TaskRules, _as_turns, example_findings
+from . import near_duplicates, style
+from .checks import CHAT, JSON, LABEL, PROMPT_FIELDS, TEXT, Finding, TaskRules, _as_turns, example_findings
 from .text import count_tokens, fold, fold_counted, prompt_key
 
 KINDS = ("happy", "edge", "negative", "ambiguous")
@@ -30,45 +29,6 @@ CHUNK_ROWS = 20_000  # a DataFrame given whole is scanned in chunks this size
 APPROVED = "approved"
 REJECTED = "rejected"  # kept, never exported: left out of the task's patterns and shares
 
-# Consistency: a way of opening (or signing off) that this share of completions share is the task's pattern ...
-CONSISTENCY_MAJORITY = 0.7
-# ... judged only once the task has this many completions.
-CONSISTENCY_MIN_EXAMPLES = 20
-# An opener is a first clause of at most this many words ending in "," "!" ":" or a line break ("Sure!", "Hi Anna,",
-# "Dear customer,") and followed by more text; the first word names it. A clause ending in "," or ":" counts only
-# when it starts with a greeting or filler word ("However," and "First," start the answer itself, and "Yes," and
-# "No," are the answer).
-OPENER_MAX_WORDS = 3
-_GREETINGS = frozenset(
-    [
-        "hi",
-        "hello",
-        "hey",
-        "dear",
-        "greetings",
-        "sure",
-        "certainly",
-        "absolutely",
-        "okay",
-        "ok",
-        "great",
-        "thanks",
-        "thank",
-        "welcome",
-        "good",
-    ]
-)
-_NOT_OPENERS = frozenset({"yes", "no"})
-# A sign-off is a last line of at most this many words (with a short "Best regards," line before it), or a last
-# sentence that short ending in "!" ("Hope this helps!"); its first two words name it.
-SIGNOFF_MAX_WORDS = 4
-_SIGNOFF_MAX_CHARS = 80  # longer lines cannot be a sign-off of 4 words; no need to split them
-# Length outliers: log length beyond the quartiles by this many interquartile ranges ...
-LENGTH_IQR_FACTOR = 3.0
-# ... with the range taken as at least this (log units), so a task of near-identical lengths does not flag a 20% drift,
-LENGTH_MIN_LOG_IQR = 0.25
-# ... once the task has this many non-empty completions. Label tasks are skipped: labels are short by design.
-LENGTH_MIN_EXAMPLES = 30
 # Label balance: a label used for less than this share of an even split is flagged ...
 LABEL_BALANCE_FACTOR = 0.5
 # ... once this many completions carry a label.
@@ -77,10 +37,7 @@ LABEL_BALANCE_MIN_EXAMPLES = 20
 GROUP_IDS_SHOWN = 5
 
 _FINDING_COLUMNS = ("example_id", "code", "blocking", "message", "detail")
-# Both quantifiers possessive: no backtracking on a miss. With a greedy "\s*", a completion of 100,000 spaces cost
-# 40 tries for each space given back (30 ms); giving spaces back never finds an opener with words anyway.
-_OPENER = re.compile(r"\s*+([^\n.!?,:;]{1,40}+)([,!:\n])")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_NO_REQUIRED = ("instruction",)
 
 
 @dataclass
@@ -150,62 +107,6 @@ def _json_id(value: Any) -> Any:
     return value if isinstance(value, int | str) else str(value)
 
 
-class _Codes:
-    """Small integer codes for the patterns (0: none), keyed by their folded first words, with the first spelling seen
-    kept for messages. Phrases repeat (that is the point of a pattern), so each is keyed once."""
-
-    def __init__(self, words: int) -> None:
-        self.words = words
-        self.codes: dict[str, int] = {}
-        self.shown: list[str] = [""]
-        self._phrases: dict[str, int] = {"": 0}
-
-    def code(self, phrase: str) -> int:
-        code = self._phrases.get(phrase)
-        if code is None:
-            key = b" ".join(fold(phrase).split(b" ")[: self.words]).decode()
-            code = self.codes.get(key) if key else 0
-            if code is None:
-                code = self.codes[key] = len(self.shown)
-                self.shown.append(phrase)
-            self._phrases[phrase] = code
-        return code
-
-
-def _opener(completion: str) -> str:
-    """The completion's opening phrase ("Sure!", "Hi Anna,"), or ""."""
-    match = _OPENER.match(completion)
-    if match is None:
-        return ""
-    words = match.group(1).split()
-    mark = match.group(2)
-    if not 1 <= len(words) <= OPENER_MAX_WORDS or not completion[match.end() :].strip():
-        return ""
-    first = words[0].casefold()
-    if first in _NOT_OPENERS or (mark in ",:" and first not in _GREETINGS):
-        return ""  # "However," and "First," start the answer itself
-    return " ".join(words) + (mark if mark != "\n" else "")
-
-
-def _signoff(completion: str) -> str:
-    """The completion's closing phrase ("Best regards, Skylark Support", "Hope this helps!"), or ""."""
-    text = completion.rstrip()
-    cut = text.rfind("\n")
-    last_line = text[cut + 1 :].strip()
-    if cut > 0 and len(last_line) <= _SIGNOFF_MAX_CHARS and len(last_line.split()) <= SIGNOFF_MAX_WORDS:
-        before = text[:cut].rstrip()
-        cut = before.rfind("\n")
-        previous = before[cut + 1 :].strip()
-        if cut > 0 and previous.endswith(",") and len(previous.split()) <= OPENER_MAX_WORDS:
-            return previous + " " + last_line
-        return last_line
-    if text.endswith("!"):
-        sentences = _SENTENCE_END.split(last_line[-_SIGNOFF_MAX_CHARS:])
-        if len(sentences) >= 2 and len(sentences[-1].split()) <= SIGNOFF_MAX_WORDS:
-            return sentences[-1]
-    return ""
-
-
 def _share(n: int, total: int) -> str:
     return f"{100 * n / total:.0f}%" if total else "0%"
 
@@ -225,13 +126,16 @@ class TaskScan:
         self.ids: list[np.ndarray] = []
         self.columns: dict[str, list[np.ndarray]] = {
             name: []
-            for name in ("prompt", "completion", "approved", "in_play", "kind", "label", "chars", "ptok", "ctok")
-        }
+            for name in (
+                "prompt", "completion", "approved", "in_play", "kind", "label", "chars", "ptok", "ctok", "words",
+                "inst", "input_words", "question", "explain",
+            )
+        }  # fmt: skip
         self.columns.update(opener=[], signoff=[])
         self.signature_rows: list[np.ndarray] = []
         self.signatures: list[Future | None] = []
         self._minhash: ThreadPoolExecutor | None = None
-        self.openers, self.signoffs = _Codes(words=1), _Codes(words=2)
+        self.openers, self.signoffs = style.opening_codes(), style.signoff_codes()
         self.found_rows: list[int] = []
         self.found: list[Finding] = []
         self.timings: dict[str, float] = {}
@@ -258,12 +162,15 @@ class TaskScan:
         completions = _column(frame, "completion", n)
         messages = _column(frame, "messages", n)
         hashes = _column(frame, "prompt_hash", n)
+        # the fields each row's template requires (scans.py adds them per template version); else the instruction
+        required = _column(frame, "required", n)
         self.has_status |= "status" in frame.columns
         self.has_kind |= "kind" in frame.columns
         statuses = _column(frame, "status", n) if "status" in frame.columns else [APPROVED] * n
         kinds = _column(frame, "kind", n)
         is_chat = rules.output_format == CHAT
         is_label = rules.output_format == LABEL
+        is_text = rules.output_format == TEXT
         label_index = {label: i for i, label in enumerate(rules.labels)}
 
         prompt: list[int] = []
@@ -274,6 +181,11 @@ class TaskScan:
         label: list[int] = []
         opener: list[int] = []
         signoff: list[int] = []
+        completion_words: list[int] = []
+        inst: list[int] = []
+        input_words_column: list[int] = []
+        question: list[bool] = []
+        explain: list[bool] = []
         segments: list[bytes] = []
         segment_row: list[int] = []
         segment_field: list[int] = []
@@ -283,22 +195,35 @@ class TaskScan:
         blake2b = hashlib.blake2b
         last_instruction = last_context = ""
         instruction_folded = context_folded = fold_counted("")
+        instruction_traits = (hash(instruction_folded[0]), False, False)
 
         for i in range(n):
             fields = {"instruction": _text(instructions[i]), "context": _text(contexts[i]), "input": _text(inputs[i])}
             # a task's instruction is often the same on every row, and a context shared by neighbouring rows
             if fields["instruction"] != last_instruction:
                 last_instruction, instruction_folded = fields["instruction"], fold_counted(fields["instruction"])
+                if is_text:  # what "very short" reads of the instruction (style.short), once per distinct one
+                    instruction_traits = (
+                        hash(instruction_folded[0]),
+                        last_instruction.rstrip().endswith("?"),
+                        instruction_folded[0].split(b" ", 1)[0].decode() in style.SHORT_PROSE_VERBS,
+                    )
             if fields["context"] != last_context:
                 last_context, context_folded = fields["context"], fold_counted(fields["context"])
             folded_instruction, words, tokens = instruction_folded
             folded_context, context_words, context_tokens = context_folded
             folded_input, input_words, input_tokens = fold_counted(fields["input"])
+            input_words_column.append(input_words)
             folded = {"instruction": folded_instruction, "context": folded_context, "input": folded_input}
             words += context_words + input_words
             tokens += context_tokens + input_tokens
             completion = _text(completions[i])
-            completion_folded, _, completion_tokens = fold_counted(completion)
+            completion_folded, n_words, completion_tokens = fold_counted(completion)
+            completion_words.append(n_words)
+            if is_text:
+                inst.append(instruction_traits[0])
+                question.append(instruction_traits[1])
+                explain.append(instruction_traits[2])
             turns = _as_turns(messages[i]) if is_chat or messages[i] is not None else []
             turns_ok = isinstance(turns, list) and all(isinstance(t, dict) for t in turns)
             if turns_ok and turns:
@@ -316,15 +241,16 @@ class TaskScan:
             ctok.append(completion_tokens)
 
             if self.per_example:
-                for finding in example_findings(rules, fields, folded, turns, completion, completion_folded):
+                needs = required[i] if isinstance(required[i], tuple) else _NO_REQUIRED
+                for finding in example_findings(rules, fields, folded, turns, completion, completion_folded, needs):
                     self.found_rows.append(base + i)
                     self.found.append(finding)
             if is_label:
                 meant = rules.label_of(completion)[0]
                 label.append(label_index[meant] if meant is not None else -1)
             if consistency and completion_folded:
-                opener.append(self.openers.code(_opener(completion)))
-                signoff.append(self.signoffs.code(_signoff(completion)))
+                opener.append(self.openers.code(style.opener(completion)))
+                signoff.append(self.signoffs.code(style.signoff(completion)))
             else:
                 opener.append(0)
                 signoff.append(0)
@@ -365,6 +291,11 @@ class TaskScan:
         columns["ctok"].append(np.array(ctok, dtype=np.int64))
         columns["opener"].append(np.array(opener, dtype=np.int32))
         columns["signoff"].append(np.array(signoff, dtype=np.int32))
+        columns["words"].append(np.array(completion_words, dtype=np.int32))
+        columns["input_words"].append(np.array(input_words_column, dtype=np.int32))
+        columns["inst"].append(np.array(inst if is_text else [0] * n, dtype=np.int64))
+        columns["question"].append(np.array(question if is_text else [False] * n, dtype=bool))
+        columns["explain"].append(np.array(explain if is_text else [False] * n, dtype=bool))
         self.n += n
 
     def finish(self) -> TaskReport:
@@ -387,11 +318,14 @@ class TaskScan:
         self._contradictions(col, prompt_group, near_group, rows, found)
         started = self._time("contradiction", started)
         if self.rules.output_format not in (LABEL, JSON):
-            self._consistency(col, "opener", self.openers, "inconsistent_prefix", rows, found)
-            self._consistency(col, "signoff", self.signoffs, "inconsistent_signoff", rows, found)
+            style.consistency(self.rules, col, "opener", self.openers, "inconsistent_prefix", rows, found)
+            style.consistency(self.rules, col, "signoff", self.signoffs, "inconsistent_signoff", rows, found)
         started = self._time("consistency", started)
+        if self.rules.output_format == TEXT:
+            style.short(self.rules, col, rows, found)
+        started = self._time("short", started)
         if self.rules.output_format != LABEL:
-            self._length_outliers(col, rows, found)
+            style.length_outliers(self.rules, col, rows, found)
         started = self._time("length_outlier", started)
         task_findings, totals = self._summary(col)
         self._time("summary", started)
@@ -420,6 +354,12 @@ class TaskScan:
         cuts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         return {int(keys[c]): order[c:e].tolist() for c, e in zip(cuts, np.r_[cuts[1:], len(order)], strict=True)}
 
+    def _other(self, members: list[int], row: int):
+        """The id of the group's first member other than `row`: the example a finding's evidence points to (scans.py
+        turns it into other_uuid and other_external_id)."""
+        other = next((m for m in members if m != row), row)
+        return _json_id(self.ids_array[other])
+
     def _shown_ids(self, members: list[int]) -> list:
         return [_json_id(self.ids_array[r]) for r in members[:GROUP_IDS_SHOWN]]
 
@@ -434,10 +374,9 @@ class TaskScan:
                 "size": len(members),
                 "examples": self._shown_ids(members),
             }
-            finding = self.rules.finding("duplicate", message, **detail)
             for row in members:
                 rows.append(row)
-                found.append(finding)
+                found.append(self.rules.finding("duplicate", message, **detail, other_id=self._other(members, row)))
 
     def _near_duplicates(self, col: dict, prompt_group: np.ndarray, rows: list, found: list) -> np.ndarray:
         """Flag near duplicates; return each row's near-duplicate group (-1 when it has no signature)."""
@@ -490,8 +429,9 @@ class TaskScan:
                     "examples": self._shown_ids(members),
                     "similarity": round(similar, 2),
                 }
+                twin = next((m for m in members if prompt_group[m] != prompt_group[row]), row)
                 rows.append(row)
-                found.append(self.rules.finding("near_duplicate", message, **detail))
+                found.append(self.rules.finding("near_duplicate", message, **detail, other_id=self._other([twin], -1)))
         return near_group
 
     def _contradictions(self, col, prompt_group, near_group, rows: list, found: list) -> None:
@@ -513,6 +453,8 @@ class TaskScan:
             flagged[selected[distinct > 1]] = True
             for members in self._members(group, flagged).values():
                 answers = col["completion"][members]
+                answer_list = answers.tolist()
+                answers_of = dict(zip(members, answer_list, strict=True))
                 distinct, where, counts = np.unique(answers, return_inverse=True, return_counts=True)
                 for row, same in zip(members, counts[where].tolist(), strict=True):
                     differing = len(members) - same
@@ -532,74 +474,13 @@ class TaskScan:
                         "completions": len(distinct),
                         "basis": basis,
                     }
+                    differs = next(m for m, a in zip(members, answer_list, strict=True) if a != answers_of[row])
+                    detail["other_id"] = self._other([differs], -1)
                     rows.append(row)
                     found.append(self.rules.finding("contradiction", message, **detail))
                     done[row] = True
 
     # Patterns ----------------------------------------------------------------------------------------------
-
-    def _consistency(self, col: dict, name: str, codes: _Codes, code: str, rows: list, found: list) -> None:
-        has_completion = (col["completion"] != 0) & col["in_play"]
-        values = col[name][has_completion]
-        total = len(values)
-        if total < CONSISTENCY_MIN_EXAMPLES:
-            return
-        counts = np.bincount(values, minlength=len(codes.shown))
-        top = int(counts.argmax())
-        if counts[top] < CONSISTENCY_MAJORITY * total:
-            return
-        verb = "open" if name == "opener" else "end"
-        off = np.flatnonzero(has_completion & (col[name] != top))
-        messages: dict[int, Finding] = {}
-        for row in off.tolist():
-            value = int(col[name][row])
-            finding = messages.get(value)
-            if finding is None:
-                if top:
-                    how = f"with “{codes.shown[top]}”"
-                    message = f"{_share(counts[top], total)} of completions {verb} {how}; this one does not."
-                else:
-                    message = (
-                        f"Only {_share(counts[value], total)} of completions {verb} with “{codes.shown[value]}”; "
-                        f"{_share(counts[top], total)} have no such {'opening' if name == 'opener' else 'sign-off'}."
-                    )
-                finding = messages[value] = self.rules.finding(
-                    code,
-                    message,
-                    pattern=codes.shown[top] or None,
-                    share=round(float(counts[top]) / total, 3),
-                    this=codes.shown[value] or None,
-                )
-            rows.append(row)
-            found.append(finding)
-
-    def _length_outliers(self, col: dict, rows: list, found: list) -> None:
-        chars = col["chars"]
-        nonempty = np.flatnonzero((col["completion"] != 0) & (chars > 0) & col["in_play"])
-        if len(nonempty) < LENGTH_MIN_EXAMPLES:
-            return
-        logs = np.log(chars[nonempty].astype(np.float64))
-        q1, median, q3 = np.percentile(logs, [25, 50, 75])
-        spread = max(q3 - q1, LENGTH_MIN_LOG_IQR)
-        low, high = q1 - LENGTH_IQR_FACTOR * spread, q3 + LENGTH_IQR_FACTOR * spread
-        outside = (logs < low) | (logs > high)
-        typical = f"most in this task are {math.exp(q1):,.0f}–{math.exp(q3):,.0f} (median {math.exp(median):,.0f})"
-        for row, value in zip(nonempty[outside].tolist(), chars[nonempty[outside]].tolist(), strict=True):
-            how = "short" if math.log(value) < low else "long"
-            message = f"Unusually {how}: {value:,} characters; {typical}."
-            rows.append(row)
-            found.append(
-                self.rules.finding(
-                    "length_outlier",
-                    message,
-                    chars=value,
-                    q1=round(math.exp(q1)),
-                    median=round(math.exp(median)),
-                    q3=round(math.exp(q3)),
-                    low=round(math.exp(low)),
-                    high=round(math.exp(high)),
-                )
-            )
 
     def _summary_empty(self) -> dict:
         kinds = dict.fromkeys(KINDS, 0)

@@ -1,9 +1,9 @@
 """Text folding and token estimates shared by every check: pure Python, no Django.
 
-`normalise` has the semantics of `annotate.services.normalise_prompt` (NFKC, casefold, punctuation to a space,
-whitespace collapsed), so a prompt key computed here equals the `prompt_hash` the app stores; the two regexes are
-repeated here because importing services needs a configured Django, and the check library must also run without one
-(benchmarks, a worker's pure step). A test pins the two implementations together.
+`normalise` has the semantics of `annotate.services.normalise_prompt` (NFKC, casefold, apostrophes dropped, other
+punctuation to a space, whitespace collapsed), so a prompt key computed here equals the `prompt_hash` the app
+stores; the regexes are repeated here because importing services needs a configured Django, and the check library
+must also run without one (benchmarks, a worker's pure step). A test pins the two implementations together.
 """
 
 import hashlib
@@ -14,6 +14,14 @@ from collections.abc import Iterable
 _PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+")
+# Apostrophes are dropped rather than turned into a space, so "What's" and "whats", "don't" and "dont" fold to one
+# word (issue 14: an apostrophe typed or left out is the same prompt). A quote mark made of apostrophes ('word')
+# drops too, which changes nothing: the spaces around it still separate the words.
+APOSTROPHES = "'\u2019\u02bc"
+_APOSTROPHE = re.compile(f"[{APOSTROPHES}]")
+# A word as `fold` sees it in the raw text: word characters joined by apostrophes ("What's" is one word). Used to map
+# folded words back to character offsets of the text as written (the evidence of a finding).
+_RAW_WORD = re.compile(f"\\w+(?:[{APOSTROPHES}]+\\w+)*")
 
 # ASCII fast path: one C-level table maps letters to lower case, keeps digits and "_" (the ASCII \w), and turns
 # every other byte (punctuation, whitespace, control characters) into a space. For ASCII text this is exactly
@@ -25,15 +33,23 @@ _ASCII_FOLD = bytes(
 
 def normalise(text: str) -> str:
     """Case, whitespace and punctuation folded (the rules of services.normalise_prompt)."""
-    text = unicodedata.normalize("NFKC", text).casefold()
+    text = _APOSTROPHE.sub("", unicodedata.normalize("NFKC", text).casefold())
     return _SPACE.sub(" ", _PUNCTUATION.sub(" ", text)).strip()
 
 
 def fold(text: str) -> bytes:
     """`normalise(text)` as UTF-8 bytes: words separated by single spaces; fast for ASCII text."""
     if text.isascii():
-        return b" ".join(text.encode().translate(_ASCII_FOLD).split())
+        return b" ".join(text.encode().translate(_ASCII_FOLD, b"'").split())
     return normalise(text).encode()
+
+
+def word_spans(text: str, n_words: int) -> list[tuple[int, int]] | None:
+    """The [start, end) character offsets in `text` (as written) of each of its folded words, or None when they cannot
+    be told apart from the raw text (NFKC changed the word boundaries: "½" folds to two words). Linear in the text;
+    only called to show a finding's evidence."""
+    spans = [m.span() for m in _RAW_WORD.finditer(text)]
+    return spans if len(spans) == n_words else None
 
 
 def prompt_key(folded_fields: Iterable[bytes], messages: Iterable[dict] = ()) -> str:
@@ -68,7 +84,7 @@ def fold_counted(text: str) -> tuple[bytes, int, int]:
         folded = normalise(text).encode()
         return folded, folded.count(b" ") + 1 if folded else 0, count_tokens(text)
     raw = text.encode()
-    words = raw.translate(_ASCII_FOLD).split()
+    words = raw.translate(_ASCII_FOLD, b"'").split()
     n_words = len(words)
     folded = b" ".join(words)
     whitespace = raw.count(b" ") + raw.count(b"\n") + raw.count(b"\t") + raw.count(b"\r")

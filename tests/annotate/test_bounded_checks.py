@@ -22,13 +22,14 @@ from pytest_django.asserts import assertContains
 
 from annotate import services
 from annotate.models import Example
-from annotate.quality import TaskRules, check_example, check_task, checks
-from annotate.quality import task as task_checks
+from annotate.quality import TaskRules, check_example, check_task, checks, leaks
+from annotate.quality import style as style_checks
 from annotate.quality.longest_run import LongestRun
-from annotate.quality.task import _opener
+from annotate.quality.style import opener as _opener
 from tests.guards import cpu_budget
 
 TEXT = TaskRules(output_format="text")
+QUOTES = TaskRules(output_format="text", input_reuse="quotes")
 JSON = TaskRules(output_format="json")
 HTMX = {"HX-Request": "true"}
 
@@ -44,29 +45,34 @@ def reference_longest_run(a: list, b: list) -> tuple[int, int]:
 
 
 def reference_leak(rules: TaskRules, completion: str, sources: dict[str, str]) -> tuple[str, int, int] | None:
-    """The old leak check's answer, (where, words, start), from difflib on every source (texts of lowercase words
-    separated by single spaces, so folding changes nothing)."""
+    """The leak check's rules 3 and 4 (leaks.py) computed the slow, obvious way, with difflib on every source (texts
+    of lowercase words separated by single spaces, so folding changes nothing, and no colon, so no heading):
+    (where, words, start in the completion)."""
     words = completion.split(" ") if completion else []
     n = len(words)
-    present = [(checks.FIELD_NAMES[name], text) for name, text in sources.items() if text]
-    if not n or not present:
+    mode = rules.input_reuse
+    if not n or mode == leaks.TRANSFORMS:
         return None
-    if n >= 2:
-        for where, text in present:
-            if text == completion:
-                return where, n, -1
-    if n < checks.LEAK_SHORT_MIN_WORDS:
-        return None
-    if rules.output_format == "json":
-        need = n
-    else:
-        need = min(checks.LEAK_RUN_WORDS, max(checks.LEAK_SHORT_MIN_RUN, math.ceil(checks.LEAK_SHORT_SHARE * n - 1e-9)))
-    best = None
-    for where, text in present:
-        size, start = reference_longest_run(words, text.split(" "))
-        if size >= need and (best is None or size > best[1]):
-            best = (where, size, start)
-    return best
+    present = [(name, text) for name, text in sources.items() if text]
+    if n >= leaks.LEAK_MIN_WORDS:
+        need = max(leaks.LEAK_MIN_WORDS, math.ceil(leaks.LEAK_SHARE * n - 1e-9))
+        best = None
+        for name, text in present:
+            if mode == leaks.QUOTES and name != "instruction":
+                continue
+            size, start = reference_longest_run(words, text.split(" "))
+            if size >= need and (best is None or size > best[1]):
+                best = (checks.FIELD_NAMES[name], size, start)
+        if best is not None:
+            return best
+    for name, text in present:
+        field = text.split(" ")
+        if name == "instruction" or len(field) < leaks.WHOLE_FIELD_MIN_WORDS:
+            continue
+        size, start = reference_longest_run(words, field)
+        if size >= math.ceil(leaks.WHOLE_FIELD_SHARE * len(field) - 1e-9):
+            return checks.FIELD_NAMES[name], size, start
+    return None
 
 
 def leak_of(findings):
@@ -105,7 +111,7 @@ def test_longest_run_of_repeated_words_is_found_with_linear_work():
     assert automaton.steps - built <= 2 * (len(words) + 1)
 
 
-# The leak check: the same answers as before ---------------------------------------------------------------------
+# The leak check: the fast search gives the slow, obvious answer ----------------------------------------------------
 
 vocabulary = st.sampled_from(["a", "b", "c", "d", "e"])
 words = st.lists(vocabulary, max_size=30)
@@ -126,37 +132,50 @@ def leaky_example(draw) -> tuple[str, dict[str, str]]:
 
 
 @hypothesis_settings(max_examples=400, deadline=None)
-@given(example_=leaky_example(), rules=st.sampled_from([TEXT, JSON]), exact_only=st.booleans())
+@given(example_=leaky_example(), rules=st.sampled_from([TEXT, QUOTES, JSON]), exact_only=st.booleans())
 @example(
     example_=("a b c d e a b c d", {"instruction": "x a b c d e a b c y", "context": "", "input": ""}),
     rules=TEXT,
     exact_only=False,
 )
-def test_leak_findings_equal_the_old_check(example_, rules, exact_only):
+def test_leak_findings_equal_the_obvious_check(example_, rules, exact_only):
     completion, sources = example_
     # exact_only: the C-level pre-filter switched off (as past its byte limit), so both paths are compared
-    limit = 0 if exact_only else checks._LEAK_FILTER_BYTES
-    with patch.object(checks, "_LEAK_FILTER_BYTES", limit):
+    limit = 0 if exact_only else leaks._FILTER_BYTES
+    with patch.object(leaks, "_FILTER_BYTES", limit):
         found = leak_of(check_example(rules, completion=completion, **sources))
     expected = reference_leak(rules, completion, sources)
-    event("no leak" if expected is None else "a copy" if expected[2] < 0 else "a leaked run")  # both are reached
+    event("no leak" if expected is None else "a leaked run")  # both are reached
     if expected is None:
         assert found is None
         return
     where, size, start = expected
     assert (found.detail["where"], found.detail["words"]) == (where, size)
-    if start >= 0:
-        quoted = " ".join(completion.split(" ")[start : start + size])
-        quoted = quoted if len(quoted) <= checks.QUOTE_CHARS else quoted[: checks.QUOTE_CHARS - 1] + "…"
-        assert found.message.endswith(f"“{quoted}”")
+    quoted = " ".join(completion.split(" ")[start : start + size])
+    quoted = quoted if len(quoted) <= leaks.QUOTE_CHARS else quoted[: leaks.QUOTE_CHARS - 1] + "…"
+    assert found.message.endswith(f"“{quoted}”")
+    # the evidence points at the run in both texts
+    start_char, end_char = found.detail["completion_span"]
+    assert completion[start_char:end_char] == " ".join(completion.split(" ")[start : start + size])
+    field_start, field_end = found.detail["field_span"]
+    assert sources[found.detail["field"]][field_start:field_end] == completion[start_char:end_char]
 
 
-def test_a_leak_in_ordinary_text_is_still_quoted_as_written():
-    completion = "Well, the heating does NOT come on any more, what should I do? Call us."
+def test_a_leak_in_ordinary_text_is_quoted_and_located_as_written():
+    completion = "The heating does NOT come on any more, what should I do? Call us."
     source = "My T3 blinks and the heating does not come on any more, what should I do?"
     found = leak_of(check_example(TEXT, instruction="Answer.", input=source, completion=completion))
-    assert found.detail == {"where": "the input", "words": 12, "share": 0.8}
-    assert found.message.endswith("“the heating does NOT come on any more, what should I do”")
+    assert {k: found.detail[k] for k in ("field", "where", "words", "share")} == {
+        "field": "input",
+        "where": "the input",
+        "words": 12,
+        "share": 0.857,
+    }
+    assert found.message.endswith("“The heating does NOT come on any more, what should I do”")
+    start, end = found.detail["field_span"]
+    assert source[start:end] == "the heating does not come on any more, what should I do"
+    start, end = found.detail["completion_span"]
+    assert completion[start:end] == "The heating does NOT come on any more, what should I do"
 
 
 # The leak check: hostile input (finding 1) -----------------------------------------------------------------------
@@ -165,18 +184,29 @@ def test_a_leak_in_ordinary_text_is_still_quoted_as_written():
 def test_leak_of_50000_repeated_words_is_found_within_the_guard():
     with cpu_budget(2):
         found = leak_of(check_example(TEXT, instruction=REPEATED, completion=REPEATED + " b"))
-    assert found.detail == {"where": "the instruction", "words": 49_998, "share": 1.0}
-    assert found.message.startswith("The completion repeats 49998 of the 49999 words of the instruction: “a a a")
+    assert (found.detail["where"], found.detail["words"], found.detail["share"]) == ("the instruction", 49_998, 1.0)
+    assert found.message.startswith("The instruction already holds 49998 of the 49999 words of the completion: “a a a")
 
 
 def test_a_long_completion_against_a_long_prompt_skips_the_prefilter_and_finds_the_run():
     rng = random.Random(12)
     prompt = " ".join(rng.choice("abcdefgh") for _ in range(40_000))
-    completion = " ".join(rng.choice("abcdefgh") for _ in range(10_000)) + " " + prompt[:999]  # 500 words of it
+    completion = " ".join(rng.choice("abcdefgh") for _ in range(2_000)) + " " + prompt[:19_999]  # 10,000 words of it
     with cpu_budget(2):
         found = leak_of(check_example(TEXT, instruction=prompt, completion=completion))
     assert found.detail["where"] == "the instruction"
-    assert found.detail["words"] >= 500
+    assert found.detail["words"] >= 10_000
+
+
+def test_a_field_of_30000_headings_is_read_in_linear_time():
+    # every "b:" is a heading whose passage ends at the next one: the passages never overlap, so the work is linear
+    prompt = "Intro. " + "a. b: c " * 30_000
+    with cpu_budget(2):
+        assert leak_of(check_example(TEXT, instruction="Answer.", input=prompt, completion="c")) is None
+        found = leak_of(
+            check_example(TEXT, instruction="Answer.", input=prompt + "\nAnswer: c d e f", completion="c d e f")
+        )
+    assert found.detail["rule"] == "answer_heading"
 
 
 def test_a_paragraph_in_a_label_task_gets_no_letter_by_letter_suggestion():
@@ -224,8 +254,10 @@ def test_save_and_submit_of_the_hostile_example_store_the_leak(task, annotator):
         )
     stored = Example.objects.get(pk=example.pk)
     assert stored.status == Example.Status.SUBMITTED
-    [leak] = [w for w in stored.warnings if w["code"] == "leak"]
-    assert leak["detail"] == {"where": "the instruction", "words": 49_998, "share": 1.0}
+    [leak] = [w["detail"] for w in stored.warnings if w["code"] == "leak"]
+    assert (leak["where"], leak["words"], leak["share"]) == ("the instruction", 49_998, 1.0)
+    assert leak["field"] == "instruction"
+    assert leak["completion_span"] == [0, len(REPEATED)]
 
 
 def test_the_task_wide_scan_with_one_hostile_example_stays_linear():
@@ -242,7 +274,7 @@ def test_the_task_wide_scan_with_one_hostile_example_stays_linear():
     with cpu_budget(10):
         report = check_task(pd.DataFrame(rows), TEXT)
     [leak] = [f for f in report.for_example(10**6) if f.code == "leak"]
-    assert leak.detail == {"where": "the instruction", "words": 20_000, "share": 1.0}
+    assert (leak.detail["where"], leak.detail["words"], leak.detail["share"]) == ("the instruction", 20_000, 1.0)
     assert report.counts().get("leak") == 1
 
 
@@ -256,7 +288,7 @@ OLD_OPENER = re.compile(r"\s*([^\n.!?,:;]{1,40}+)([,!:\n])")  # greedy "\s*": ba
 @example(" ,Hi")
 def test_the_opener_pattern_finds_what_the_backtracking_one_found(completion):
     found = _opener(completion)
-    with patch.object(task_checks, "_OPENER", OLD_OPENER):  # the same rules with the pattern as it was
+    with patch.object(style_checks, "_OPENER", OLD_OPENER):  # the same rules with the pattern as it was
         assert found == _opener(completion)
 
 

@@ -88,17 +88,27 @@ def test_a_good_text_example_has_no_warnings():
 def test_leak_triggers_for_an_output_that_is_the_input_copied():
     [leak] = text_example(completion=INPUT)
     assert leak.code == "leak"
-    assert "the input" in leak.message
-    assert leak.detail["share"] == 1.0
+    assert leak.message.startswith("The input already holds all the words of the completion")
+    assert (leak.detail["field"], leak.detail["share"]) == ("input", 1.0)
+    assert leak.detail["field_span"] == [0, len(INPUT) - 1]  # the run ends at the last word, before the "?"
+    assert leak.detail["completion_span"] == [0, len(INPUT) - 1]
 
 
 def test_leak_names_the_field_and_quotes_the_repeated_run():
-    completion = "As you said, the heating does not come on any more, what should I do? Hold the reset button."
+    completion = "the heating does not come on any more, what should I do? Hold it."
     [leak] = text_example(completion=completion)
     assert leak.code == "leak"
-    assert "of the input" in leak.message
+    assert leak.message.startswith("The input already holds 12 of the 14 words of the completion")
     assert "“the heating does not come on any more, what should I do”" in leak.message
     assert leak.detail["words"] == 12
+    start, end = leak.detail["field_span"]
+    assert INPUT[start:end] == "the heating does not come on any more, what should I do"
+
+
+def test_a_reply_that_quotes_part_of_the_message_is_not_a_leak():
+    # issue 14: a reply quoting the customer repeats their words by design; only (nearly) the whole answer counts
+    completion = "As you said, the heating does not come on any more, what should I do? Hold the reset button."
+    assert "leak" not in codes(text_example(completion=completion))
 
 
 def test_leak_from_the_context_is_named_as_the_context():
@@ -145,17 +155,30 @@ def test_leak_in_a_label_task_ignores_the_label_listed_in_the_instruction():
     assert findings == []
 
 
-def test_leak_in_a_label_task_triggers_when_the_completion_is_the_whole_input():
-    findings = check_example(SENTIMENT, instruction="Label the review.", input="Neutral", completion="neutral")
-    assert "leak" in codes(findings)
+def test_leak_in_a_label_task_triggers_when_the_label_is_left_in_the_text():
+    review = "Stopped working after a month and the remote does nothing. Label: negative"
+    [leak] = check_example(SENTIMENT, instruction="Label the review.", input=review, completion="negative")
+    assert leak.code == "leak"
+    assert leak.message == "The input already holds the answer, after “Label:”: “negative”"
+    assert leak.detail["field_span"] == [len(review) - len("negative"), len(review)]
+    assert leak.detail["completion_span"] == [0, len("negative")]
+
+
+def test_a_one_word_answer_under_a_records_own_heading_is_not_a_leak():
+    # "Age: 31" is the record's value, not an answer pasted in: a short answer counts only under an answer heading
+    record = "Name: Ana Lima\nAge: 31\nCity: Porto"
+    assert "leak" not in codes(check_example(TEXT, instruction="How old is she?", context=record, completion="31"))
 
 
 def test_json_extraction_copying_a_value_is_not_a_leak_but_the_whole_answer_is():
     document = "Invoice for Anna Maria Schmidt of Lindenstrasse twelve in Berlin Mitte, aged 41 years."
     extracted = '{"name": "Anna Maria Schmidt of Lindenstrasse twelve in Berlin Mitte", "age": 41}'
     assert "leak" not in codes(check_example(EXTRACT, instruction="Extract.", input=document, completion=extracted))
-    pasted = check_example(EXTRACT, instruction="Extract.", input=document + " " + extracted, completion=extracted)
-    assert "leak" in codes(pasted)
+    pasted = document + "\n\nExpected output: " + extracted
+    [leak] = check_example(EXTRACT, instruction="Extract.", input=pasted, completion=extracted)
+    assert leak.code == "leak" and "after “Expected output:”" in leak.message
+    start, end = leak.detail["field_span"]
+    assert pasted[start:end] == extracted[2:-1]  # from the first word to the last: name … 41
 
 
 def test_json_that_does_not_parse_reports_line_and_column():
@@ -222,9 +245,10 @@ def test_empty_and_whitespace_only_completions_are_empty():
     assert finding.code == "empty" and "whitespace" in finding.message
 
 
-def test_a_very_short_text_completion_is_short_but_not_in_a_label_task():
-    assert codes(text_example(completion="Reset it.")) == ["short"]
-    assert "short" not in codes(text_example(completion="Reset it now."))
+def test_very_short_is_not_an_autosave_check_any_more():
+    # judged against the task's own completions, so only the task-wide scan can tell (see the "Very short" tests)
+    assert codes(text_example(completion="Reset it.")) == []
+    assert CHECKS["short"].scope == "task"
 
 
 def test_leading_and_trailing_whitespace_are_reported():
@@ -429,8 +453,16 @@ def test_exact_duplicates_differing_only_in_case_and_punctuation():
     ]
     report = check_task(frame(rows), TEXT)
     assert found(report, "duplicate") == {1, 2}
-    [detail] = {json.dumps(d) for d in report.findings.loc[report.findings.code == "duplicate", "detail"]}
-    assert json.loads(detail)["size"] == 2
+    details = {r.example_id: r.detail for r in report.findings[report.findings.code == "duplicate"].itertuples()}
+    assert {k: d["size"] for k, d in details.items()} == {1: 2, 2: 2}
+    assert {k: d["other_id"] for k, d in details.items()} == {1: 2, 2: 1}  # each names the other
+
+
+def test_an_apostrophe_typed_or_left_out_is_the_same_prompt():
+    # issue 14: "What's" against "whats" was missed (the apostrophe folded to a space, splitting the word)
+    rows = [{"input": "What's the warranty on the T3?"}, {"input": "whats the warranty on the T3"}]
+    assert found(check_task(frame(rows), TEXT), "duplicate") == {1, 2}
+    assert fold("What’s") == fold("whats") == b"whats"
 
 
 def test_the_stored_prompt_hash_is_used_when_given():
@@ -520,17 +552,34 @@ def test_per_example_checks_run_for_every_row_of_the_task():
 def test_a_greeting_most_completions_share_is_missing_from_one():
     rows = [{"input": varied(i), "completion": f"Hi there! {ANSWER} ({i})"} for i in range(24)]
     rows[5]["completion"] = f"{ANSWER} ({5})"
+    rows[8]["completion"] = f"Hello Clara! {ANSWER}"  # another greeting: the same kind of opening
     report = check_task(frame(rows), TEXT)
     assert found(report, "inconsistent_prefix") == {6}
-    assert "96% of completions open with “Hi there!”; this one does not." in report.for_example(6)[0].message
+    [finding] = report.for_example(6)
+    assert finding.message == "96% of completions open with a greeting such as “Hi there!”; this one has no opening."
+    assert (finding.detail["typical"], finding.detail["typical_share"]) == ("Hi there!", 0.958)
 
 
-def test_an_opener_only_few_completions_have_is_flagged():
+def test_filler_openers_are_flagged_where_the_task_has_no_opening():
     rows = [{"input": varied(i), "completion": f"{ANSWER} ({i})"} for i in range(30)]
     rows[3]["completion"] = "Sure! " + rows[3]["completion"]
+    rows[4]["completion"] = "Great question! " + rows[4]["completion"]
     report = check_task(frame(rows), TEXT)
-    assert found(report, "inconsistent_prefix") == {4}
-    assert "Only 3% of completions open with “Sure!”" in report.for_example(4)[0].message
+    assert found(report, "inconsistent_prefix") == {4, 5}
+    [finding] = report.for_example(4)
+    assert finding.message == "“Sure!” is filler: 93% of completions in this task do not open with such a phrase."
+    assert (finding.detail["typical"], finding.detail["typical_share"]) == ("no opening phrase", 0.933)
+
+
+def test_greetings_of_letters_and_code_first_lines_are_content_not_unusual_openings():
+    # issue 14: a varied task flagged "Dear Hannah Reid," and a function's first line as unusual openings
+    rows = [{"input": varied(i), "completion": f"{ANSWER} ({i})"} for i in range(30)]
+    rows[1]["completion"] = "Dear Hannah Reid,\nThank you for your letter of 3 May."
+    rows[2]["completion"] = "Hello!\nHow can I help you today?"
+    rows[3]["completion"] = "function total(items) {\n  return items.length;\n}"
+    rows[4]["completion"] = "Happy birthday, Sam! May the year be kind to you."
+    report = check_task(frame(rows), TEXT)
+    assert found(report, "inconsistent_prefix") == set()
 
 
 def test_answers_starting_with_however_or_yes_are_not_openers():
@@ -543,9 +592,25 @@ def test_answers_starting_with_however_or_yes_are_not_openers():
 def test_a_sign_off_most_completions_share_is_missing_from_one():
     rows = [{"input": varied(i), "completion": f"{ANSWER} ({i})\n\nBest regards,\nSkylark Support"} for i in range(25)]
     rows[7]["completion"] = ANSWER
+    rows[9]["completion"] = f"{ANSWER}\n\nThanks,\nTom"
     report = check_task(frame(rows), TEXT)
-    assert found(report, "inconsistent_signoff") == {8}
-    assert "“Best regards, Skylark Support”" in report.for_example(8)[0].message
+    assert found(report, "inconsistent_signoff") == {8, 10}
+    [finding] = report.for_example(8)
+    assert "“Best regards, Skylark Support”" in finding.message
+    assert (finding.detail["typical"], finding.detail["typical_share"]) == ("Best regards, Skylark Support", 0.92)
+
+
+def test_only_filler_sign_offs_are_flagged_where_the_task_has_none():
+    # issue 14: "Only 1% of completions end with 'return sum'": a letter's or a poem's ending is content
+    rows = [{"input": varied(i), "completion": f"{ANSWER} ({i})"} for i in range(30)]
+    rows[1]["completion"] = "Dear Ana,\nthe keys are at reception.\n\nYours sincerely,\nDaniel Mwangi"
+    rows[2]["completion"] = "def add(a, b):\n    total = a + b\n    return sum"
+    rows[3]["completion"] = ANSWER + " Hope this helps!"
+    report = check_task(frame(rows), TEXT)
+    assert found(report, "inconsistent_signoff") == {4}
+    assert report.for_example(4)[0].message == (
+        "“Hope this helps!” is filler: 97% of completions in this task do not end with such a phrase."
+    )
 
 
 def test_no_consistency_warnings_below_the_minimum_number_of_completions():
@@ -559,7 +624,19 @@ def test_length_outliers_on_both_sides():
     rows[1]["completion"] = ANSWER * 30
     report = check_task(frame(rows), TEXT)
     assert found(report, "length_outlier") == {1, 2}
-    assert report.for_example(2)[-1].message.startswith("Unusually long: 3,")
+    [long] = [f for f in report.for_example(2) if f.code == "length_outlier"]
+    assert long.message == "Unusually long: 570 words; most in this task have 21–21 (median 21)."
+    assert long.detail["typical_words"] == 21
+    [short] = [f for f in report.for_example(1) if f.code == "length_outlier"]
+    assert short.message.startswith("Unusually short: 1 word;")
+
+
+def test_a_cluster_of_short_answers_is_a_kind_of_answer_not_an_outlier():
+    # one-word answers ("3", "aaab") beside long ones: the task has them, so none stands alone at the bottom
+    rows = [{"input": varied(i), "completion": f"{ANSWER} Case {i}."} for i in range(40)]
+    for i in (0, 1, 2):
+        rows[i]["completion"] = ["3", "aaab", "True"][i]
+    assert found(check_task(frame(rows), TEXT), "length_outlier") == set()
 
 
 def test_no_length_outliers_in_an_even_task_or_a_label_task():

@@ -256,13 +256,13 @@ def test_after_an_edit_in_a_2_approval_task_the_new_version_needs_its_own_second
 
 
 def test_a_reviewers_edit_updates_the_stored_warnings(example, reviewer):
-    Example.objects.filter(pk=example.pk).update(warnings=[{"code": "short", "message": "Too short."}],
-                                                 warning_codes=",short,", risk=1)  # fmt: skip
+    Example.objects.filter(pk=example.pk).update(warnings=[{"code": "leak", "message": "Copied."}],
+                                                 warning_codes=",leak,", risk=8)  # fmt: skip
     example.refresh_from_db()
     fixed = "  Hold the round button for ten seconds, then wait for the blue ring.  "
     services.verdict_record(example=example, reviewer=reviewer, decision="approve", version=example.version,
                             completion=fixed)  # fmt: skip
     example.refresh_from_db()
     assert example.completion == fixed  # kept as typed
-    assert [w["code"] for w in example.warnings] == ["whitespace"]  # the new text's warning; "short" went with the old
+    assert [w["code"] for w in example.warnings] == ["whitespace"]  # the new text's warning; "leak" went with the old
     assert example.warning_codes == ",whitespace,"
