@@ -32,6 +32,6 @@ def rehash(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("annotate", "0023_task_input_reuse")]
+    dependencies = [("annotate", "0024_task_input_reuse")]
 
     operations = [migrations.RunPython(rehash, migrations.RunPython.noop, elidable=True)]

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotate", "0022_model_draft_choices"),
+        ("annotate", "0023_api_request_action"),
     ]
 
     operations = [
