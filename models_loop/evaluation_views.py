@@ -117,19 +117,18 @@ def evaluation_detail(request: HtmxHttpRequest, *, task: Task, pk: int) -> HttpR
 @require_http_methods(["GET", "POST"])
 def evaluation_judge(request: HtmxHttpRequest, *, task: Task, pk: int) -> HttpResponse:
     """One answer judged blind: A and B in the item's order. GET ?item=N opens that item, else the next unjudged one
-    (after ?after=N, so passing moves on); POST records the verdict and opens the next."""
+    (after ?after=N, so passing moves on, wrapping round); POST records the verdict and opens the next."""
     run = _run(task, pk)
     item_id = request.POST.get("item") or request.GET.get("item")
     if item_id and str(item_id).isdigit():
         item = _item(run, int(item_id))
     else:
         after = request.GET.get("after", "")
-        todo = run.items.filter(result="", answered=True).order_by("id")
-        if after.isdigit():
-            todo = todo.filter(id__gt=int(after))
-        item = todo.select_related("example").first()
+        todo = run.items.filter(result="", answered=True).select_related("example").order_by("id")
+        # The next unjudged answer after the one just sent or passed, else (wrapping round) the first one left.
+        item = (todo.filter(id__gt=int(after)).first() if after.isdigit() else None) or todo.first()
         if item is None:
-            messages.info(request, "Every answer of this run is judged." if not after else "No more answers after it.")
+            messages.info(request, "Every answer of this run is judged.")
             return redirect(run)
     form = ItemVerdictForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
