@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpRequest as HtmxHttpRequest
-from django_htmx.http import HttpResponseStopPolling
+from django_htmx.http import HttpResponseClientRefresh
 
 from annotate.access import task_role
 from annotate.models import Role, Task
@@ -92,8 +92,10 @@ def evaluation_detail(request: HtmxHttpRequest, *, task: Task, pk: int) -> HttpR
     run, and its items a page at a time."""
     run = _run(task, pk)
     if request.htmx and request.GET.get("status"):
-        response = render(request, "models_loop/evaluation.html#progress", {"task": task, "run": run})
-        return response if run.is_live else HttpResponseStopPolling(response.content)
+        if not run.is_live:  # over: reload the page, whose figures, items and "Judge answers" button now apply
+            return HttpResponseClientRefresh()
+        context = {"task": task, "run": run, "lead": Role.LEAD in request.task_roles}
+        return render(request, "models_loop/evaluation.html#progress", context)
     others = task.evaluation_runs.exclude(pk=run.pk).order_by("-id")[:50]
     other = None
     if (with_id := request.GET.get("with", "")).isdigit():

@@ -157,11 +157,14 @@ def test_the_live_runs_progress_polls_and_stops(client, task, lead, held_out, ll
     assertContains(page, "every 2s")
     fragment = client.get(run.get_absolute_url() + "?status=1", headers=HTMX)
     assert fragment.status_code == 200 and b"<html" not in fragment.content
+    assertContains(fragment, 'data-testid="cancel-run"')
     client.post(reverse("models_loop:evaluation_cancel", args=[task.slug, run.pk]))
     run.refresh_from_db()
     assert run.state == "cancelled"
     assert AuditEvent.objects.filter(action="evaluation_ended", detail__state="cancelled").exists()
-    assert client.get(run.get_absolute_url() + "?status=1", headers=HTMX).status_code == 286
+    over = client.get(run.get_absolute_url() + "?status=1", headers=HTMX)
+    assert over.status_code == 200 and over["HX-Refresh"] == "true"  # the page reloads with the run's outcome
+    assertContains(client.get(run.get_absolute_url()), 'data-testid="run-cancelled"')
 
 
 def test_the_lead_judges_now_and_cancels_from_the_task_page(client, model_on, lead, annotator, llm):
