@@ -48,7 +48,7 @@ REASON_CODES = {code for code, _ in REASONS}
 CHOICES = {"a": "A is better", "same": "As good", "b": "B is better"}
 
 
-def test_export(task: Task, version: int | None = None) -> Export:
+def held_out_export(task: Task, version: int | None = None) -> Export:
     """The export whose test split a run takes: version `version`, or the latest succeeded one that has a test split.
     Raise ValidationError naming what is missing."""
     exports = Export.objects.available().filter(task=task).select_related("task")
@@ -68,7 +68,7 @@ def test_export(task: Task, version: int | None = None) -> Export:
     )
 
 
-def test_examples(export: Export) -> list[Example]:
+def held_out_examples(export: Export) -> list[Example]:
     """The examples of the export's test split still in the database, in id order (from its manifest)."""
     path = export_dir(export) / "manifest.json"
     if not path.exists():
@@ -174,8 +174,8 @@ def evaluation_request(
     judge_model = row.effective_model() if row.judge_enabled and is_on() else ""
     if task.evaluation_runs.filter(name=name).exists():
         raise ValidationError({"name": f"{task.slug} already has a run named {name!r}."})
-    export = test_export(task, version)
-    examples = test_examples(export)
+    export = held_out_export(task, version)
+    examples = held_out_examples(export)
     answers = outputs_read(outputs, examples) if outputs is not None else {}
     source = EvaluationRun.Source.FILE if outputs is not None else EvaluationRun.Source.ENDPOINT
     draw = random.SystemRandom()

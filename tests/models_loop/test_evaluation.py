@@ -3,6 +3,7 @@ server of tests/fake_llm.py: the model provider is a boundary Pairsmith does not
 reviewers, with the model judge's verdicts beside theirs, and a failure made into a new example."""
 
 import json
+import uuid
 
 import orjson
 import pytest
@@ -24,13 +25,21 @@ Result = EvaluationItem.Result
 committed = pytest.mark.django_db(transaction=True)  # the job is sent after commit, as in production
 
 
+def approve_fixed(task, n: int) -> list[Example]:
+    """`n` approved examples with fixed UUIDs, so that the (seeded, deterministic) split puts the same ones in test
+    on every run of the suite, and with external ids ext-0, ext-1, ..."""
+    examples = approve(task, n)
+    for i, example in enumerate(examples):
+        example.uuid = uuid.uuid5(uuid.NAMESPACE_URL, f"pairsmith-evaluation-test-{i}")
+        example.external_id = f"ext-{i}"
+    Example.objects.bulk_update(examples, ["uuid", "external_id"])
+    return examples
+
+
 @pytest.fixture
 def held_out(task, lead):
     """40 approved examples (with external ids) and a v1 export holding about a quarter of them out as test."""
-    examples = approve(task, 40)
-    for i, example in enumerate(examples):
-        example.external_id = f"ext-{i}"
-    Example.objects.bulk_update(examples, ["external_id"])
+    approve_fixed(task, 40)
     export = build(task, user=lead, test_ratio=0.25)
     assert export.state == "succeeded", export.error
     return export

@@ -11,8 +11,10 @@ from playwright.sync_api import expect
 from annotate.models import Example
 from models_loop.models import EvaluationItem, EvaluationRun
 from tests.browser import login, logout
-from tests.exports.conftest import approve, build
+from tests.exports.conftest import build
 from tests.fake_llm import Step
+
+from .test_evaluation import approve_fixed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -26,7 +28,7 @@ def _judge_prefers_the_approved_answer(body):
 
 def test_a_reviewer_judges_an_evaluation_run_with_the_keyboard(page, screenshot, model_on, lead, reviewer, llm, inline):
     task = model_on
-    approve(task, 16)
+    approve_fixed(task, 16)
     export = build(task, user=lead, test_ratio=0.3)
     llm.rule = _judge_prefers_the_approved_answer
 

@@ -13,21 +13,20 @@ from pytest_django.asserts import assertContains, assertNotContains
 from annotate.models import AuditEvent, Example
 from models_loop import evaluation
 from models_loop.models import EvaluationItem, EvaluationRun, ModelRun
-from tests.exports.conftest import approve, build
+from tests.exports.conftest import build
 
 from .conftest import submitted_example
-from .test_evaluation import _outputs, _test_ids
+from .test_evaluation import _outputs, _test_ids, approve_fixed
 
 HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
 def held_out(task, lead):
-    examples = approve(task, 40)
+    examples = approve_fixed(task, 40)
     for i, example in enumerate(examples):
-        example.external_id = f"ext-{i}"
         example.instruction = f"Question {i}: where is my parcel? <b>bold</b>"
-    Example.objects.bulk_update(examples, ["external_id", "instruction"])
+    Example.objects.bulk_update(examples, ["instruction"])
     return build(task, user=lead, test_ratio=0.25)
 
 
@@ -123,7 +122,8 @@ def test_the_run_page_shows_win_tie_loss_with_intervals_and_makes_a_new_example(
     page = client.get(file_run.get_absolute_url())
     overall = page.context["figures"]["people"]["overall"]
     assert [c["n"] for c in overall["cells"]] == [1, 1, 1]
-    assertContains(page, '33% <span class="muted small">(1; 6–79%)</span>', count=3)  # Wilson, n = 3
+    all_row = re.search(r'<tr data-kind="all">.*?</tr>', page.content.decode(), re.S).group()
+    assert all_row.count('33% <span class="muted small">(1; 6–79%)</span>') == 3  # Wilson, n = 3
     assertContains(page, 'data-testid="make-example"', count=1)
     response = client.post(
         reverse("models_loop:evaluation_new_example", args=[task.slug, file_run.pk, items[1].pk]),

@@ -47,9 +47,11 @@ def test_a_worker_process_drafts_the_new_examples(worker, task, lead, llm):
 
 def test_a_worker_process_answers_an_evaluation_run(worker, task, lead, llm):
     from models_loop.evaluation import evaluation_request
-    from tests.exports.conftest import approve, build
+    from tests.exports.conftest import build
 
-    approve(task, 30)
+    from .test_evaluation import approve_fixed
+
+    approve_fixed(task, 30)
     build(task, user=lead, test_ratio=0.3)
     llm.delay = 0.05
     run = evaluation_request(task=task, name="worker-run", user=lead)
