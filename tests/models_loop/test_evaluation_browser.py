@@ -36,6 +36,7 @@ def test_a_reviewer_judges_an_evaluation_run_with_the_keyboard(page, screenshot,
     page.goto(f"/tasks/{task.slug}/")
     page.get_by_test_id("evaluations-link").click()
     page.get_by_label("Name").fill("ft-checkpoint-1")
+    screenshot("evaluations")
     page.get_by_role("button", name="Start the run").click()
     run = EvaluationRun.objects.get(name="ft-checkpoint-1")
     assert run.export == export and run.size >= 3
