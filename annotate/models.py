@@ -547,6 +547,11 @@ class AuditEvent(models.Model):
         MODEL_RUN_FINISHED = "model_run_finished", "Model run finished"
         MODEL_RUN_FAILED = "model_run_failed", "Model run failed"
         API_REQUEST = "api_request", "API request"
+        MODEL_RUN_CANCELLED = "model_run_cancelled", "Model run cancelled"
+        EVALUATION_STARTED = "evaluation_started", "Evaluation run started"
+        EVALUATION_ENDED = "evaluation_ended", "Evaluation run ended"
+        EVALUATION_VERDICT = "evaluation_verdict", "Evaluation answer judged"
+        EVALUATION_EXAMPLE = "evaluation_example", "Example made from an evaluation"
 
     # No single-column indexes on the foreign keys: the composite indexes below start with them.
     task = models.ForeignKey(Task, models.CASCADE, null=True, blank=True, related_name="audit_events", db_index=False)

@@ -10,7 +10,7 @@ class ModelsLoopConfig(AppConfig):
 
         from annotate.models import Revision
 
-        from . import runs, services  # noqa: F401  (runs registers the model run's task and job type)
+        from . import evaluation_job, runs, services  # noqa: F401  (they register their tasks and job types)
 
         # A submit is noticed through its revision, so that annotate, which works without a model, does not import
         # this app: measuring the draft's edit and queueing the judge happen in services.submission_noted.

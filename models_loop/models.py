@@ -122,3 +122,80 @@ class DraftEdit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.change} draft of {self.example_id}"
+
+
+class EvaluationRun(Job):
+    """The answers of a (fine-tuned) model to the test split of one export, from the endpoint or from a file, to be
+    judged blind against the approved completions. From the endpoint it is a job (the answers, then the judge's
+    comparisons when the task's judge is on); from a file without a judge it is complete when made."""
+
+    class Source(models.TextChoices):
+        ENDPOINT = "endpoint", "The model endpoint"
+        FILE = "file", "A file of outputs"
+
+    task = models.ForeignKey(Task, models.CASCADE, related_name="evaluation_runs")
+    name = models.CharField(max_length=100)
+    export = models.ForeignKey("exports.Export", models.PROTECT, related_name="evaluation_runs")
+    source = models.CharField(max_length=8, choices=Source)
+    model = models.CharField(max_length=200, blank=True, help_text="The model that answered (endpoint runs).")
+    judge_model = models.CharField(max_length=200, blank=True, help_text="Empty: no model judge for this run.")
+    size = models.PositiveIntegerField(default=0, help_text="Its items: the test examples it holds.")
+    counts = models.JSONField(default=dict, blank=True)
+    tokens_in = models.PositiveBigIntegerField(default=0)
+    tokens_out = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["task", "-id"]
+        constraints = [models.UniqueConstraint(fields=["task", "name"], name="models_loop_evaluation_name")]
+
+    def __str__(self) -> str:
+        return f"evaluation {self.name} of {self.task.slug}"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("models_loop:evaluation", args=[self.task.slug, self.pk])
+
+
+class EvaluationItem(models.Model):
+    """One held-out prompt of a run: the model's answer, the approved completion it is compared with, the order the
+    two are shown in (drawn at random per item, kept so a page shows them the same way every time), a person's
+    verdict and the model judge's."""
+
+    class Result(models.TextChoices):
+        BETTER = "better", "Model better"
+        SAME = "same", "As good"
+        WORSE = "worse", "Model worse"
+
+    run = models.ForeignKey(EvaluationRun, models.CASCADE, related_name="items")
+    example = models.ForeignKey(Example, models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind, help_text="The example's kind when the run was made.")
+    reference = models.TextField(help_text="The approved completion when the run was made.")
+    output = models.TextField(blank=True)
+    answered = models.BooleanField(default=False, help_text="The model's answer is in (empty answers count).")
+    model_first = models.BooleanField(help_text="The model's answer is shown as A (left), the approved one as B.")
+    result = models.CharField(max_length=6, choices=Result, blank=True)
+    reasons = models.JSONField(default=list, blank=True, help_text="What is wrong with the worse answer.")
+    comment = models.TextField(blank=True)
+    judged_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
+    judged_at = models.DateTimeField(null=True, blank=True)
+    judge_result = models.CharField(max_length=6, choices=Result, blank=True)
+    judge_reason = models.CharField(max_length=300, blank=True)
+    new_example = models.ForeignKey(
+        Example, models.SET_NULL, null=True, blank=True, related_name="evaluation_sources",
+        help_text="The example made from this failure for annotators.",
+    )  # fmt: skip
+
+    class Meta:
+        ordering = ["run", "id"]
+        constraints = [models.UniqueConstraint(fields=["run", "example"], name="models_loop_evaluation_item_once")]
+        # The judging screen's "next unjudged item" and the figures' grouped counts read by run and result.
+        indexes = [models.Index(fields=["run", "result", "id"], name="loop_eval_item_result")]
+
+    def __str__(self) -> str:
+        return f"item {self.pk} of run {self.run_id}"
+
+    @property
+    def sides(self) -> tuple[str, str]:
+        """(text shown as A, text shown as B)."""
+        return (self.output, self.reference) if self.model_first else (self.reference, self.output)

@@ -118,6 +118,21 @@ def run_request(
     return run
 
 
+def run_cancel(*, run: ModelRun, user) -> bool:
+    """Cancel a queued or running model run (audited); its worker stops before its next write. False when it was
+    over already."""
+    from pairsmith.jobs import job_cancel
+
+    with transaction.atomic():
+        if not job_cancel(run):
+            return False
+        audit_record(
+            task=run.task, actor=user, action=Action.MODEL_RUN_CANCELLED, target=f"{run.kind} run {run.pk}",
+            detail={"kind": run.kind, "model": run.model, "progress": run.progress},
+        )  # fmt: skip
+    return True
+
+
 # --- at submit ---------------------------------------------------------------------------------------------------
 
 

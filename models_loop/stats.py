@@ -50,7 +50,7 @@ def draft_edits(task: Task) -> dict:
 def judge_agreement(task: Task) -> dict:
     """How the judge's scores line up with the reviewers' verdicts on the same texts (triage decisions left out):
     the share of low scores (1-2) that reviewers flagged or rejected, the share of high scores (4-5) they approved,
-    and Spearman's rank correlation of score and verdict (reject < flag < approve)."""
+    and Spearman's and Kendall's (tau-b) rank correlations of score and verdict (reject < flag < approve)."""
     judged = Judgement.objects.filter(example__task=task)
     summary = judged.aggregate(n=Count("id"), mean=Avg("score"))
     cells: dict[tuple[int, int], int] = {}
@@ -75,6 +75,7 @@ def judge_agreement(task: Task) -> dict:
         "high": high,
         "high_approved": high_approved / high if high else None,
         "spearman": spearman(cells),
+        "kendall": kendall(cells),
     }
 
 
@@ -103,3 +104,29 @@ def spearman(cells: dict[tuple[int, int], int]) -> float | None:
     if not vx or not vy:
         return None
     return cov / math.sqrt(vx * vy)
+
+
+def kendall(cells: dict[tuple[int, int], int]) -> float | None:
+    """Kendall's tau-b from a contingency table {(x, y): count}: concordant minus discordant pairs over the pairs not
+    tied on each variable (as scipy.stats.kendalltau computes it). The table is at most 5 scores × 3 verdicts, so
+    comparing its cells pairwise is constant work. None when either variable has a single value."""
+    items = [(x, y, n) for (x, y), n in cells.items() if n]
+    total = sum(n for _, _, n in items)
+    concordant = discordant = 0
+    for i, (x1, y1, n1) in enumerate(items):
+        for x2, y2, n2 in items[i + 1 :]:
+            sign = (x1 - x2) * (y1 - y2)
+            if sign > 0:
+                concordant += n1 * n2
+            elif sign < 0:
+                discordant += n1 * n2
+    pairs = total * (total - 1) / 2
+    xs: dict[int, int] = {}
+    ys: dict[int, int] = {}
+    for x, y, n in items:
+        xs[x] = xs.get(x, 0) + n
+        ys[y] = ys.get(y, 0) + n
+    tied_x = sum(t * (t - 1) / 2 for t in xs.values())
+    tied_y = sum(t * (t - 1) / 2 for t in ys.values())
+    denominator = math.sqrt((pairs - tied_x) * (pairs - tied_y))
+    return (concordant - discordant) / denominator if denominator else None

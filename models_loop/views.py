@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpRequest as HtmxHttpRequest
@@ -89,13 +89,23 @@ def model_preview(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
     return render(request, "models_loop/settings.html#preview", context)
 
 
-def _latest_draft_run(task: Task) -> ModelRun | None:
-    return task.model_runs.filter(kind=ModelRun.Kind.DRAFT, example__isnull=True).order_by("-id").first()
+KINDS = {"draft": ModelRun.Kind.DRAFT, "judge": ModelRun.Kind.JUDGE}
 
 
-def _run_response(request, task: Task, run: ModelRun | None, *, status_poll: bool = False) -> HttpResponse:
-    context = {"task": task, "run": run, "on": conf.is_on(), "off_message": conf.OFF_MESSAGE}
-    response = render(request, "models_loop/_draft_run.html", context)
+def _kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise Http404("No such kind of model run.")
+    return KINDS[kind]
+
+
+def _latest_run(task: Task, kind: str) -> ModelRun | None:
+    return task.model_runs.filter(kind=kind, example__isnull=True).order_by("-id").first()
+
+
+def _run_response(request, task: Task, run: ModelRun | None, kind: str, *, status_poll: bool = False, error=""):
+    context = {"task": task, "run": run, "kind": kind, "on": conf.is_on(), "off_message": conf.OFF_MESSAGE,
+               "error": error}  # fmt: skip
+    response = render(request, "models_loop/_model_run.html", context)
     if status_poll and (run is None or not run.is_live):
         return HttpResponseStopPolling(response.content)
     return response
@@ -103,25 +113,45 @@ def _run_response(request, task: Task, run: ModelRun | None, *, status_poll: boo
 
 @task_role(LEAD)
 @require_POST
-def draft_start(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
-    """Queue drafts of the task's new examples; the button becomes a progress bar (htmx) or the page says so."""
+def run_start(request: HtmxHttpRequest, *, task: Task, kind: str) -> HttpResponse:
+    """Queue drafts of the task's new examples, or judgements of its submitted ones ("judge now"); the button becomes
+    a progress bar (htmx) or the page says so."""
+    kind = _kind(kind)
     try:
-        run = services.run_request(task=task, kind=ModelRun.Kind.DRAFT, user=request.user)
+        run = services.run_request(task=task, kind=kind, user=request.user)
     except (conf.ModelFeaturesOff, ValidationError) as exc:
         text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         if request.htmx:
-            return render(request, "models_loop/_draft_run.html", {"task": task, "on": conf.is_on(), "error": text})
+            return _run_response(request, task, None, kind, error=text)
         messages.error(request, text)
         return redirect(task)
     run.refresh_from_db()
     if not request.htmx:
-        messages.success(request, f"Drafting with {run.model}: {run.get_state_display().lower()}.")
+        what = "Drafting" if kind == ModelRun.Kind.DRAFT else "Judging"
+        messages.success(request, f"{what} with {run.model}: {run.get_state_display().lower()}.")
         return redirect(task)
-    return _run_response(request, task, run)
+    return _run_response(request, task, run, kind)
 
 
 @task_role(LEAD)
 @require_GET
-def draft_status(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
-    """The latest draft run's progress; htmx stops polling once it is over."""
-    return _run_response(request, task, _latest_draft_run(task), status_poll=True)
+def run_status(request: HtmxHttpRequest, *, task: Task, kind: str) -> HttpResponse:
+    """The latest run's progress; htmx stops polling once it is over."""
+    kind = _kind(kind)
+    return _run_response(request, task, _latest_run(task, kind), kind, status_poll=True)
+
+
+@task_role(LEAD)
+@require_POST
+def run_cancel(request: HtmxHttpRequest, *, task: Task, kind: str) -> HttpResponse:
+    """Cancel the live whole-task run of this kind: its worker stops at its next batch; what it wrote stays."""
+    kind = _kind(kind)
+    run = task.model_runs.filter(kind=kind, example__isnull=True, state__in=["queued", "running"]).first()
+    cancelled = run is not None and services.run_cancel(run=run, user=request.user)
+    if not request.htmx:
+        if cancelled:
+            messages.success(request, "Run cancelled; what it wrote so far stays.")
+        else:
+            messages.info(request, "No run in progress.")
+        return redirect(task)
+    return _run_response(request, task, _latest_run(task, kind), kind)

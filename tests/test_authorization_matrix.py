@@ -25,6 +25,7 @@ from annotate.models import Example, ImportJob, QualityScan, Role, TemplateMove
 from annotate.views_import import SESSION_KEY
 from exports import services as export_services
 from exports.models import ApiToken, Export
+from models_loop.models import EvaluationItem, EvaluationRun
 from reviews import services as review_services
 from reviews.models import Verdict
 from tests.conftest import _member
@@ -58,6 +59,7 @@ OBJECT_PARAMS = {
     "token_id",
     "move_id",
     "job_id",
+    "item",
 }  # ids of objects that belong to a task (or a user)
 
 # --- the expected answers ---------------------------------------------------------------------------------------
@@ -156,8 +158,15 @@ EXPECTED: dict[str, Rule] = {
     "reviews:discard": rule({LE, ST}, 405, 302),  # an empty form: nothing discarded, back to the example's page
     "models_loop:settings": rule({LE, ST}, 200, 200),
     "models_loop:preview": rule({LE, ST}, 405, 200),
-    "models_loop:draft_start": rule({LE, ST}, 405, 302),  # no endpoint in the tests: back to the task page, saying so
-    "models_loop:draft_status": rule({LE, ST}, 286, 405),  # no run in progress: htmx's "stop polling"
+    "models_loop:run_start": rule({LE, ST}, 405, 302),  # no endpoint in the tests: back to the task page, saying so
+    "models_loop:run_status": rule({LE, ST}, 286, 405),  # no run in progress: htmx's "stop polling"
+    "models_loop:run_cancel": rule({LE, ST}, 405, 302),  # no run in progress: back to the task page, saying so
+    "models_loop:evaluations": rule({RE_, LE, ST}, 200, 405),
+    "models_loop:evaluation_start": rule({LE, ST}, 405, 200),  # an empty form comes back with its errors
+    "models_loop:evaluation": rule({RE_, LE, ST}, 200, 405),
+    "models_loop:evaluation_judge": rule({RE_, LE, ST}, 200, 200),  # POST: an empty verdict comes back refused
+    "models_loop:evaluation_cancel": rule({LE, ST}, 405, 302),  # a finished run: back to its page, saying so
+    "models_loop:evaluation_new_example": rule({RE_, LE, ST}, 405, 302),  # not judged worse: back, saying so
 }
 
 # --- two tasks full of real objects -------------------------------------------------------------------------------
@@ -178,6 +187,7 @@ class Objects:
     upload_token: str
     move: TemplateMove
     examples: list = field(default_factory=list)
+    evaluation: EvaluationRun | None = None
 
 
 def _submit(task, author, text: str, instruction: str) -> Example:
@@ -221,7 +231,17 @@ def _fill(task, *, author, reviewer, lead, text: str) -> Objects:
     path = importing.upload_path(token)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f'{{"instruction": "{text} uploaded?", "completion": "{text} uploaded."}}\n')
-    return Objects(task, draft, submitted[0], export.version, job, scan, token, move, [*made, draft, *submitted])
+    objects = Objects(task, draft, submitted[0], export.version, job, scan, token, move, [*made, draft, *submitted])
+    # A finished evaluation run over two approved examples (rows made directly: this export has no test split).
+    objects.evaluation = EvaluationRun.objects.create(
+        task=task, name=f"{text} run", export=export, source="file", state="succeeded", size=2
+    )
+    for example in made[3:5]:
+        EvaluationItem.objects.create(
+            run=objects.evaluation, example=example, kind=example.kind, reference=example.completion,
+            output=f"{text} model answer", answered=True, model_first=True,
+        )  # fmt: skip
+    return objects
 
 
 @dataclass
@@ -281,7 +301,13 @@ def _value(name: str, param: str, objects: Objects, world: World, persona: str, 
     if param == "uuid":
         return objects.draft.uuid if name.startswith("annotate:") else objects.submitted.uuid
     if param == "pk":
+        if name.startswith("models_loop:"):
+            return objects.evaluation.pk
         return objects.scan.pk if name.startswith("annotate:") else objects.import_job.pk
+    if param == "item":
+        return objects.evaluation.items.first().pk
+    if param == "kind":
+        return "draft"
     if param == "version":
         return objects.export_version
     if param == "token":
@@ -401,7 +427,8 @@ def test_every_route_is_in_the_table_and_the_table_has_no_stale_rows():
     )
     assert "annotate:edit" in names and "annotate:dashboard" in names
     assert len(ALL_ROUTES) >= 45
-    unnamed_params = {p for params in PARAMS.values() for p in params} - OBJECT_PARAMS - {"slug", "name", "uidb64"}
+    named = {"slug", "name", "uidb64", "kind"}  # not objects: a task's slug, a file's name, a link's id, a run kind
+    unnamed_params = {p for params in PARAMS.values() for p in params} - OBJECT_PARAMS - named
     assert not unnamed_params, f"new URL parameters: {unnamed_params}; give _value() an object for each"
 
 

@@ -45,14 +45,16 @@ def model_panel(context, task) -> dict:
     if not (lead or Role.REVIEWER in roles):
         return {"show": False}
     row = TaskModelSettings.objects.filter(task=task).first()
-    run = None
+    run = judge_run = None
     if lead and row is not None and row.drafts_enabled:
         run = task.model_runs.filter(kind=ModelRun.Kind.DRAFT, example__isnull=True).order_by("-id").first()
+    if lead and row is not None and row.judge_enabled:
+        judge_run = task.model_runs.filter(kind=ModelRun.Kind.JUDGE, example__isnull=True).order_by("-id").first()
     judging = (row is not None and row.judge_enabled) or _judged(task)
     agreement = stats.judge_agreement(task) if judging else None
     return {
         "show": True, "lead": lead, "on": conf.is_on(), "off_message": conf.OFF_MESSAGE, "row": row, "run": run,
-        "agreement": agreement,
+        "judge_run": judge_run, "agreement": agreement,
     }  # fmt: skip
 
 
@@ -77,3 +79,20 @@ def model_dashboard(task) -> dict:
 def share(value) -> str:
     """0.4567 -> "46%"; None -> "—"."""
     return "—" if value is None else f"{round(100 * value)}%"
+
+
+@register.filter
+def interval(ci) -> str:
+    """(0.31, 0.52) -> "31–52%"."""
+    return "—" if not ci else f"{round(100 * ci[0])}–{round(100 * ci[1])}%"
+
+
+@register.filter
+def add_overall(kinds: list, overall: dict) -> list:
+    """The per-kind rows then the overall one, for _eval_table.html."""
+    return [*kinds, overall]
+
+
+@register.filter
+def compare_rows(compare: dict) -> list:
+    return [compare["first"], compare["second"]]

@@ -199,3 +199,23 @@ def test_spearman_from_a_table_matches_pandas_and_is_none_without_spread():
     assert stats.spearman(cells) == pytest.approx(frame.rank().corr().loc["x", "y"])
     assert stats.spearman({(3, 0): 4, (3, 2): 1}) is None
     assert stats.spearman({}) is None
+
+
+def test_kendall_tau_b_from_a_table_matches_the_pairwise_definition():
+    cells = {(1, 0): 3, (2, 1): 5, (3, 2): 2, (5, 2): 7, (5, 0): 1, (4, 1): 2}
+    rows = [(x, y) for (x, y), n in cells.items() for _ in range(n)]
+    # By definition, over every pair of rows: (concordant - discordant) / sqrt(pairs untied on x × untied on y).
+    concordant = discordant = untied_x = untied_y = 0
+    for i, (x1, y1) in enumerate(rows):
+        for x2, y2 in rows[i + 1 :]:
+            sign = (x1 - x2) * (y1 - y2)
+            concordant += sign > 0
+            discordant += sign < 0
+            untied_x += x1 != x2
+            untied_y += y1 != y2
+    expected = (concordant - discordant) / (untied_x * untied_y) ** 0.5
+    assert stats.kendall(cells) == pytest.approx(expected)
+    assert 0 < stats.kendall(cells) < stats.spearman(cells)  # tau runs below rho on the same ranking
+    assert stats.kendall({(3, 0): 4, (3, 2): 1}) is None
+    assert stats.kendall({(1, 0): 2, (5, 2): 3}) == pytest.approx(1.0)
+    assert stats.kendall({(1, 2): 2, (5, 0): 3}) == pytest.approx(-1.0)

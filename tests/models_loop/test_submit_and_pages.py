@@ -249,13 +249,13 @@ def test_the_task_page_offers_the_lead_the_draft_button_and_shows_progress(clien
     client.force_login(lead)
     page = client.get(model_on.get_absolute_url())
     assertContains(page, "Draft with the model")
-    fragment = client.post(reverse("models_loop:draft_start", args=[model_on.slug]), headers=HTMX)
+    fragment = client.post(reverse("models_loop:run_start", args=[model_on.slug, "draft"]), headers=HTMX)
     html = fragment.content.decode()
     assert "<html" not in html and "Drafting with fake-model…" in html and 'hx-trigger="every 2s"' in html
     run = ModelRun.objects.get()
     assert AuditEvent.objects.filter(action="model_run_requested", actor=lead).exists()
     model_run(run_id=run.pk)
-    status = client.get(reverse("models_loop:draft_status", args=[model_on.slug]), headers=HTMX)
+    status = client.get(reverse("models_loop:run_status", args=[model_on.slug, "draft"]), headers=HTMX)
     assert status.status_code == 286  # htmx: stop polling
     assertContains(status, "2 drafted", status_code=286)
     assertNotContains(status, "every 2s", status_code=286)
@@ -263,13 +263,13 @@ def test_the_task_page_offers_the_lead_the_draft_button_and_shows_progress(clien
 
 def test_a_plain_post_of_the_button_redirects_with_a_message(client, model_on, lead, llm):
     client.force_login(lead)
-    response = client.post(reverse("models_loop:draft_start", args=[model_on.slug]), follow=True)
+    response = client.post(reverse("models_loop:run_start", args=[model_on.slug, "draft"]), follow=True)
     assertContains(response, "Drafting with fake-model: queued.")
 
 
 def test_the_button_says_why_when_drafts_are_off_for_the_task(client, task, lead, llm):
     client.force_login(lead)
-    fragment = client.post(reverse("models_loop:draft_start", args=[task.slug]), headers=HTMX)
+    fragment = client.post(reverse("models_loop:run_start", args=[task.slug, "draft"]), headers=HTMX)
     assertContains(fragment, "Drafts are off for support: a lead turns them on in the task&#x27;s model settings.")
     assertNotContains(client.get(task.get_absolute_url()), "Draft with the model")
     assert not ModelRun.objects.exists()
@@ -286,9 +286,9 @@ def test_unset_every_page_says_the_model_features_are_off(client, model_on, lead
         page = client.get(url)
         assertContains(page, off)
         assertNotContains(page, "Draft with the model")
-    response = client.post(reverse("models_loop:draft_start", args=[model_on.slug]), follow=True)
+    response = client.post(reverse("models_loop:run_start", args=[model_on.slug, "draft"]), follow=True)
     assertContains(response, off)
-    fragment = client.post(reverse("models_loop:draft_start", args=[model_on.slug]), headers=HTMX)
+    fragment = client.post(reverse("models_loop:run_start", args=[model_on.slug, "draft"]), headers=HTMX)
     assertContains(fragment, off)
     assert not ModelRun.objects.exists()
 

@@ -43,3 +43,24 @@ def test_a_worker_process_drafts_the_new_examples(worker, task, lead, llm):
     assert len(llm.requests) == 7 and llm.max_in_flight <= 3  # the worker's concurrency limit
     assert TaskModelSettings.objects.get(task=task).tokens_out == run.tokens_out > 0
     assert ModelRun.objects.count() == 1
+
+
+def test_a_worker_process_answers_an_evaluation_run(worker, task, lead, llm):
+    from models_loop.evaluation import evaluation_request
+    from tests.exports.conftest import build
+
+    from .test_evaluation import approve_fixed
+
+    approve_fixed(task, 30)
+    build(task, user=lead, test_ratio=0.3)
+    llm.delay = 0.05
+    run = evaluation_request(task=task, name="worker-run", user=lead)
+    deadline = time.monotonic() + 60
+    while run.is_live and time.monotonic() < deadline:
+        time.sleep(0.2)
+        run.refresh_from_db()
+    assert run.state == "succeeded", run.error
+    assert run.counts == {"answered": run.size} and run.attempts == 1 and run.size > 3
+    assert not run.items.filter(answered=False).exists()
+    assert all(item.output.startswith("Draft: ") for item in run.items.all())
+    assert len(llm.requests) == run.size and llm.max_in_flight <= 3
