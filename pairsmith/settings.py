@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "reviews",
     "exports",
     "models_loop",
+    "preferences",
 ]
 
 MIDDLEWARE = [
