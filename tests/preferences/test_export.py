@@ -115,7 +115,8 @@ def _edited(task, reviewer, i: int, submitted: str, approved: str) -> Example:
 
 def test_pairs_from_edits_when_turned_on_leave_typo_fixes_out(task, lead, reviewer):
     big = _edited(task, reviewer, 1, "The parcel is lost, sorry.", "Your parcel arrives tomorrow before noon.")
-    _edited(task, reviewer, 2, "It arrives tomorow before noon at your door.", "It arrives tomorrow before noon at your door.")
+    typo = "It arrives tomorow before noon at your door."
+    _edited(task, reviewer, 2, typo, typo.replace("tomorow", "tomorrow"))
     Example.objects.create(task=task, template=task.current_template, instruction="Plain", completion="x",
                            status=Example.Status.APPROVED)  # fmt: skip
     with pytest.raises(ValidationError, match="no reviewed preference pairs"):

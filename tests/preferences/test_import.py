@@ -24,9 +24,11 @@ def jsonl(tmp_path: Path, records: list, name: str = "pairs.jsonl") -> Path:
 def test_every_pair_shape_imports_and_counts_as_reviewed_when_approved(task, tmp_path):
     records = [
         {"id": "p1", "prompt": "Where is my parcel?", "chosen": "On its way.", "rejected": "No idea."},
-        {"instruction": "Summarise", "input": "A long text", "chosen": ASSISTANT, "rejected": [ASSISTANT | {"content": "Meh"}]},
+        {"instruction": "Summarise", "input": "A long text", "chosen": ASSISTANT,
+         "rejected": [ASSISTANT | {"content": "Meh"}]},
         {"prompt": [{"role": "system", "content": "Be kind"}, {"role": "user", "content": "Hi"}],
-         "chosen": [{"role": "assistant", "content": "Hello!"}], "rejected": [{"role": "assistant", "content": "What"}]},
+         "chosen": [{"role": "assistant", "content": "Hello!"}],
+         "rejected": [{"role": "assistant", "content": "What"}]},
         {"messages": [{"role": "user", "content": "Q"}], "chosen": "A", "rejected": "B"},
         {"input": {"messages": [{"role": "user", "content": "Capital of France?"}]},
          "preferred_output": [{"role": "assistant", "content": "Paris"}],
