@@ -21,4 +21,5 @@ urlpatterns = [
     path("", include("exports.urls")),
     path("", include("reviews.urls")),
     path("", include("models_loop.urls")),
+    path("", include("preferences.urls")),
 ]

@@ -137,8 +137,10 @@ def pair_rows(export) -> Iterator[tuple[int, Iterator[list[tuple]]]]:
     uuid, template id, instruction, context, input, (chosen, rejected), source, prior turns, warning codes,
     metadata JSON, prompt hash, side of the split)."""
     filters = export.filters or {}
-    if filters.get("pairs_from_edits"):
-        edit_pairs_sync(task=export.task)
+    if filters.get("pairs_from_edits") and edit_pairs_sync(task=export.task):
+        from .checks import pair_checks_run
+
+        pair_checks_run(task=export.task)  # on the worker already: the new pairs' checks before the list shows them
     pairs = exported_pairs(export.task, filters).order_by("id")
     side = splitter(export.split_seed, export.validation_ratio, export.test_ratio)
     rows = pairs.values_list(

@@ -344,6 +344,10 @@ def pairs_import(
                 return counts
             reporter.progress(Progress("insert", pairs + comparisons, size, size, done=True))
             reporter.finish(counts)
+            if pairs:
+                from .services import pair_checks_request  # services import this module's neighbours
+
+                pair_checks_request(task=task)
             audit_record(
                 task=task,
                 actor=actor,

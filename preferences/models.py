@@ -62,6 +62,9 @@ class PreferencePair(PromptFields):
     change = models.FloatField(
         null=True, blank=True, help_text="Source edit: the share of the submitted text's word pairs the edit changed."
     )
+    checks = models.CharField(
+        max_length=100, blank=True, default="", help_text="The checks it fails, as ,identical,short, (checks.py)."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PairQuerySet.as_manager()
