@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from itertools import islice
 
 import orjson
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
 from annotate.models import Example, Revision, Task
@@ -131,44 +131,64 @@ def edit_pairs_sync(*, task: Task) -> int:
     return changed
 
 
+COLUMNS = ("id", "uuid", "template_id", "instruction", "context", "input", "chosen", "rejected", "source", "messages",
+           "prompt_hash", "example__uuid")  # fmt: skip
+
+
+def _row(side, dumps=orjson.dumps):
+    """A database row -> the row in approved_rows' layout (side: uuid text -> split side)."""
+
+    def convert(row: tuple) -> tuple:
+        pk, uid, template_id, instruction, context, input_, chosen, rejected, source, messages, key, example = row
+        uid = str(uid)
+        if messages.__class__ is str:  # jsonb as text, from PostgreSQL
+            messages = orjson.loads(messages) if messages != "[]" else None
+        origin = {"source": source, "example": str(example)} if example else {"source": source}
+        return (pk, uid, template_id, instruction, context, input_, (chosen, rejected), source, messages or None, "",
+                dumps(origin).decode(), key, side(uid))  # fmt: skip
+
+    return convert
+
+
 @contextmanager
 def pair_rows(export) -> Iterator[tuple[int, Iterator[list[tuple]]]]:
     """How many pairs the export writes, and their rows in id order, in batches, in approved_rows' layout: (id,
     uuid, template id, instruction, context, input, (chosen, rejected), source, prior turns, warning codes,
-    metadata JSON, prompt hash, side of the split)."""
+    metadata JSON, prompt hash, side of the split). On PostgreSQL, as approved_rows reads examples: one snapshot on
+    a connection of its own (REPEATABLE READ, read only), a named cursor streaming the rows, UUIDs and JSON as text,
+    the next batch fetched by a thread while this one is written."""
     filters = export.filters or {}
     if filters.get("pairs_from_edits") and edit_pairs_sync(task=export.task):
         from .checks import pair_checks_run
 
         pair_checks_run(task=export.task)  # on the worker already: the new pairs' checks before the list shows them
     pairs = exported_pairs(export.task, filters).order_by("id")
-    side = splitter(export.split_seed, export.validation_ratio, export.test_ratio)
-    rows = pairs.values_list(
-        "id", "uuid", "template_id", "instruction", "context", "input", "chosen", "rejected", "source", "messages",
-        "prompt_hash", "example__uuid",
-    ).iterator(chunk_size=CHUNK)  # fmt: skip
-    dumps = orjson.dumps
+    convert = _row(splitter(export.split_seed, export.validation_ratio, export.test_ratio))
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        rows = pairs.values_list(*COLUMNS).iterator(chunk_size=CHUNK)
+        yield pairs.count(), iter(lambda: [convert(row) for row in islice(rows, CHUNK)], [])
+        return
+    import psycopg
+    from psycopg.types.string import TextLoader
 
-    def batch() -> list[tuple]:
-        out = []
-        for (
-            pk,
-            uid,
-            template_id,
-            instruction,
-            context,
-            input_,
-            chosen,
-            rejected,
-            source,
-            messages,
-            key,
-            example,
-        ) in islice(rows, CHUNK):
-            uid = str(uid)
-            origin = {"source": source, "example": str(example)} if example else {"source": source}
-            out.append((pk, uid, template_id, instruction, context, input_, (chosen, rejected), source,
-                        messages or None, "", dumps(origin).decode(), key, side(uid)))  # fmt: skip
-        return out
+    from exports.reading import read_ahead
 
-    yield pairs.count(), iter(batch, [])
+    sql, params = pairs.values_list(*COLUMNS).query.sql_with_params()
+    count_sql, count_params = pairs.order_by().values("id").query.sql_with_params()
+    reader = psycopg.connect(**connection.get_connection_params())
+    reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    reader.read_only = True
+    try:
+        with reader.transaction():
+            total = reader.execute(f"SELECT count(*) FROM ({count_sql}) AS pairs", count_params).fetchone()[0]
+            with reader.cursor(name=f"pairs_{export.pk}") as cursor:
+                cursor.adapters.register_loader("uuid", TextLoader)
+                cursor.adapters.register_loader("jsonb", TextLoader)
+                cursor.execute(sql, params)
+                batches = read_ahead(lambda: [convert(row) for row in cursor.fetchmany(CHUNK)])
+                try:
+                    yield total, batches
+                finally:
+                    batches.close()
+    finally:
+        reader.close()

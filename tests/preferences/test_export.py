@@ -169,3 +169,15 @@ def test_files_load_with_datasets_in_the_documented_shape(task, lead, tmp_path, 
     else:
         assert [m["role"] for m in row["input"]["messages"]] == ["system", "user"]
         assert len(row["preferred_output"]) == 1 == len(row["non_preferred_output"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_worker_reads_its_own_snapshot(task, lead, tmp_path):
+    """A worker's build (no surrounding transaction): on PostgreSQL the pairs stream from a connection of its own."""
+    records = [openai(i) for i in range(25)]
+    examples_import(task=task, path=jsonl(tmp_path, records), file_format="jsonl", status="approved")
+    export = build(task, export_format="openai-preference", user=lead, validation_ratio=0.2)
+    assert export.state == "succeeded", export.error
+    folder = services.export_dir(export)
+    written = read_lines(folder / "train.jsonl") + read_lines(folder / "validation.jsonl")
+    assert sorted(map(orjson.dumps, written)) == sorted(map(orjson.dumps, records))
