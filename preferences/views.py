@@ -146,6 +146,7 @@ def triage(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
     for judgement in (
         Judgement.objects.filter(comparison__in=list(page.object_list)).select_related("judge").order_by("id")
     ):
+        judgement.reason_labels = [Reason(code).label for code in judgement.reasons if code in Reason.values]
         judged.setdefault(judgement.comparison_id, []).append(judgement)
     rows = [{"comparison": c, "judgements": judged.get(c.pk, [])} for c in page.object_list]
     return render(request, "preferences/triage.html", {"task": task, "page": page, "rows": rows})

@@ -124,3 +124,16 @@ def test_reviewers_mark_imported_pairs_reviewed_and_text_is_escaped(client, task
     mine.refresh_from_db()
     theirs.refresh_from_db()
     assert (mine.reviewed, mine.reviewed_by, theirs.reviewed) == (True, reviewer, False)
+
+
+def test_triage_shows_each_judgement_with_its_reasons_in_words(client, task, reviewer, lead):
+    task.approvals_required = 2
+    task.save()
+    second = _member(task, "sam", Role.REVIEWER)
+    c = comparison(task)
+    services.judgement_record(comparison=c, judge=reviewer, left="a", pick="left", reasons=["accurate", "safer"])
+    services.judgement_record(comparison=c, judge=second, left="a", pick="right", comment="B is kinder")
+    client.force_login(lead)
+    response = client.get(reverse("preferences:triage", args=[task.slug]))
+    assertContains(response, "<strong>rita</strong>: Candidate A (More accurate, Safer)", html=False)
+    assertContains(response, "<strong>sam</strong>: Candidate B — B is kinder", html=False)
