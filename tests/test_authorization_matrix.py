@@ -147,6 +147,12 @@ EXPECTED: dict[str, Rule] = {
     "models_loop:preview": rule({LE, ST}, 405, 200),
     "models_loop:draft_start": rule({LE, ST}, 405, 302),  # no endpoint in the tests: back to the task page, saying so
     "models_loop:draft_status": rule({LE, ST}, 286, 405),  # no run in progress: htmx's "stop polling"
+    "preferences:pairs": rule({RE_, LE, ST}, 200, 405),
+    "preferences:pairs_review": rule({RE_, LE, ST}, 405, 302),  # an empty selection: nothing marked, back to the list
+    "preferences:compare": rule({AN, RE_, LE, ST}, 200, 405),
+    "preferences:judge": rule({AN, RE_, LE, ST}, 405, 200),  # an empty form: the comparison page with its errors
+    "preferences:triage": rule({LE, ST}, 200, 405),
+    "preferences:triage_decide": rule({LE, ST}, 405, 302),  # an empty form: back to triage, saying what is missing
 }
 
 # --- two tasks full of real objects -------------------------------------------------------------------------------
