@@ -144,6 +144,11 @@ def _mapping_context(task: Task, upload: importing.Upload, form: MappingForm) ->
     """The preview of the records, what each path picks, and the keys not stored, for the mapping as chosen."""
     where = {"path": upload.path, "file_format": upload.file_format}
     unstored = previews.unstored_keys(**where, mapping=form.mapping())
+    from preferences.importing import KNOWN_KEYS, is_preference_file  # late: that app builds on annotate
+
+    pairs = is_preference_file(**where)
+    if pairs:  # a preference file: its keys are matched by name (preferences.importing), not through the mapping
+        unstored = [u for u in unstored if str(u.key).strip().lower() not in KNOWN_KEYS]
     mapping = form.mapping(unstored)
     picks = previews.path_picks(**where, paths=mapping.paths | _typed_paths(form))
     return {
@@ -157,6 +162,7 @@ def _mapping_context(task: Task, upload: importing.Upload, form: MappingForm) ->
         "unmapped_choice": form.unmapped_choice(unstored),
         "large": upload.size > importing.limits.INLINE_MAX_BYTES,
         "inline_max_records": importing.limits.INLINE_MAX_RECORDS,
+        "preference_file": pairs,
     }
 
 

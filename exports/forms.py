@@ -29,6 +29,22 @@ class ExportForm(NoColonMixin, forms.Form):
         help_text="Leave all unticked to export every kind.",
     )
 
+    pairs_from_edits = forms.BooleanField(
+        label="Pairs from reviewers' edits",
+        required=False,
+        help_text="Preference formats: each example approved after a reviewer's edit gives a pair (the submitted "
+        "text rejected, the approved text chosen).",
+    )
+    min_change = forms.FloatField(
+        label="Least change of an edit",
+        min_value=0,
+        max_value=1,
+        required=False,
+        initial=0.1,
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+        help_text="Share of the submitted text's word pairs the edit changed (0 to 1): leaves typo fixes out.",
+    )
+
     def clean(self) -> dict:
         data = super().clean()
         validation, test = data.get("validation_ratio"), data.get("test_ratio")

@@ -12,6 +12,7 @@ from django.db import connection
 
 from annotate.models import Example, Kind, Task
 
+from .formats import PAIR_FORMATS
 from .models import Export
 from .splits import side_sql, splitter
 
@@ -42,6 +43,12 @@ def approved_rows(export: Export) -> Iterator[tuple[int, Iterator[list[tuple]]]]
     this one is processed. Inside a transaction (the tests), the rows are read in it, on this thread, since another
     connection would not see them.
     """
+    if export.format in PAIR_FORMATS:  # preference pairs, in the same layout (preferences.exporting)
+        from preferences.exporting import pair_rows
+
+        with pair_rows(export) as found:
+            yield found
+        return
     columns = [
         "id", "uuid", "template_id", "instruction", "context", "input", "completion", "kind", "messages",
         "warning_codes", "metadata", "prompt_hash",

@@ -41,7 +41,7 @@ from . import retention
 from .card import dataset_card
 from .changes import Diff, base_export, insert_changes, manifest_entries
 from .contamination import Contamination, contamination_summary
-from .formats import EXTRA_FILE_NAMES, FORMATS
+from .formats import EXTRA_FILE_NAMES, FORMATS, PAIR_FORMATS
 from .models import FILE_KEYS, Export
 from .reading import approved, approved_rows
 from .reading import read_ahead as _read_ahead  # noqa: F401 (tests reach it here)
@@ -122,10 +122,13 @@ def export_request(
     test_ratio: float | None = None,
     kinds: list[str] | None = None,
     user=None,
+    pairs_from_edits: bool = False,
+    min_change: float | None = None,
 ) -> Export:
     """Queue the next export version of `task` and wake a worker after commit (ratios default to the task's). Raise
     ValidationError for an unknown format or kind, a ratio outside [0, 1), validation and test ratios that leave
-    nothing to train on, or when nothing approved matches."""
+    nothing to train on, or when nothing approved matches. Preference formats export reviewed pairs, and with
+    `pairs_from_edits` the pairs of reviewers' edits that changed at least `min_change` of the text."""
     if export_format not in FORMATS:
         raise ValidationError({"export_format": f"Unknown format {export_format!r}; use one of {', '.join(FORMATS)}."})
     ratio = task.validation_ratio if validation_ratio is None else validation_ratio
@@ -147,7 +150,10 @@ def export_request(
     unknown = [kind for kind in chosen if kind not in Kind.values]
     if unknown:
         raise ValidationError({"kinds": f"Unknown kind {unknown[0]!r}; use {', '.join(Kind.values)}."})
-    if not approved(task, chosen).exists():
+    filters: dict = {"status": Example.Status.APPROVED, "kinds": chosen}
+    if export_format in PAIR_FORMATS:
+        filters = _pair_filters(task, pairs_from_edits, min_change)
+    elif not approved(task, chosen).exists():
         what = "no approved examples yet" if len(chosen) == len(Kind.values) else "no approved examples of those kinds"
         raise ValidationError(f"Nothing to export: {what}.")
     Task.objects.select_for_update().get(pk=task.pk)  # serialise version numbering per task
@@ -156,7 +162,7 @@ def export_request(
         task=task,
         version=version,
         format=export_format,
-        filters={"status": Example.Status.APPROVED, "kinds": chosen},
+        filters=filters,
         validation_ratio=float(ratio),
         test_ratio=float(test),
         split_seed=task.split_seed,
@@ -169,7 +175,8 @@ def export_request(
         actor=user,
         action=Action.EXPORT_REQUESTED,
         target=f"v{version}",
-        detail={"format": export_format, "validation_ratio": float(ratio), "test_ratio": float(test), "kinds": chosen},
+        detail={"format": export_format, "validation_ratio": float(ratio), "test_ratio": float(test), "kinds": chosen}
+        | ({"filters": filters} if export_format in PAIR_FORMATS else {}),
     )
     from .tasks import export_build_task  # the task module imports this one
 
@@ -185,6 +192,26 @@ def export_cancel(*, export: Export, actor=None) -> None:
         export.refresh_from_db(fields=["state"])
         raise ValidationError(f"Export v{export.version} has already {export.state}; only a live export can stop.")
     audit_record(task=export.task, actor=actor, action=Action.EXPORT_CANCELLED, target=f"v{export.version}")
+
+
+def _pair_filters(task: Task, pairs_from_edits: bool, min_change: float | None) -> dict:
+    """The filters of a preference export. Raise ValidationError for a bad minimum change or nothing to export."""
+    from preferences.exporting import DEFAULT_MIN_CHANGE, exported_pairs
+
+    change = DEFAULT_MIN_CHANGE if min_change is None else min_change
+    if not isinstance(change, int | float) or not math.isfinite(change) or not 0 <= change <= 1:
+        raise ValidationError({"min_change": f"The minimum change must be between 0 and 1, not {change!r}."})
+    filters = {"status": "reviewed", "pairs_from_edits": bool(pairs_from_edits), "min_change": float(change)}
+    edited = (
+        pairs_from_edits
+        and Example.objects.filter(
+            task=task, status=Example.Status.APPROVED, revisions__reason="reviewer_edit"
+        ).exists()
+    )
+    if not edited and not exported_pairs(task, filters).exists():
+        what = "no reviewed preference pairs" + (" and no approved reviewer edits" if pairs_from_edits else "")
+        raise ValidationError(f"Nothing to export: {what} yet.")
+    return filters
 
 
 # --- building -------------------------------------------------------------------------------------------------------
@@ -405,7 +432,7 @@ def _write_files(export: Export, folder: Path) -> _Built:
                 writer.data.flush()
                 os.fsync(writer.data.fileno())
                 writer.index.flush()
-        report = _contamination_report(contamination.finish()) if contamination is not None else {}
+        report = _contamination_report(contamination.finish(), export_format) if contamination is not None else {}
     if report and task.contamination_blocks and (report["exact"] or report["near"]):
         raise ExportContaminated(report)
     if not job_heartbeat(export, progress=done):
@@ -460,10 +487,15 @@ def _splits_of(export: Export) -> tuple[str, ...]:
     return SPLITS if export.test_ratio > 0 else SPLITS[:2]
 
 
-def _contamination_report(report: dict) -> dict:
-    """The check's report with the UUIDs of the examples it names (one query for at most MAX_REPORTED pairs)."""
+def _contamination_report(report: dict, export_format: str = "") -> dict:
+    """The check's report with the UUIDs of the examples (or preference pairs) it names (one query for at most
+    MAX_REPORTED pairs)."""
     ids = {pair[key] for pair in report["pairs"] for key in ("train", "held_out")}
-    uuids = {pk: str(uuid) for pk, uuid in Example.objects.filter(pk__in=ids).values_list("pk", "uuid")}
+    if export_format in PAIR_FORMATS:
+        from preferences.models import PreferencePair as model
+    else:
+        model = Example
+    uuids = {pk: str(uuid) for pk, uuid in model.objects.filter(pk__in=ids).values_list("pk", "uuid")}
     for pair in report["pairs"]:
         pair["train"] = {"id": pair["train"], "uuid": uuids.get(pair["train"], "")}
         pair["held_out"] = {"id": pair["held_out"], "uuid": uuids.get(pair["held_out"], "")}

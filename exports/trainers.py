@@ -44,6 +44,43 @@ _FACTORY_ENTRY = {
     "prompt-completion": {"columns": {"prompt": "prompt", "response": "completion"}},
 }
 _FACTORY_ENTRY["messages"] = _FACTORY_ENTRY["openai-chat"]
+# Preference formats train with TRL's DPOTrainer, which reads prompt/chosen/rejected as they are.
+_DPO_MAP = {
+    "trl-preference": "",
+    "openai-preference": 'dataset = dataset.map(\n    lambda r: {"prompt": r["input"]["messages"], '
+    '"chosen": r["preferred_output"], "rejected": r["non_preferred_output"]},\n'
+    '    remove_columns=["input", "preferred_output", "non_preferred_output"],\n)\n',
+}
+
+
+def _preference_section(*, export: Export, splits: list[str]) -> str:
+    """Markdown: how to train on a preference version with TRL's DPO trainer (and, for openai-preference, where the
+    file goes in OpenAI's fine-tuning)."""
+    from .card import fenced
+
+    folder = f"{export.task.slug}/v{export.version}"
+    data_files = ", ".join(f'"{split}": "{folder}/{split}.jsonl"' for split in splits)
+    evaluation = "validation" if "validation" in splits else None
+    trl = (
+        "from datasets import load_dataset\nfrom trl import DPOConfig, DPOTrainer\n\n"
+        f'dataset = load_dataset("json", data_files={{{data_files}}})\n'
+        + _DPO_MAP[export.format]
+        + 'trainer = DPOTrainer(\n    model="<model after SFT>",\n    args=DPOConfig(output_dir="out"),\n'
+        '    train_dataset=dataset["train"],\n'
+        + (f'    eval_dataset=dataset["{evaluation}"],\n' if evaluation else "")
+        + ")\ntrainer.train()"
+    )
+    openai = (
+        "For OpenAI's fine-tuning, upload `train.jsonl` (and `validation.jsonl`) as the files of a job whose method "
+        "is `dpo`.\n\n"
+        if export.format == "openai-preference"
+        else ""
+    )
+    test_note = "\n`test.jsonl` is held out: evaluate on it once.\n" if "test" in splits else ""
+    return (
+        "## Train with DPO\n\nA minimal starting point generated for this format; fill in the model (usually the "
+        "one fine-tuned on this task's SFT export).\n\n" + fenced("TRL (Python)", trl) + openai + test_note
+    )
 
 
 def trainer_section(*, export: Export, splits: list[str]) -> str:
@@ -51,6 +88,8 @@ def trainer_section(*, export: Export, splits: list[str]) -> str:
     from .card import fenced  # the card module imports this one
 
     fmt = export.format
+    if fmt in _DPO_MAP:
+        return _preference_section(export=export, splits=splits)
     name = export.task.slug.replace("-", "_")
     folder = f"{export.task.slug}/v{export.version}"
     data_files = ", ".join(f'"{split}": "{folder}/{split}.jsonl"' for split in splits)

@@ -58,6 +58,8 @@ def export_create(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
                 test_ratio=data["test_ratio"],
                 kinds=data["kinds"] or None,
                 user=request.user,
+                pairs_from_edits=data.get("pairs_from_edits", False),
+                min_change=data.get("min_change"),
             )
         except ValidationError as exc:
             form.add_error(None, exc)

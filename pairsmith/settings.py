@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "models_loop",
     "ninja",  # its static files: the API page (/api/docs) renders the OpenAPI schema with Swagger UI
     "api",
+    "preferences",
 ]
 
 MIDDLEWARE = [

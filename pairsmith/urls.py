@@ -23,4 +23,5 @@ urlpatterns = [
     path("", include("reviews.urls")),
     path("", include("models_loop.urls")),
     path("api/", api.urls),  # after exports.urls, whose /api/tasks/<slug>/exports/<version>/<file> stay as they were
+    path("", include("preferences.urls")),
 ]

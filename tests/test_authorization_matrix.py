@@ -167,6 +167,12 @@ EXPECTED: dict[str, Rule] = {
     "models_loop:evaluation_judge": rule({RE_, LE, ST}, 200, 200),  # POST: an empty verdict comes back refused
     "models_loop:evaluation_cancel": rule({LE, ST}, 405, 302),  # a finished run: back to its page, saying so
     "models_loop:evaluation_new_example": rule({RE_, LE, ST}, 405, 302),  # not judged worse: back, saying so
+    "preferences:pairs": rule({RE_, LE, ST}, 200, 405),
+    "preferences:pairs_review": rule({RE_, LE, ST}, 405, 302),  # an empty selection: nothing marked, back to the list
+    "preferences:compare": rule({AN, RE_, LE, ST}, 200, 405),
+    "preferences:judge": rule({AN, RE_, LE, ST}, 405, 200),  # an empty form: the comparison page with its errors
+    "preferences:triage": rule({LE, ST}, 200, 405),
+    "preferences:triage_decide": rule({LE, ST}, 405, 302),  # an empty form: back to triage, saying what is missing
 }
 
 # --- two tasks full of real objects -------------------------------------------------------------------------------

@@ -187,6 +187,11 @@ def import_check(
     every problem (line or row, field), up to MAX_ERRORS and a count of the rest."""
     _check_status(status)
     size = _check_file(path)
+    from preferences.importing import is_preference_file, pairs_import  # late: that app builds on this package
+
+    if is_preference_file(path, file_format):
+        return pairs_import(task=task, path=path, file_format=file_format, mapping=mapping, status=status,
+                            reporter=reporter, check_only=True)  # fmt: skip
     reporter = reporter or Reporter()
     reader = _reader(path, file_format)
     mapper = Mapper(mapping)

@@ -45,6 +45,13 @@ def _good_records(reader: _Reader, mapper: Mapper, tally: _Tally) -> Iterator[Re
         yield record
 
 
+def _preference_file(path: Path, file_format: str) -> bool:
+    """Whether the file holds preference pairs or candidates to compare (the preferences app imports those)."""
+    from preferences.importing import is_preference_file  # imported late: that app builds on this package
+
+    return is_preference_file(path, file_format)
+
+
 def examples_import(
     *,
     task: Task,
@@ -65,6 +72,11 @@ def examples_import(
     """
     _check_status(status)
     size = _check_file(path)
+    if _preference_file(path, file_format):
+        from preferences.importing import pairs_import
+
+        return pairs_import(task=task, path=path, file_format=file_format, mapping=mapping, status=status,
+                            actor=actor, reporter=reporter, filename=filename, job_id=job_id)  # fmt: skip
     reporter = reporter or Reporter()
     reader = _reader(path, file_format)
     mapper = Mapper(mapping)

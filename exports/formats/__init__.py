@@ -10,12 +10,17 @@ Each module says everything about its target:
 - record_ok(record) -> bool, fast, for the common case; problem(record) -> the first rule it breaks, or None.
 - min_chars(spec, fields): characters a record holds besides completion and prior turns (the preview's early bound).
 - EXTRA_FILES and extra_files(dataset=, splits=): files written beside the JSONL files (sharegpt's dataset_info.json).
+- PAIRS (optional, False when absent): its records are preference pairs (preferences app), rendered from
+  (fields, (chosen, rejected), prior turns).
 """
 
 from types import ModuleType
 
-from . import alpaca, messages, openai_chat, prompt_completion, sharegpt
+from . import alpaca, messages, openai_chat, openai_preference, prompt_completion, sharegpt, trl_preference
 
-FORMATS: dict[str, ModuleType] = {m.NAME: m for m in (openai_chat, messages, prompt_completion, alpaca, sharegpt)}
+FORMATS: dict[str, ModuleType] = {
+    m.NAME: m for m in (openai_chat, messages, prompt_completion, alpaca, sharegpt, trl_preference, openai_preference)
+}
 CHOICES = [(m.NAME, m.LABEL) for m in FORMATS.values()]
 EXTRA_FILE_NAMES = tuple(dict.fromkeys(name for m in FORMATS.values() for name in m.EXTRA_FILES))
+PAIR_FORMATS = frozenset(name for name, m in FORMATS.items() if getattr(m, "PAIRS", False))

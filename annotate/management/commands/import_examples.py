@@ -97,6 +97,13 @@ class Command(BaseCommand):
             self.stdout.write(f"Ignored keys (no matching field): {', '.join(counts['ignored'])}")
         if counts.get("kept"):
             self.stdout.write(f"Kept as metadata: {', '.join(counts['kept'])}")
+        if "pairs" in counts:  # a preference file (preferences.importing)
+            reviewed = "reviewed" if status == "approved" else "waiting for review"
+            self.stdout.write(
+                f"Imported {counts['pairs']} preference pairs ({reviewed}) and {counts['comparisons']} comparisons "
+                f"into {task.slug}"
+            )
+            return
         self.stdout.write(
             f"Imported {counts['records']} examples into {task.slug} (status {status}): "
             f"{counts['with_completion']} with completions"

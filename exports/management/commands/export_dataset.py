@@ -35,6 +35,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--test-ratio", default=None, help="Share held out as test.jsonl, 0 <= R < 1 (default: the task's setting)."
         )
+        parser.add_argument(
+            "--pairs-from-edits",
+            action="store_true",
+            help="Preference formats: add a pair for each example approved after a reviewer's edit (submitted text "
+            "rejected, approved text chosen).",
+        )
+        parser.add_argument(
+            "--min-change",
+            default=None,
+            help="With --pairs-from-edits: the least share of the text's word pairs an edit must change, 0 to 1 "
+            "(default 0.1), so that typo fixes stay out.",
+        )
         parser.add_argument("--wait", action="store_true", help="Wait until the export has finished.")
         parser.add_argument(
             "--json", dest="as_json", action="store_true", help="Print one JSON object: version, state, files, ..."
@@ -42,13 +54,24 @@ class Command(BaseCommand):
 
     def handle(self, *args, slug, export_format, validation_ratio, test_ratio, wait, as_json, **options) -> None:
         ratio = None if validation_ratio is None else _ratio(validation_ratio)
+        min_change = options.get("min_change")
+        if min_change is not None:
+            try:
+                min_change = float(min_change)
+            except ValueError:
+                raise CommandError(f"--min-change {min_change!r} is not a number between 0 and 1.") from None
         test = None if test_ratio is None else _ratio(test_ratio, "--test-ratio")
         task = Task.objects.filter(slug=slug).first()
         if task is None:
             raise CommandError(f"No task with slug {slug!r}.")
         try:
             export = services.export_request(
-                task=task, export_format=export_format, validation_ratio=ratio, test_ratio=test
+                task=task,
+                export_format=export_format,
+                validation_ratio=ratio,
+                test_ratio=test,
+                pairs_from_edits=options.get("pairs_from_edits", False),
+                min_change=min_change,
             )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
