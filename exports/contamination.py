@@ -9,17 +9,20 @@ check reuses the task-wide quality scan's notion of "the same prompt" and "nearl
   minimums, 16 bands of 4) of prompts of at least NEAR_DUP_MIN_WORDS words, and an estimated similarity of at least
   NEAR_DUP_THRESHOLD; a train example that is an exact duplicate is reported as exact only.
 
-Bounded work, whatever the task holds: each row is folded once and signed once (in a background thread, which numpy
-runs without the GIL); held-out rows keep their hash and signature in memory (the held-out share of the task),
-train rows only their hash and id, and their signatures go to a scratch file read back a block at a time. Matching
-is by sorting: a held-out band index (one sort per band), then per train block one binary search per band and at
+Bounded work, whatever the task holds: the export's thread only hands each row over (a reference to its texts), and
+a background thread takes them a batch of BATCH rows at a time: the stored hashes read as 64-bit integers in one
+step, each distinct field text of the batch folded and signed once (a shared context or a constant instruction costs
+one text a batch, not one a row), ASCII text folded with numpy, which runs without the GIL; so the check costs the
+export's own thread almost nothing. Held-out rows keep their hash and signature in memory (the held-out share of the
+task), train rows only their hash and id (16 bytes), and their signatures go to a scratch file read back a block at a
+time. Matching is by sorting: exact by one sorted array of held-out hashes and a binary search per train hash; near
+by a held-out band index (one sort per band), then per train block one binary search per band and at
 most WINDOW candidates per band and row, so the work is O(n log n) and never quadratic, even when thousands of
 prompts share a band; a train row's search ends at its first verified match (the report names one held-out twin per
 train example), so a task of look-alike prompts costs a few comparisons a row, not bands × WINDOW. Only the first
 MAX_REPORTED pairs are kept (the counts cover all).
 """
 
-from array import array
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,6 +35,7 @@ MAX_REPORTED = 20  # pairs named in the manifest, on the row and on the page
 WINDOW = 4  # held-out candidates compared per band and train row: neighbours in the sorted band, as the scan does
 BLOCK = 16_384  # train signatures matched per step
 VERIFY = 16_384  # candidate pairs verified at once
+BATCH = 2_000  # rows handed to the background thread at once
 FIELDS = 4  # instruction, context, input, prior turns: the scan's field numbers
 
 
@@ -40,76 +44,57 @@ class Contamination:
 
     def __init__(self, scratch: Path) -> None:
         self.scratch = scratch
-        # Typed arrays: 16 bytes a row, where lists of Python ints would take about 70.
-        self.held_ids, self.held_sides, self.held_keys = array("q"), array("b"), array("Q")
-        self.train_ids, self.train_keys = array("q"), array("Q")
-        self._batch: list[tuple[int, bool, list[bytes]]] = []  # (row number in its side, held out?, folded fields)
-        self._pending: list[tuple[Future, np.ndarray, np.ndarray]] = []
+        self._batch: list[tuple] = []  # rows as given to add, until a batch goes to the background thread
+        self._pending: list[Future] = []
         self._pool: ThreadPoolExecutor | None = None
+        # Per batch, numpy arrays: 17 bytes a train row (id, hash, row number), 81 a held-out row (with its signature).
+        self._held: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # ids, sides, hashes
+        self._train: list[tuple[np.ndarray, np.ndarray]] = []  # ids, hashes
         self._held_rows: list[np.ndarray] = []
         self._held_signatures: list[np.ndarray] = []
         self._train_rows: list[np.ndarray] = []
+        self._counts = [0, 0]  # train rows, held-out rows so far
         self._train_file = None
         self.compared = 0  # candidate pairs verified: at most bands × WINDOW a train row, whatever the data
 
     def add(self, pk: int, side: int, stored_hash: str, fields: tuple[str, str, str], turns) -> None:
         """One exported example: its id, side (0 train, 1 validation, 2 test), stored prompt hash, prompt fields
-        and prior turns (a list of {"role", "content"}, or None)."""
-        folded = [fold(text or "") for text in fields]
-        if turns:
-            folded.append(b" ".join(fold(str(turn.get("content") or "")) for turn in turns))
-        if stored_hash and len(stored_hash) >= 16:
-            key = int(stored_hash[:16], 16)
-        else:  # examples saved before prompt hashes were stored: the same hash, from the folded texts
-            key = int(prompt_key(folded[:3], turns or ())[:16], 16)
-        held = side != 0
-        if held:
-            row = len(self.held_ids)
-            self.held_ids.append(pk)
-            self.held_sides.append(side)
-            self.held_keys.append(key)
-        else:
-            row = len(self.train_ids)
-            self.train_ids.append(pk)
-            self.train_keys.append(key)
-        words = sum(part.count(b" ") + 1 for part in folded if part)
-        if words >= near_duplicates.NEAR_DUP_MIN_WORDS:
-            self._batch.append((row, held, folded))
-            if len(self._batch) >= 2_000:
-                self._sign()
+        and prior turns (a list of {"role", "content"}, or None). Only kept here: the export's own thread does
+        nothing more per row; a batch is folded, hashed and signed on the background thread."""
+        self._batch.append((pk, side, stored_hash, fields, turns))
+        if len(self._batch) >= BATCH:
+            self._submit()
 
-    def _sign(self) -> None:
-        """Sign the gathered rows on the background thread; collect what earlier batches finished."""
+    def _submit(self) -> None:
         batch, self._batch = self._batch, []
         if not batch:
             return
-        segments, segment_row, segment_field = [], [], []
-        for local, (_, _, folded) in enumerate(batch):
-            for field, part in enumerate(folded):
-                if part:
-                    segments.append(part)
-                    segment_row.append(local)
-                    segment_field.append(field)
-        rows = np.fromiter((row for row, _, _ in batch), dtype=np.int64, count=len(batch))
-        held = np.fromiter((h for _, h, _ in batch), dtype=bool, count=len(batch))
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-minhash")
-        future = self._pool.submit(
-            near_duplicates.signatures, segments, np.asarray(segment_row), np.asarray(segment_field), len(batch)
-        )
-        self._pending.append((future, rows, held))
-        while len(self._pending) > 2 or (self._pending and self._pending[0][0].done()):
-            self._collect(*self._pending.pop(0))
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-contamination")
+        self._pending.append(self._pool.submit(_prepare, batch))
+        while len(self._pending) > 2 or (self._pending and self._pending[0].done()):
+            self._collect(self._pending.pop(0).result())
 
-    def _collect(self, future: Future, rows: np.ndarray, held: np.ndarray) -> None:
-        signature = future.result()
-        self._held_rows.append(rows[held])
-        self._held_signatures.append(signature[held])
-        if (~held).any():
+    def _collect(self, prepared: tuple) -> None:
+        """Number the rows of a prepared batch in their side, keep held-out signatures, spill train ones to disk."""
+        ids, sides, keys, signed, signature = prepared
+        held = sides != 0
+        train_count, held_count = int((~held).sum()), int(held.sum())
+        row = np.empty(len(ids), dtype=np.int64)
+        row[~held] = np.arange(self._counts[0], self._counts[0] + train_count)
+        row[held] = np.arange(self._counts[1], self._counts[1] + held_count)
+        self._counts[0] += train_count
+        self._counts[1] += held_count
+        self._held.append((ids[held], sides[held], keys[held]))
+        self._train.append((ids[~held], keys[~held]))
+        signed_held = held[signed]
+        self._held_rows.append(row[signed][signed_held])
+        self._held_signatures.append(signature[signed_held])
+        if (~signed_held).any():
             if self._train_file is None:
                 self._train_file = open(self.scratch, "wb")  # noqa: SIM115 (closed in finish)
-            self._train_rows.append(rows[~held])
-            self._train_file.write(np.ascontiguousarray(signature[~held]).tobytes())
+            self._train_rows.append(row[signed][~signed_held])
+            self._train_file.write(np.ascontiguousarray(signature[~signed_held]).tobytes())
 
     def close(self) -> None:
         if self._pool is not None:
@@ -125,14 +110,23 @@ class Contamination:
         exact, near = 0, 0
         pairs: dict[int, tuple[int, str, float]] = {}  # train row -> (held-out row, kind, similarity): the first ones
         try:
-            self._sign()
+            self._submit()
             for pending in self._pending:
-                self._collect(*pending)
+                self._collect(pending.result())
             self._pending = []
             if self._train_file is not None:
                 self._train_file.flush()
+            self.held_ids, self.held_sides, self.held_keys = (
+                np.concatenate([chunk[i] for chunk in self._held]) if self._held else np.zeros(0, dtype=dtype)
+                for i, dtype in enumerate((np.int64, np.int8, np.uint64))
+            )
+            self.train_ids, self.train_keys = (
+                np.concatenate([chunk[i] for chunk in self._train]) if self._train else np.zeros(0, dtype=dtype)
+                for i, dtype in enumerate((np.int64, np.uint64))
+            )
+            self._held, self._train = [], []
             matched = np.zeros(len(self.train_ids), dtype=bool)
-            if self.held_ids:
+            if len(self.held_ids):
                 exact = self._exact(matched, pairs)
                 if self._train_rows:
                     near = self._near(matched, pairs)
@@ -141,8 +135,8 @@ class Contamination:
             self.scratch.unlink(missing_ok=True)
         reported = [
             {
-                "train": self.train_ids[row],
-                "held_out": self.held_ids[held],
+                "train": int(self.train_ids[row]),
+                "held_out": int(self.held_ids[held]),
                 "split": "validation" if self.held_sides[held] == 1 else "test",
                 "kind": kind,
                 "similarity": round(float(similarity), 2),
@@ -170,10 +164,10 @@ class Contamination:
 
     def _exact(self, matched: np.ndarray, pairs: dict) -> int:
         """Flag every train prompt whose hash a held-out prompt has; return how many."""
-        held = np.frombuffer(self.held_keys, dtype=np.uint64)
+        held = self.held_keys
         order = np.argsort(held, kind="stable")
         held_sorted = held[order]
-        train = np.frombuffer(self.train_keys, dtype=np.uint64)
+        train = self.train_keys
         at = np.searchsorted(held_sorted, train)
         found = np.flatnonzero((at < len(held_sorted)) & (held_sorted[np.minimum(at, len(held_sorted) - 1)] == train))
         matched[found] = True
@@ -234,6 +228,50 @@ class Contamination:
                 found += len(hit_rows)
                 self._keep(pairs, rows[hit_rows], best_held[hit_rows], "near", best_similarity[hit_rows])
         return found
+
+
+def _prepare(batch: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """On the background thread, for a batch of rows as given to Contamination.add: (ids, sides, 64-bit prompt
+    hashes, which rows are signed (at least NEAR_DUP_MIN_WORDS folded words), their signatures).
+
+    Signatures are near_duplicates.signatures of the folded fields; each distinct field text of the batch is folded
+    and signed once (a shared context, a constant instruction), with numpy for ASCII text."""
+    n = len(batch)
+    ids = np.fromiter((row[0] for row in batch), dtype=np.int64, count=n)
+    sides = np.fromiter((row[1] for row in batch), dtype=np.int8, count=n)
+    hashes = [row[2] or "" for row in batch]
+    missing = [i for i, stored in enumerate(hashes) if len(stored) < 16]
+    for i in missing:  # examples saved before prompt hashes were stored: the same hash, from the folded texts
+        fields, turns = batch[i][3], batch[i][4]
+        hashes[i] = prompt_key([fold(text or "") for text in fields], turns or ())
+    keys = np.frombuffer(bytes.fromhex("".join(stored[:16] for stored in hashes)), dtype=">u8").astype(np.uint64)
+    contributions = []
+    segment = np.empty((n, FIELDS), dtype=np.int64)  # each row's text per field, numbered across fields
+    words = np.zeros(n, dtype=np.int64)
+    offset = 0
+    for field in range(FIELDS):
+        if field < 3:
+            texts = [row[3][field] or "" for row in batch]
+        else:  # prior turns: their contents folded and joined (already folded: ASCII or not, folding again keeps it)
+            texts = [
+                b" ".join(fold(str(turn.get("content") or "")) for turn in row[4]).decode() if row[4] else ""
+                for row in batch
+            ]
+        distinct: dict[str, int] = {}
+        numbers = [distinct.setdefault(text, len(distinct)) for text in texts]
+        minimums, counted = near_duplicates.text_minimums(list(distinct))
+        local = np.fromiter(numbers, dtype=np.int64, count=n)
+        segment[:, field] = local + offset
+        words += counted[local]
+        contributions.append(near_duplicates.contribution(minimums, field))
+        offset += len(distinct)
+    signed = words >= near_duplicates.NEAR_DUP_MIN_WORDS
+    table = np.concatenate(contributions)  # a text without words has zero minimums: it adds nothing, as if absent
+    rows = segment[signed]
+    combined = table[rows[:, 0]]
+    for field in range(1, FIELDS):
+        combined ^= table[rows[:, field]]
+    return ids, sides, keys, signed, near_duplicates.combine(combined)
 
 
 def contamination_summary(report: dict) -> str:
