@@ -180,7 +180,8 @@ class Contamination:
         index = []
         for band in range(bands.shape[1] if len(held_rows) else 0):
             band_order = np.argsort(bands[:, band], kind="stable")
-            index.append((bands[band_order, band], band_order))
+            # int32 row numbers: 8 bytes a held-out row and band instead of 12 (held-out rows stay below 2**31)
+            index.append((bands[band_order, band], band_order.astype(np.int32)))
         exact = near = 0
         last = len(held_sorted) - 1
         with open(self.scratch, "rb") as scratch:
