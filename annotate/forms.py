@@ -124,6 +124,7 @@ class TaskForm(NoColonMixin, forms.ModelForm):
             "self_review_allowed",
             "allow_new_examples",
             "chat_turns_editable",
+            "asks_reasoning",
             "validation_ratio",
             "test_ratio",
             "split_seed",
@@ -271,6 +272,10 @@ class CompletionForm(NoColonMixin, forms.Form):
     completion = forms.CharField(
         required=False, strip=False, widget=forms.Textarea(attrs={"rows": 12, "data-autosave": ""})
     )
+    # Shown, and read, only in tasks that ask for the reasoning (Task.asks_reasoning); autosaved like the completion.
+    reasoning = forms.CharField(
+        required=False, strip=False, widget=forms.Textarea(attrs={"rows": 8, "data-autosave": ""}), label="Reasoning"
+    )
     kind = forms.ChoiceField(choices=Kind.choices, widget=forms.RadioSelect)
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
     # The editor's id (one per browser tab) and save number, set by editor.js (see annotate.revisions). A form sent
@@ -287,6 +292,11 @@ class CompletionForm(NoColonMixin, forms.Form):
         completion = self.cleaned_data["completion"].replace("\r\n", "\n")
         check_text(completion, label="the completion")  # as stored: browsers send CRLF line ends
         return completion
+
+    def clean_reasoning(self) -> str:
+        reasoning = self.cleaned_data["reasoning"].replace("\r\n", "\n")
+        check_text(reasoning, label="the reasoning")
+        return reasoning
 
     def turns(self) -> list[dict] | None:
         """The prior chat turns posted as turn-N-role / turn-N-content, or None when none were posted.

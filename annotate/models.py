@@ -73,6 +73,13 @@ class Task(models.Model):
     chat_turns_editable = models.BooleanField(
         default=False, help_text="In a chat task, annotators may edit the prior turns, not only the final reply."
     )
+    asks_reasoning = models.BooleanField(
+        "Ask for the reasoning",
+        default=False,
+        db_default=False,
+        help_text="Annotators write the reasoning (chain of thought) apart from the final answer; exports carry it the "
+        "way each trainer reads it.",
+    )
     validation_ratio = models.FloatField(default=0.1)
     test_ratio = models.FloatField(
         default=0,
@@ -273,6 +280,9 @@ class Example(models.Model):
     input = models.TextField(blank=True)
     messages = models.JSONField(default=list, blank=True, help_text="Prior chat turns: [{role, content}, ...].")
     completion = models.TextField(blank=True)
+    # The reasoning (chain of thought) before the completion, in tasks that ask for it; a database default too, so
+    # that bulk loads (COPY) that do not name it store "".
+    reasoning = models.TextField(blank=True, default="", db_default="")
     kind = models.CharField(max_length=10, choices=Kind, default=Kind.HAPPY)
     source = models.CharField(max_length=8, choices=Source, default=Source.IMPORTED)
     external_id = models.CharField(max_length=200, blank=True)
@@ -410,6 +420,8 @@ class Revision(models.Model):
 
     example = models.ForeignKey(Example, models.CASCADE, related_name="revisions", db_index=False)  # see the index
     text = models.TextField(blank=True)
+    # The example's reasoning with this text (tasks that ask for it), so that no saved reasoning is lost either.
+    reasoning = models.TextField(blank=True, default="", db_default="")
     kind = models.CharField(max_length=10, choices=Kind, default=Kind.HAPPY)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
     reason = models.CharField(max_length=16, choices=Reason)

@@ -66,10 +66,19 @@ def save_standing(current: Example, *, user, base: int, client: str, seq: int | 
 
 
 def revision_write(
-    current: Example, *, user, text: str, kind: str, reason: str, client: str, seq: int | None, now: datetime
+    current: Example,
+    *,
+    user,
+    text: str,
+    kind: str,
+    reason: str,
+    client: str,
+    seq: int | None,
+    now: datetime,
+    reasoning: str = "",
 ) -> Revision:
-    """The revision of the example's new current text (`current` already holds its new version): the editor's last
-    autosave updated in place when this autosave coalesces with it, else a new row."""
+    """The revision of the example's new current text and reasoning (`current` already holds its new version): the
+    editor's last autosave updated in place when this autosave coalesces with it, else a new row."""
     autosave = reason == Reason.AUTOSAVE and bool(client)
     if autosave:
         latest = Revision.objects.filter(example=current).current_line().order_by("-id").first()
@@ -84,10 +93,11 @@ def revision_write(
             )
         )
         if coalesces:
-            return _update(latest, text=text, kind=kind, example_version=current.version, seq=seq)
+            return _update(latest, text=text, kind=kind, example_version=current.version, seq=seq, reasoning=reasoning)
     return Revision.objects.create(
         example=current,
         text=text,
+        reasoning=reasoning,
         kind=kind,
         author=user,
         reason=reason,
@@ -110,10 +120,11 @@ def copy_keep(
     client: str,
     seq: int | None,
     now: datetime,
+    reasoning: str = "",
 ) -> Revision | None:
     """Keep a text that does not become current (`aside`: CONFLICT or LATE) as a revision on its base; None when it
     is exactly the current text (nothing would be lost). Sent again unchanged, it is not stored twice."""
-    if text == current.completion and kind == current.kind:
+    if text == current.completion and kind == current.kind and reasoning == current.reasoning:
         return None
     base = min(max(base, 1), current.version)
     autosave = reason == Reason.AUTOSAVE and bool(client)
@@ -122,13 +133,14 @@ def copy_keep(
         mine = Revision.objects.filter(example=current, reason=aside, author=user, client=client, example_version=base)
         last = mine.order_by("-id").first()
     if last is not None:
-        if (last.text, last.kind) == (text, kind):
+        if (last.text, last.kind, last.reasoning) == (text, kind, reasoning):
             return last
         if autosave and last.replaceable and last.created_at > now - AUTOSAVE_COALESCE:
-            return _update(last, text=text, kind=kind, example_version=base, seq=seq)
+            return _update(last, text=text, kind=kind, example_version=base, seq=seq, reasoning=reasoning)
     return Revision.objects.create(
         example=current,
         text=text,
+        reasoning=reasoning,
         kind=kind,
         author=user,
         reason=aside,
@@ -140,7 +152,12 @@ def copy_keep(
     )
 
 
-def _update(revision: Revision, *, text: str, kind: str, example_version: int, seq: int | None) -> Revision:
-    Revision.objects.filter(pk=revision.pk).update(text=text, kind=kind, example_version=example_version, seq=seq)
+def _update(
+    revision: Revision, *, text: str, kind: str, example_version: int, seq: int | None, reasoning: str
+) -> Revision:
+    Revision.objects.filter(pk=revision.pk).update(
+        text=text, kind=kind, example_version=example_version, seq=seq, reasoning=reasoning
+    )
     revision.text, revision.kind, revision.example_version, revision.seq = text, kind, example_version, seq
+    revision.reasoning = reasoning
     return revision

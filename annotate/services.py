@@ -432,8 +432,10 @@ def example_save(
     force_revision: bool = False,
     client: str = "",
     seq: int | None = None,
+    reasoning: str | None = None,
 ) -> Example:
-    """Store the completion as the example's current text; the example becomes a draft of `user`.
+    """Store the completion as the example's current text; the example becomes a draft of `user`. `reasoning`: the
+    reasoning written apart from the completion (tasks that ask for it); None keeps the stored one.
 
     `expected_version` is the version the editor last saw, `client` and `seq` its editor id and save number (see
     annotate.revisions: the editor's own earlier saves are no conflict; its older saves landing late are kept aside).
@@ -444,9 +446,14 @@ def example_save(
     if kind not in Kind.values:
         raise ValidationError(f"Unknown kind {kind!r}; use one of {', '.join(Kind.values)}.")
     completion = clean_completion(completion)
+    if reasoning is not None:
+        reasoning = reasoning.replace("\r\n", "\n")
+        limits.check_text(reasoning, label="the reasoning")
     limits.check_prompt(fields=fields, messages=messages, turns_held=len(example.messages))
     with transaction.atomic():
         current = Example.objects.select_for_update().get(pk=example.pk)
+        if reasoning is None:
+            reasoning = current.reasoning
         if current.author_id not in (None, user.pk):  # before the version: a conflict panel would show another's text
             raise ValidationError("This example is another annotator's work.")
         standing = revisions.save_standing(
@@ -455,7 +462,8 @@ def example_save(
             base=expected_version,
             client=client,
             seq=seq,
-            already_stored=_already_stored(current, user, completion, kind, fields, messages),
+            already_stored=_already_stored(current, user, completion, kind, fields, messages)
+            and reasoning == current.reasoning,
         )
         problem = _edit_problem(current, user)
         refused = standing in (Standing.CONFLICT, Standing.SUPERSEDED)
@@ -474,6 +482,7 @@ def example_save(
                 client=client,
                 seq=seq,
                 now=now,
+                reasoning=reasoning,
             )
         copy = None
         if current.author_id == user.pk:  # only the author's own text is kept; a stranger's save stores nothing
@@ -488,6 +497,7 @@ def example_save(
                 client=client,
                 seq=seq,
                 now=now,
+                reasoning=reasoning,
             )
         if standing is Standing.SUPERSEDED and not problem and not force_revision:
             return current  # a later save of this same editor is current already: nothing to report
@@ -513,11 +523,13 @@ def _store(
     client: str,
     seq: int | None,
     now,
+    reasoning: str,
 ) -> Example:
     """example_save's write, on the locked example: the new current text and its revision."""
     unchanged = (
         not force_revision
         and completion == current.completion
+        and reasoning == current.reasoning
         and kind == current.kind
         and not fields
         and messages is None
@@ -529,6 +541,7 @@ def _store(
         return current
     values = {
         "completion": completion,
+        "reasoning": reasoning,
         "kind": kind,
         "status": Status.DRAFT,
         "author": user,
@@ -552,7 +565,15 @@ def _store(
     values.update(example_warnings(current))
     Example.objects.filter(pk=current.pk).update(**values)
     revisions.revision_write(
-        current, user=user, text=completion, kind=kind, reason=reason, client=client, seq=seq, now=now
+        current,
+        user=user,
+        text=completion,
+        kind=kind,
+        reason=reason,
+        client=client,
+        seq=seq,
+        now=now,
+        reasoning=reasoning,
     )
     if previous_status != Status.DRAFT:
         Transition.objects.create(example=current, from_status=previous_status, to_status=Status.DRAFT, actor=user)
@@ -575,9 +596,10 @@ def _already_stored(current: Example, user, completion: str, kind: str, fields: 
 
 
 def example_submit(*, example: Example, user, completion: str, kind: str, expected_version: int, **extra) -> Example:
-    """Save and submit for review (`extra`: example_save's fields, messages, client, seq). Raise ValidationError for an
-    empty completion or a warning of a check the task makes blocking (nothing is saved then), StaleVersion and
-    ValidationError as example_save (the text kept aside then)."""
+    """Save and submit for review (`extra`: example_save's fields, messages, client, seq, reasoning). Raise
+    ValidationError for an empty completion, an empty reasoning in a task that asks for it, or a warning of a check the
+    task makes blocking (nothing is saved then), StaleVersion and ValidationError as example_save (the text kept aside
+    then)."""
     if not completion.strip():
         raise ValidationError("The completion is empty; write the ideal answer before submitting.")
     with transaction.atomic():
@@ -597,6 +619,8 @@ def example_submit(*, example: Example, user, completion: str, kind: str, expect
         else:
             # The save stored the warnings of this very text (and kept the last scan's task-wide ones): those of
             # checks the lead made blocking refuse the submit, and the transaction takes the save back with it.
+            if saved.task.asks_reasoning and not saved.reasoning.strip():
+                raise ValidationError("The reasoning is empty; this task asks for it: write it before submitting.")
             blocking = set(saved.task.blocking_checks or ())
             blockers = [w["message"] for w in saved.warnings or () if w.get("code") in blocking]
             if blockers:

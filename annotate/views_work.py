@@ -113,8 +113,15 @@ def work(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
 def edit(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
     example = example_for_editor(request, task, uuid)
     completion = shown_completion(example, request.user)  # empty for annotators a task hides model drafts from
-    form = CompletionForm(initial={"completion": completion, "kind": example.kind, "version": example.version})
+    initial = {"completion": completion, "reasoning": example.reasoning, "kind": example.kind}
+    form = CompletionForm(initial={**initial, "version": example.version})
     return render(request, "annotate/edit.html", _editor_context(request, task, example, form))
+
+
+def _reasoning(task: Task, data: dict) -> dict:
+    """The posted reasoning, as example_save's `reasoning`, where the task asks for it (elsewhere the stored one
+    stays)."""
+    return {"reasoning": data["reasoning"]} if task.asks_reasoning else {}
 
 
 def _posted_turns(task: Task, form: CompletionForm) -> dict:
@@ -146,7 +153,7 @@ def save(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
     example = example_for_editor(request, task, uuid)
     form = CompletionForm(request.POST)
     if not form.is_valid():
-        error = " ".join(form.errors.get("completion", [])) or "; ".join(
+        error = " ".join(form.errors.get("completion", []) + form.errors.get("reasoning", [])) or "; ".join(
             f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()
         )
         return _save_response(request, task, example, error=error)
@@ -164,6 +171,7 @@ def save(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
             client=data["client"],
             seq=seq,
             **_posted_turns(task, form),
+            **_reasoning(task, data),
         )
     except services.StaleVersion as exc:
         return _save_response(request, task, example, seq=seq, **_conflict(exc, data["completion"]))
@@ -239,6 +247,7 @@ def submit(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
                     client=data["client"],
                     seq=data["seq"],
                     **turns,
+                    **_reasoning(task, data),
                 )
             except services.StaleVersion as exc:
                 context = _editor_context(request, task, example, form, **_conflict(exc, data["completion"]))

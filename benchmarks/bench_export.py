@@ -1,22 +1,28 @@
-"""Exports on PostgreSQL: records/s of the whole export job against a plain COPY of the same rows, and the job's
-peak memory at two sizes.
+"""Exports on PostgreSQL: records/s of each format's whole export job against a plain COPY of the same rows, and the
+job's peak memory, at each size.
 
-`python -m benchmarks export` (N = 1,000,000, or BENCH_EXPORT_N), or `python -m benchmarks.bench_export --n 100000`.
+`make bench BENCH_ARGS="export"` (sizes N/10 and N, N = 1,000,000 or BENCH_EXPORT_N), or
+`python -m benchmarks export --sizes 100000,1000000 --formats openai-chat,sharegpt [--no-extras] [--keep]`.
 Needs DATABASE_URL pointing at PostgreSQL: it creates its own database `<name>_bench_export` next to it (dropped at
-the end, unless --keep), loads N/10 and N approved examples of about 1 KB with COPY, then runs each export in a child
-process, as a worker would run it (render, check, split, hash, write, fsync, rename), and reads the child's peak
+the end, unless --keep), loads one task of approved examples of about 1 KB per size with COPY (with their stored
+prompt hashes, as an import stores them), then runs each export in a child process, as a worker would run it
+(render, check, split 0.1 validation, contamination check, hash, write, fsync, rename), and reads the child's peak
 resident memory (VmHWM, read from /proc while it runs). The COPY (SELECT ...) TO STDOUT of the same columns, in
-the same order, is the baseline: what PostgreSQL can hand out at best. The figures are for openai-chat (the most
-work per record), then, at N, a second version (compared with the first), every other format (--formats), and
-openai-chat with a test split and with nothing held out (no contamination check), so that the check's cost shows.
-The machine may be shared: CPU seconds per record (the export process's threads, not the database's) compare runs
-better than wall time.
+the same order, right after each export, is the baseline: what PostgreSQL can hand out at best. Every format runs at
+every size (each on its own, with no earlier version to compare with); at the largest size, the extras: a second
+version compared with the first, a test split, and nothing held out (no contamination check), so that the check's
+cost shows. The generated prompts all look alike (a shared context, one of 97 questions), so about 90% of train is
+a near duplicate of a validation prompt: the contamination check's worst case. A table closes the run: per format
+records/s, ratio to COPY and peak RSS at each size, and whether each target is met (at least 0.25 of COPY, peak
+RSS growing less than x1.2 from the smallest size to the largest). The machine may be shared: CPU seconds per record
+(the export process's threads, not the database's) compare runs better than wall time.
 """
 
 import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from annotate.quality.text import fold, prompt_key
 from benchmarks.common import peak_rss, run_watched
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,19 +94,22 @@ def _load(conn, *, task_id: int, template_id: int, defaults: dict, n: int, start
         "created_at": now,
         "updated_at": now,
     }
-    varying = ("uuid", "instruction", "context", "completion", "kind")
+    varying = ("uuid", "instruction", "context", "completion", "kind", "prompt_hash")
     names = list(fixed) + [name for name in varying if name not in fixed]
     context = _filler(1, 480)
+    folded_context = fold(context)
     questions = [_filler(i, 60) for i in range(97)]
     answers = [_filler(i + 3, 300) for i in range(89)]
     rng = random.Random(start)
     with conn.cursor() as cursor, cursor.copy(f"COPY annotate_example ({', '.join(names)}) FROM STDIN") as copy:
         batch = []
         for i in range(start, start + n):
+            instruction = f"Customer {i} asks: why does my thermostat blink amber after the update? {questions[i % 97]}"
             values = {
                 "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                "instruction": f"Customer {i} asks: why does my thermostat blink amber after the update? "
-                + questions[i % 97],
+                "instruction": instruction,
+                # the hash the app stores for every example (annotate.services.prompt_hash), as an import stores it
+                "prompt_hash": prompt_key((fold(instruction), folded_context, b"")),
                 "context": context,
                 "completion": f"Answer {i}: hold the reset button for ten seconds. " + answers[i % 89],
                 "kind": KINDS[i % len(KINDS)],
@@ -131,40 +141,83 @@ def _say(text: str) -> None:
     print(text, flush=True)  # a long run shows each figure as it comes
 
 
-def _targets(measured: dict[str, dict], sizes: list[tuple[str, int]]) -> None:
-    """Each target of the issue, met or missed, from the figures of this run."""
-    large, small = measured["large"], measured["small"]
-    growth = large["rss"] / small["rss"]
-    (_, n_small), (_, n_large) = sizes
-    checks = [
-        (f"export >= 50,000 rec/s at {n_large:,}", large["rate"] >= 50_000, f"{large['rate']:,.0f} rec/s"),
-        ("export >= 1/4 of COPY's rows/s", large["ratio"] >= 0.25, f"{large['ratio']:.2f}"),
-        ("worker peak RSS < 300 MB", large["rss"] < 300 * 2**20, f"{large['rss'] / 2**20:,.0f} MB"),
-        (
-            f"peak RSS does not grow with N ({n_small:,} -> {n_large:,} records)",
-            growth < 1.2,
-            f"x{growth:.2f} ({small['rss'] / 2**20:,.0f} -> {large['rss'] / 2**20:,.0f} MB)",
-        ),
-    ]
-    for what, ok, figure in checks:
-        _say(f"   {'meets ' if ok else 'MISSES'} {what}: {figure}")
-
-
 FORMATS = ("openai-chat", "messages", "prompt-completion", "alpaca", "sharegpt")
+MIN_RATIO = 0.25  # each format's records/s against COPY's rows/s, in the same run
+MAX_GROWTH = 1.2  # peak RSS at the largest size against the smallest
 
 
-def _say_run(label: str, count: int, result: dict, rss: int, copy_rate: float) -> None:
+def _measure(label: str, slug: str, env: dict, conn, task_id: int, *args: str) -> dict:
+    """One export in a child process (after a COPY that warms the cache), and a COPY of the same rows right after."""
+    _copy_rate(conn, task_id=task_id)
+    result, rss = _run_child(["export", slug, *args], env)
+    copy_rate, _ = _copy_rate(conn, task_id=task_id)
     rate = result["records"] / result["seconds"]
+    figures = {
+        "label": label,
+        "records": result["records"],
+        "rate": rate,
+        "copy": copy_rate,
+        "ratio": rate / copy_rate,
+        "cpu_us": result["cpu"] / result["records"] * 1e6,
+        "rss": rss,
+        "bytes": result["bytes"] / result["records"],
+        "contamination": result.get("contamination"),
+        "sha256": result["sha256"],
+    }
+    contamination = figures["contamination"]
     _say(
-        f"   {count:>9,} records as {label}: {rate:,.0f} rec/s · export/COPY {rate / copy_rate:.2f} · "
-        f"{result['cpu'] / result['records'] * 1e6:,.1f} µs CPU/record ({result['records'] / result['cpu']:,.0f} "
-        f"records per CPU second) · {result['bytes'] / result['records']:,.0f} B/record · peak RSS "
-        f"{rss / 2**20:,.0f} MB"
-        + (f" · contamination {result['contamination']}" if result.get("contamination") else "")
+        f"   {figures['records']:>9,} {label:<34} {rate:>9,.0f} rec/s · COPY {copy_rate:>9,.0f} rows/s · "
+        f"ratio {figures['ratio']:.2f} · {figures['cpu_us']:5.1f} µs CPU/record · peak RSS {rss / 2**20:,.0f} MB"
+        + (
+            f" · held out {contamination['held_out']:,}, exact {contamination['exact']:,}, near "
+            f"{contamination['near']:,}"
+            if contamination
+            else ""
+        )
     )
+    return figures
 
 
-def run(n: int = DEFAULT_N, keep: bool = False, formats: tuple[str, ...] = FORMATS) -> None:
+def _table(results: dict[tuple[str, int], dict], sizes: list[int], formats: tuple[str, ...]) -> None:
+    """Per format: records/s, ratio to COPY and peak RSS at each size, and whether the targets are met."""
+    head = " | ".join(f"{n:,}: rec/s · /COPY · MB" for n in sizes)
+    _say(f"\n   | format | {head} | RSS growth | targets |")
+    _say("   | --- |" + " --- |" * (len(sizes) + 2))
+    for export_format in formats:
+        row = [results[export_format, n] for n in sizes]
+        cells = " | ".join(f"{r['rate']:,.0f} · {r['ratio']:.2f} · {r['rss'] / 2**20:,.0f}" for r in row)
+        growth = row[-1]["rss"] / row[0]["rss"]
+        ratio_ok = all(r["ratio"] >= MIN_RATIO for r in row)
+        flat = len(sizes) == 1 or growth < MAX_GROWTH
+        verdict = ("meets" if ratio_ok else "MISSES") + f" ≥ {MIN_RATIO} of COPY; " + ("flat" if flat else "NOT FLAT")
+        _say(f"   | {export_format} | {cells} | ×{growth:.2f} | {verdict} |")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks export", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--sizes",
+        default=f"{max(1, DEFAULT_N // 10)},{DEFAULT_N}",
+        help="approved examples per run, comma-separated, smallest first (default %(default)s)",
+    )
+    parser.add_argument("--n", type=int, help="shorthand for --sizes N/10,N")
+    parser.add_argument("--formats", default=",".join(FORMATS), help="formats, comma-separated (default: all)")
+    parser.add_argument("--no-extras", action="store_true", help="skip v2-vs-v1, test split and no-check runs")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
+    args = parser.parse_args(argv or [])
+    if args.n:
+        args.sizes = f"{max(1, args.n // 10)},{args.n}"
+    args.sizes = sorted({int(size) for size in args.sizes.split(",")})
+    args.formats = tuple(args.formats.split(","))
+    unknown = set(args.formats) - set(FORMATS)
+    if unknown:
+        parser.error(f"unknown format(s) {', '.join(sorted(unknown))}; choose from {', '.join(FORMATS)}")
+    return args
+
+
+def run(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
+    sizes, formats = args.sizes, args.formats
     database_url = os.environ.get("DATABASE_URL", "")
     if not database_url.startswith(("postgres://", "postgresql://")):
         _say("   skipped: set DATABASE_URL to a PostgreSQL server (the benchmark makes its own database there)")
@@ -179,8 +232,7 @@ def run(n: int = DEFAULT_N, keep: bool = False, formats: tuple[str, ...] = FORMA
     env = _child_env(url, export_root)
     try:
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-        setup, _ = _run_child(["setup"], env)
-        sizes = [("small", max(1, n // 10)), ("large", n)]
+        setup, _ = _run_child(["setup", *map(str, sizes)], env)
         with _connect(url) as conn:
             # A throwaway database, filled with rows that reference only what setup made: skip the foreign-key
             # triggers (when allowed) and build the secondary indexes once after the load rather than row by row.
@@ -192,15 +244,16 @@ def run(n: int = DEFAULT_N, keep: bool = False, formats: tuple[str, ...] = FORMA
             ).fetchall()
             for index_name, _ in indexes:
                 conn.execute(f'DROP INDEX "{index_name}"')
-            for label, count in sizes:
+            for position, count in enumerate(sizes):
+                task = setup["tasks"][str(count)]
                 started = time.perf_counter()
                 _load(
                     conn,
-                    task_id=setup[label]["task"],
-                    template_id=setup[label]["template"],
+                    task_id=task["task"],
+                    template_id=task["template"],
                     defaults=setup["defaults"],
                     n=count,
-                    start=0 if label == "small" else 10 * n,
+                    start=position * 10 * sizes[-1],
                 )
                 seconds = time.perf_counter() - started
                 rate = count / seconds
@@ -211,51 +264,28 @@ def run(n: int = DEFAULT_N, keep: bool = False, formats: tuple[str, ...] = FORMA
             _say(f"   rebuilt {len(indexes)} indexes in {time.perf_counter() - started:.1f} s")
             conn.execute("SET session_replication_role = DEFAULT")
             conn.execute("VACUUM ANALYZE annotate_example")
-            measured: dict[str, dict] = {}
-            for label, count in sizes:
-                task_id = setup[label]["task"]
-                _copy_rate(conn, task_id=task_id)  # warm the cache, so both sides read from memory
-                result, rss = _run_child(["export", setup[label]["slug"]], env)
-                copy_rate, copy_bytes = _copy_rate(conn, task_id=task_id)
-                rate = result["records"] / result["seconds"]
-                measured[label] = {"rate": rate, "ratio": rate / copy_rate, "rss": rss}
-                _say(
-                    f"   {count:>9,} records: export {rate:>9,.0f} rec/s ({result['seconds']:.1f} s, "
-                    f"{result['bytes'] / 1e6:,.0f} MB written, {result['bytes'] / result['records']:,.0f} B/record)"
-                    f" · COPY {copy_rate:>9,.0f} rows/s ({copy_bytes / 1e6:,.0f} MB)"
-                    f" · export/COPY {rate / copy_rate:.2f}"
-                    f" · worker peak RSS {rss / 2**20:,.0f} MB (of which {result['baseline_rss'] / 2**20:,.0f} MB"
-                    " before the export)"
-                )
-                _say(
-                    f"   {'':>9} the export used {result['cpu']:.1f} s of CPU (its threads): "
-                    f"{result['records'] / result['cpu']:,.0f} records per CPU second"
-                )
-                if label == "large":
-                    again, rss = _run_child(["export", setup[label]["slug"]], env)
-                    _say(
-                        f"   {count:>9,} records, v2 compared with v1 (streaming diff): "
-                        f"{again['records'] / again['seconds']:,.0f} rec/s · peak RSS {rss / 2**20:,.0f} MB"
-                        f" · identical train.jsonl: {again['sha256'] == result['sha256']}"
+            results: dict[tuple[str, int], dict] = {}
+            for count in sizes:
+                task = setup["tasks"][str(count)]
+                # --fresh: no earlier version to compare with, so each figure is the format's own work (a diff
+                # against the version before would be measured too, and differ from format to format).
+                for export_format in formats:
+                    results[export_format, count] = _measure(
+                        export_format, task["slug"], env, conn, task["task"], "--format", export_format, "--fresh"
                     )
-                    # --fresh: no earlier version to compare with, so each figure is the format's own work (a diff
-                    # against the version before would be measured too, and differ from format to format).
-                    for export_format in formats:
-                        other, rss = _run_child(
-                            ["export", setup[label]["slug"], "--format", export_format, "--fresh"], env
-                        )
-                        _say_run(export_format, count, other, rss, copy_rate)
-                    for what, ratios in (("test split 0.1", ["--test-ratio", "0.1"]),
-                                         ("nothing held out", ["--validation-ratio", "0"])):  # fmt: skip
-                        other, rss = _run_child(["export", setup[label]["slug"], "--fresh", *ratios], env)
-                        _say_run(f"openai-chat, {what}", count, other, rss, copy_rate)
-        _targets(measured, sizes)
+            if not args.no_extras:
+                count, task = sizes[-1], setup["tasks"][str(sizes[-1])]
+                first = _measure("openai-chat, v1", task["slug"], env, conn, task["task"], "--fresh")
+                again = _measure("openai-chat, v2 diffed against v1", task["slug"], env, conn, task["task"])
+                _say(f"   {'':>9} v2 identical to v1: {again['sha256'] == first['sha256']}")
+                for what, ratios in (("test split 0.1", ["--test-ratio", "0.1"]),
+                                     ("nothing held out (no check)", ["--validation-ratio", "0"])):  # fmt: skip
+                    _measure(f"openai-chat, {what}", task["slug"], env, conn, task["task"], "--fresh", *ratios)
+        _table(results, sizes, formats)
         _say(f"   (this process: peak RSS {peak_rss() / 2**20:,.0f} MB)")
     finally:
-        import shutil
-
         shutil.rmtree(export_root, ignore_errors=True)
-        if not keep:
+        if not args.keep:
             with _connect(maintenance) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -263,7 +293,7 @@ def run(n: int = DEFAULT_N, keep: bool = False, formats: tuple[str, ...] = FORMA
 # --- children: run with Django, in their own process ------------------------------------------------------------------
 
 
-def _child_setup() -> dict:
+def _child_setup(sizes: list[int]) -> dict:
     import django
 
     django.setup()
@@ -286,11 +316,12 @@ def _child_setup() -> dict:
         else:
             text = str(value)
         answer["defaults"][field.column] = text
-    for label in ("small", "large"):
+    answer["tasks"] = {}
+    for size in sizes:
         task = task_create(
-            slug=f"bench-{label}", name=f"Bench {label}", preset="qa-context", system_prompt="You are the support bot."
+            slug=f"bench-{size}", name=f"Bench {size:,}", preset="qa-context", system_prompt="You are the support bot."
         )
-        answer[label] = {"task": task.pk, "template": task.current_template.pk, "slug": task.slug}
+        answer["tasks"][str(size)] = {"task": task.pk, "template": task.current_template.pk, "slug": task.slug}
     return answer
 
 
@@ -309,10 +340,12 @@ def _child_export(
         from django.utils import timezone
 
         from exports.models import Export
+        from exports.storage import export_dir
 
-        Export.objects.filter(task=task, state=JobState.SUCCEEDED, deleted_at__isnull=True).update(
-            deleted_at=timezone.now(), deletion="deleted"
-        )
+        earlier = Export.objects.filter(task=task, state=JobState.SUCCEEDED, deleted_at__isnull=True)
+        for old in earlier:  # their files too: 1,000,000 records take about 1.1 GB a version
+            shutil.rmtree(export_dir(old), ignore_errors=True)
+        earlier.update(deleted_at=timezone.now(), deletion="deleted")
     baseline = peak_rss()
     started, cpu = time.perf_counter(), time.process_time()
     # no REDIS_URL: the job runs inline, here
@@ -338,30 +371,25 @@ def _child_export(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_export", description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--n", type=int, default=DEFAULT_N, help="approved examples of the large task (default %(default)s)"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
+    if not argv or argv[0] not in ("setup", "export"):
+        _say("== export")
+        run(argv)
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_export", description="a benchmark's child")
     sub = parser.add_subparsers(dest="child")
-    sub.add_parser("setup")
+    setup = sub.add_parser("setup")
+    setup.add_argument("sizes", nargs="+", type=int)
     child = sub.add_parser("export")
     child.add_argument("slug")
     child.add_argument("--format", default="openai-chat")
     child.add_argument("--validation-ratio", type=float, default=None)
     child.add_argument("--test-ratio", type=float, default=None)
-    child.add_argument("--fresh", action="store_true", help="mark earlier versions deleted: no diff")
-    parser.add_argument(
-        "--formats", default=",".join(FORMATS), help="formats measured at N, comma-separated (default: all)"
-    )
+    child.add_argument("--fresh", action="store_true", help="delete earlier versions: no diff")
     args = parser.parse_args(argv)
     if args.child == "setup":
-        print(json.dumps(_child_setup()))
-    elif args.child == "export":
-        print(json.dumps(_child_export(args.slug, args.format, args.validation_ratio, args.test_ratio, args.fresh)))
+        print(json.dumps(_child_setup(args.sizes)))
     else:
-        _say("== export")
-        run(args.n, keep=args.keep, formats=tuple(args.formats.split(",")))
+        print(json.dumps(_child_export(args.slug, args.format, args.validation_ratio, args.test_ratio, args.fresh)))
     return 0
 
 

@@ -138,6 +138,16 @@ def _contamination_section(report: Mapping | None) -> str:
     )
 
 
+def _reasoning_section(export: Export) -> str:
+    """What became of the reasoning annotators wrote apart from the answer, in tasks that ask for it."""
+    if not export.task.asks_reasoning:
+        return ""
+    return (
+        "\n**Reasoning.** This task asks annotators for the reasoning (chain of thought) apart from the final answer. "
+        f"In `{export.format}`, {FORMATS[export.format].REASONING}.\n"
+    )
+
+
 def _template_section(row: Mapping, spec: TemplateSpec) -> str:
     return (
         f"### Template version {row['version']} ({row['examples']} examples)\n\n"
@@ -227,7 +237,7 @@ reviewer approved, of {kinds_text}.
 Checked against the rules of {FORMATS[export.format].RULES} before it was written.
 
 Each record was rendered through the template version its example was written with.
-
+{_reasoning_section(export)}
 {template_parts}
 ## Counts
 

@@ -9,17 +9,20 @@ check reuses the task-wide quality scan's notion of "the same prompt" and "nearl
   minimums, 16 bands of 4) of prompts of at least NEAR_DUP_MIN_WORDS words, and an estimated similarity of at least
   NEAR_DUP_THRESHOLD; a train example that is an exact duplicate is reported as exact only.
 
-Bounded work, whatever the task holds: each row is folded once and signed once (in a background thread, which numpy
-runs without the GIL); held-out rows keep their hash and signature in memory (the held-out share of the task),
-train rows only their hash and id, and their signatures go to a scratch file read back a block at a time. Matching
-is by sorting: a held-out band index (one sort per band), then per train block one binary search per band and at
-most WINDOW candidates per band and row, so the work is O(n log n) and never quadratic, even when thousands of
-prompts share a band; a train row's search ends at its first verified match (the report names one held-out twin per
-train example), so a task of look-alike prompts costs a few comparisons a row, not bands × WINDOW. Only the first
-MAX_REPORTED pairs are kept (the counts cover all).
+Bounded work, whatever the task holds: the export's thread only hands each row over (a reference to its texts), and
+a background thread takes them a batch of BATCH rows at a time: the stored hashes read as 64-bit integers in one
+step, each distinct field text of the batch folded and signed once (a shared context or a constant instruction costs
+one text a batch, not one a row), ASCII text folded with numpy, which runs without the GIL; so the check costs the
+export's own thread almost nothing. Held-out rows keep their hash and signature in memory (the held-out share of
+the task); train rows go to a scratch file (id, hash, signature: 81 bytes a row) read back a block at a time, so
+memory does not grow with the train split. Matching is by sorting: exact by one sorted array of held-out hashes and
+a binary search per train hash; near by a held-out band index (one sort per band), then per train block one binary
+search per band and at most WINDOW candidates per band and row, so the work is O(n log n) and never quadratic, even
+when thousands of prompts share a band; a train row's search ends at its first verified match (the report names one
+held-out twin per train example), so a task of look-alike prompts costs a few comparisons a row, not bands × WINDOW.
+Only the first MAX_REPORTED pairs are kept (the counts cover all).
 """
 
-from array import array
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,6 +35,11 @@ MAX_REPORTED = 20  # pairs named in the manifest, on the row and on the page
 WINDOW = 4  # held-out candidates compared per band and train row: neighbours in the sorted band, as the scan does
 BLOCK = 16_384  # train signatures matched per step
 VERIFY = 16_384  # candidate pairs verified at once
+BATCH = 2_000  # rows handed to the background thread at once
+# A train row in the scratch file: id, 64-bit prompt hash, signed (long enough to sign), signature (zeros if not).
+TRAIN_ROW = np.dtype(
+    [("id", "<i8"), ("key", "<u8"), ("signed", "u1"), ("signature", "u1", (near_duplicates.PERMUTATIONS,))]
+)
 FIELDS = 4  # instruction, context, input, prior turns: the scan's field numbers
 
 
@@ -40,76 +48,61 @@ class Contamination:
 
     def __init__(self, scratch: Path) -> None:
         self.scratch = scratch
-        # Typed arrays: 16 bytes a row, where lists of Python ints would take about 70.
-        self.held_ids, self.held_sides, self.held_keys = array("q"), array("b"), array("Q")
-        self.train_ids, self.train_keys = array("q"), array("Q")
-        self._batch: list[tuple[int, bool, list[bytes]]] = []  # (row number in its side, held out?, folded fields)
-        self._pending: list[tuple[Future, np.ndarray, np.ndarray]] = []
+        self._batch: list[tuple] = []  # rows as given to add, until a batch goes to the background thread
+        self._pending: list[Future] = []
         self._pool: ThreadPoolExecutor | None = None
+        # Held-out rows, in memory: id, side and hash (17 bytes a row), and the signatures of those long enough to
+        # sign, with their held-out row numbers (72 bytes). Train rows go to the scratch file (TRAIN_ROW), so that
+        # memory does not grow with the train split.
+        self._held: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._held_rows: list[np.ndarray] = []
         self._held_signatures: list[np.ndarray] = []
-        self._train_rows: list[np.ndarray] = []
+        self._held_count = 0
+        self._train_count = 0
         self._train_file = None
         self.compared = 0  # candidate pairs verified: at most bands × WINDOW a train row, whatever the data
 
     def add(self, pk: int, side: int, stored_hash: str, fields: tuple[str, str, str], turns) -> None:
         """One exported example: its id, side (0 train, 1 validation, 2 test), stored prompt hash, prompt fields
-        and prior turns (a list of {"role", "content"}, or None)."""
-        folded = [fold(text or "") for text in fields]
-        if turns:
-            folded.append(b" ".join(fold(str(turn.get("content") or "")) for turn in turns))
-        if stored_hash and len(stored_hash) >= 16:
-            key = int(stored_hash[:16], 16)
-        else:  # examples saved before prompt hashes were stored: the same hash, from the folded texts
-            key = int(prompt_key(folded[:3], turns or ())[:16], 16)
-        held = side != 0
-        if held:
-            row = len(self.held_ids)
-            self.held_ids.append(pk)
-            self.held_sides.append(side)
-            self.held_keys.append(key)
-        else:
-            row = len(self.train_ids)
-            self.train_ids.append(pk)
-            self.train_keys.append(key)
-        words = sum(part.count(b" ") + 1 for part in folded if part)
-        if words >= near_duplicates.NEAR_DUP_MIN_WORDS:
-            self._batch.append((row, held, folded))
-            if len(self._batch) >= 2_000:
-                self._sign()
+        and prior turns (a list of {"role", "content"}, or None). Only kept here: the export's own thread does
+        nothing more per row; a batch is folded, hashed and signed on the background thread."""
+        self._batch.append((pk, side, stored_hash, fields, turns))
+        if len(self._batch) >= BATCH:
+            self._submit()
 
-    def _sign(self) -> None:
-        """Sign the gathered rows on the background thread; collect what earlier batches finished."""
+    def _submit(self) -> None:
         batch, self._batch = self._batch, []
         if not batch:
             return
-        segments, segment_row, segment_field = [], [], []
-        for local, (_, _, folded) in enumerate(batch):
-            for field, part in enumerate(folded):
-                if part:
-                    segments.append(part)
-                    segment_row.append(local)
-                    segment_field.append(field)
-        rows = np.fromiter((row for row, _, _ in batch), dtype=np.int64, count=len(batch))
-        held = np.fromiter((h for _, h, _ in batch), dtype=bool, count=len(batch))
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-minhash")
-        future = self._pool.submit(
-            near_duplicates.signatures, segments, np.asarray(segment_row), np.asarray(segment_field), len(batch)
-        )
-        self._pending.append((future, rows, held))
-        while len(self._pending) > 2 or (self._pending and self._pending[0][0].done()):
-            self._collect(*self._pending.pop(0))
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-contamination")
+        self._pending.append(self._pool.submit(_prepare, batch))
+        while len(self._pending) > 2 or (self._pending and self._pending[0].done()):
+            self._collect(self._pending.pop(0).result())
 
-    def _collect(self, future: Future, rows: np.ndarray, held: np.ndarray) -> None:
-        signature = future.result()
-        self._held_rows.append(rows[held])
-        self._held_signatures.append(signature[held])
-        if (~held).any():
+    def _collect(self, prepared: tuple) -> None:
+        """Keep the held-out rows of a prepared batch; write its train rows to the scratch file."""
+        ids, sides, keys, signed, signature = prepared
+        held = sides != 0
+        if held.any():
+            self._held.append((ids[held], sides[held], keys[held]))
+            numbers = np.full(len(ids), -1, dtype=np.int64)
+            numbers[held] = np.arange(self._held_count, self._held_count + int(held.sum()))
+            self._held_count += int(held.sum())
+            signed_held = held[signed]
+            self._held_rows.append(numbers[signed][signed_held])
+            self._held_signatures.append(signature[signed_held])
+        train = ~held
+        if train.any():
+            rows = np.zeros(int(train.sum()), dtype=TRAIN_ROW)
+            rows["id"], rows["key"] = ids[train], keys[train]
+            signed_train = signed & train
+            rows["signed"] = signed_train[train]
+            rows["signature"][signed_train[train]] = signature[train[signed]]
             if self._train_file is None:
                 self._train_file = open(self.scratch, "wb")  # noqa: SIM115 (closed in finish)
-            self._train_rows.append(rows[~held])
-            self._train_file.write(np.ascontiguousarray(signature[~held]).tobytes())
+            self._train_file.write(rows.tobytes())
+            self._train_count += len(rows)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -120,38 +113,41 @@ class Contamination:
 
     def finish(self) -> dict:
         """The report: counts of train examples that repeat a held-out prompt exactly or nearly, and the first
-        MAX_REPORTED pairs (ids of the train and the held-out example, the held-out split, kind, similarity). Memory
-        stays bounded however many are found: a flag a train row, and the pairs of the first MAX_REPORTED rows."""
+        MAX_REPORTED pairs (ids of the train and the held-out example, the held-out split, kind, similarity). The
+        train rows are read back from the scratch file a block at a time: memory stays bounded however many rows
+        there are and however many are found (the pairs of the first MAX_REPORTED train rows)."""
         exact, near = 0, 0
-        pairs: dict[int, tuple[int, str, float]] = {}  # train row -> (held-out row, kind, similarity): the first ones
+        pairs: dict[int, tuple[int, str, float]] = {}  # train id -> (held-out row, kind, similarity): the first ones
         try:
-            self._sign()
+            self._submit()
             for pending in self._pending:
-                self._collect(*pending)
+                self._collect(pending.result())
             self._pending = []
             if self._train_file is not None:
-                self._train_file.flush()
-            matched = np.zeros(len(self.train_ids), dtype=bool)
-            if self.held_ids:
-                exact = self._exact(matched, pairs)
-                if self._train_rows:
-                    near = self._near(matched, pairs)
+                self._train_file.close()
+            self.held_ids, self.held_sides, self.held_keys = (
+                np.concatenate([chunk[i] for chunk in self._held]) if self._held else np.zeros(0, dtype=dtype)
+                for i, dtype in enumerate((np.int64, np.int8, np.uint64))
+            )
+            self._held = []
+            if len(self.held_ids) and self._train_count:
+                exact, near = self._match(pairs)
         finally:
             self.close()
             self.scratch.unlink(missing_ok=True)
         reported = [
             {
-                "train": self.train_ids[row],
-                "held_out": self.held_ids[held],
+                "train": train,
+                "held_out": int(self.held_ids[held]),
                 "split": "validation" if self.held_sides[held] == 1 else "test",
                 "kind": kind,
                 "similarity": round(float(similarity), 2),
             }
-            for row, (held, kind, similarity) in sorted(pairs.items())[:MAX_REPORTED]
+            for train, (held, kind, similarity) in sorted(pairs.items())[:MAX_REPORTED]
         ]
         return {
             "held_out": len(self.held_ids),
-            "train": len(self.train_ids),
+            "train": self._train_count,
             "exact": exact,
             "near": near,
             "threshold": near_duplicates.NEAR_DUP_THRESHOLD,
@@ -160,80 +156,125 @@ class Contamination:
         }
 
     @staticmethod
-    def _keep(pairs: dict, rows: np.ndarray, held: np.ndarray, kind: str, similarity: np.ndarray) -> None:
-        """Add the pairs of the lowest train rows to `pairs`, keeping only the MAX_REPORTED lowest rows overall."""
-        first = np.argsort(rows, kind="stable")[:MAX_REPORTED]
+    def _keep(pairs: dict, ids: np.ndarray, held: np.ndarray, kind: str, similarity: np.ndarray) -> None:
+        """Add the pairs of the lowest train ids to `pairs`, keeping only the MAX_REPORTED lowest ids overall."""
+        first = np.argsort(ids, kind="stable")[:MAX_REPORTED]
         for i in first.tolist():
-            pairs.setdefault(int(rows[i]), (int(held[i]), kind, float(similarity[i])))
-        for row in sorted(pairs)[MAX_REPORTED:]:
-            del pairs[row]
+            pairs.setdefault(int(ids[i]), (int(held[i]), kind, float(similarity[i])))
+        for train in sorted(pairs)[MAX_REPORTED:]:
+            del pairs[train]
 
-    def _exact(self, matched: np.ndarray, pairs: dict) -> int:
-        """Flag every train prompt whose hash a held-out prompt has; return how many."""
-        held = np.frombuffer(self.held_keys, dtype=np.uint64)
-        order = np.argsort(held, kind="stable")
-        held_sorted = held[order]
-        train = np.frombuffer(self.train_keys, dtype=np.uint64)
-        at = np.searchsorted(held_sorted, train)
-        found = np.flatnonzero((at < len(held_sorted)) & (held_sorted[np.minimum(at, len(held_sorted) - 1)] == train))
-        matched[found] = True
-        self._keep(pairs, found, order[at[found]], "exact", np.ones(len(found)))
-        return len(found)
-
-    def _near(self, matched: np.ndarray, pairs: dict) -> int:
-        """Flag every train prompt not matched exactly that has a verified near duplicate held out, by the held-out
-        band index; return how many."""
-        if not sum(len(rows) for rows in self._held_rows):
-            return 0
-        held_rows = np.concatenate(self._held_rows)
-        held_signature = np.concatenate(self._held_signatures)
-        self._held_signatures = []
+    def _match(self, pairs: dict) -> tuple[int, int]:
+        """(exact, near): train prompts whose hash a held-out prompt has, and, of the others, those with a verified
+        near duplicate held out (by the held-out band index); a block of train rows at a time from the scratch file."""
+        order = np.argsort(self.held_keys, kind="stable")
+        held_sorted = self.held_keys[order]
+        held_rows = np.concatenate(self._held_rows) if self._held_rows else np.zeros(0, dtype=np.int64)
+        held_signature = (
+            np.concatenate(self._held_signatures)
+            if self._held_signatures
+            else np.zeros((0, near_duplicates.PERMUTATIONS), dtype=np.uint8)
+        )
+        self._held_rows, self._held_signatures = [], []
         bands = np.ascontiguousarray(held_signature).view(np.uint32)
         index = []
-        for band in range(bands.shape[1]):
-            order = np.argsort(bands[:, band], kind="stable")
-            index.append((bands[order, band], order))
-        train_rows = np.concatenate(self._train_rows)
+        for band in range(bands.shape[1] if len(held_rows) else 0):
+            band_order = np.argsort(bands[:, band], kind="stable")
+            # int32 row numbers: 8 bytes a held-out row and band instead of 12 (held-out rows stay below 2**31)
+            index.append((bands[band_order, band], band_order.astype(np.int32)))
+        exact = near = 0
+        last = len(held_sorted) - 1
+        with open(self.scratch, "rb") as scratch:
+            while block := scratch.read(BLOCK * TRAIN_ROW.itemsize):
+                rows = np.frombuffer(block, dtype=TRAIN_ROW)
+                at = np.searchsorted(held_sorted, rows["key"])
+                same = (at <= last) & (held_sorted[np.minimum(at, last)] == rows["key"])
+                found = np.flatnonzero(same)
+                exact += len(found)
+                self._keep(pairs, rows["id"][found], order[at[found]], "exact", np.ones(len(found)))
+                if index:  # exact ones are reported as exact only
+                    hits, best_held, best_similarity = self._near_block(rows, ~same, index, held_signature)
+                    near += len(hits)
+                    self._keep(pairs, rows["id"][hits], held_rows[best_held[hits]], "near", best_similarity[hits])
+        return exact, near
+
+    def _near_block(self, rows: np.ndarray, open_rows: np.ndarray, index: list, held_signature: np.ndarray):
+        """(rows with a verified near duplicate, the best held-out signature row per row, its similarity) for one
+        block of train rows; a match ends a row's search."""
+        signature = np.ascontiguousarray(rows["signature"])
+        keys = signature.view(np.uint32)
+        open_rows = open_rows & rows["signed"].astype(bool)
         chance = 2.0**-near_duplicates.SIGNATURE_BITS
         width = near_duplicates.PERMUTATIONS
-        found = 0
-        with open(self.scratch, "rb") as scratch:
-            start = 0
-            while block := scratch.read(BLOCK * width):
-                signature = np.frombuffer(block, dtype=np.uint8).reshape(-1, width)
-                rows = train_rows[start : start + len(signature)]
-                start += len(signature)
-                keys = signature.view(np.uint32)
-                open_rows = ~matched[rows]  # exact ones are reported as exact; a match ends a row's search
-                best_held = np.full(len(signature), -1, dtype=np.int64)
-                best_similarity = np.zeros(len(signature), dtype=np.float64)
-                for band, (sorted_keys, order) in enumerate(index):
-                    todo = np.flatnonzero(open_rows)
-                    if not len(todo):
-                        break
-                    low = np.searchsorted(sorted_keys, keys[todo, band], side="left")
-                    high = np.searchsorted(sorted_keys, keys[todo, band], side="right")
-                    for offset in range(WINDOW):
-                        hit = low + offset < high
-                        if not hit.any():
-                            break
-                        a, b = todo[hit], order[low[hit] + offset]
-                        self.compared += len(a)
-                        for s in range(0, len(a), VERIFY):  # bounded temporaries: VERIFY pairs × 64 bytes at a time
-                            a_part, b_part = a[s : s + VERIFY], b[s : s + VERIFY]
-                            agree = (signature[a_part] == held_signature[b_part]).sum(axis=1) / width
-                            similarity = np.maximum(0, (agree - chance) / (1 - chance))
-                            ok = similarity >= near_duplicates.NEAR_DUP_THRESHOLD
-                            a_ok, b_ok, s_ok = a_part[ok], b_part[ok], similarity[ok]
-                            better = s_ok > best_similarity[a_ok]
-                            best_held[a_ok[better]] = held_rows[b_ok[better]]
-                            best_similarity[a_ok[better]] = s_ok[better]
-                            open_rows[a_ok] = False
-                hit_rows = np.flatnonzero(best_held >= 0)
-                matched[rows[hit_rows]] = True
-                found += len(hit_rows)
-                self._keep(pairs, rows[hit_rows], best_held[hit_rows], "near", best_similarity[hit_rows])
-        return found
+        best_held = np.full(len(rows), -1, dtype=np.int64)
+        best_similarity = np.zeros(len(rows), dtype=np.float64)
+        for band, (sorted_keys, order) in enumerate(index):
+            todo = np.flatnonzero(open_rows)
+            if not len(todo):
+                break
+            low = np.searchsorted(sorted_keys, keys[todo, band], side="left")
+            high = np.searchsorted(sorted_keys, keys[todo, band], side="right")
+            for offset in range(WINDOW):
+                hit = low + offset < high
+                if not hit.any():
+                    break
+                a, b = todo[hit], order[low[hit] + offset]
+                self.compared += len(a)
+                for s in range(0, len(a), VERIFY):  # bounded temporaries: VERIFY pairs × 64 bytes at a time
+                    a_part, b_part = a[s : s + VERIFY], b[s : s + VERIFY]
+                    agree = (signature[a_part] == held_signature[b_part]).sum(axis=1) / width
+                    similarity = np.maximum(0, (agree - chance) / (1 - chance))
+                    ok = similarity >= near_duplicates.NEAR_DUP_THRESHOLD
+                    a_ok, b_ok, s_ok = a_part[ok], b_part[ok], similarity[ok]
+                    better = s_ok > best_similarity[a_ok]
+                    best_held[a_ok[better]] = b_ok[better]
+                    best_similarity[a_ok[better]] = s_ok[better]
+                    open_rows[a_ok] = False
+        return np.flatnonzero(best_held >= 0), best_held, best_similarity
+
+
+def _prepare(batch: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """On the background thread, for a batch of rows as given to Contamination.add: (ids, sides, 64-bit prompt
+    hashes, which rows are signed (at least NEAR_DUP_MIN_WORDS folded words), their signatures).
+
+    Signatures are near_duplicates.signatures of the folded fields; each distinct field text of the batch is folded
+    and signed once (a shared context, a constant instruction), with numpy for ASCII text."""
+    n = len(batch)
+    ids = np.fromiter((row[0] for row in batch), dtype=np.int64, count=n)
+    sides = np.fromiter((row[1] for row in batch), dtype=np.int8, count=n)
+    hashes = [row[2] or "" for row in batch]
+    missing = [i for i, stored in enumerate(hashes) if len(stored) < 16]
+    for i in missing:  # examples saved before prompt hashes were stored: the same hash, from the folded texts
+        fields, turns = batch[i][3], batch[i][4]
+        hashes[i] = prompt_key([fold(text or "") for text in fields], turns or ())
+    keys = np.frombuffer(bytes.fromhex("".join(stored[:16] for stored in hashes)), dtype=">u8").astype(np.uint64)
+    contributions = []
+    segment = np.empty((n, FIELDS), dtype=np.int64)  # each row's text per field, numbered across fields
+    words = np.zeros(n, dtype=np.int64)
+    offset = 0
+    for field in range(FIELDS):
+        if field < 3:
+            texts = [row[3][field] or "" for row in batch]
+        else:  # prior turns: their contents folded and joined (already folded: ASCII or not, folding again keeps it)
+            texts = [
+                b" ".join(fold(str(turn.get("content") or "")) for turn in row[4]).decode() if row[4] else ""
+                for row in batch
+            ]
+        distinct: dict[str, int] = {}
+        numbers = [distinct.setdefault(text, len(distinct)) for text in texts]
+        minimums, counted = near_duplicates.text_minimums(list(distinct))
+        local = np.fromiter(numbers, dtype=np.int64, count=n)
+        segment[:, field] = local + offset
+        words += counted[local]
+        contributions.append(near_duplicates.contribution(minimums, field))
+        offset += len(distinct)
+    signed = words >= near_duplicates.NEAR_DUP_MIN_WORDS
+    table = np.concatenate(contributions)  # a text without words has zero minimums: it adds nothing, as if absent
+    rows = segment[signed]
+    combined = table[rows[:, 0]]
+    for field in range(1, FIELDS):
+        combined ^= table[rows[:, field]]
+    return ids, sides, keys, signed, near_duplicates.combine(combined)
 
 
 def contamination_summary(report: dict) -> str:

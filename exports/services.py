@@ -349,6 +349,7 @@ def _write_files(export: Export, folder: Path) -> _Built:
             raise ExportCancelled
         target = FORMATS[export_format]
         chat, record_ok, record_explain = target.USES_TURNS, target.record_ok, target.problem
+        asks_reasoning = task.asks_reasoning  # else records without reasoning, as before the setting
         rows = chain.from_iterable(batches)
         for (
             pk,
@@ -363,6 +364,7 @@ def _write_files(export: Export, folder: Path) -> _Built:
             codes,
             metadata,
             stored_hash,
+            reasoning,
             side,
         ) in rows:
             if messages.__class__ is str:  # jsonb as text, from PostgreSQL
@@ -375,7 +377,7 @@ def _write_files(export: Export, folder: Path) -> _Built:
             try:
                 fields = {"instruction": instruction, "context": context, "input": input_}
                 # only chat formats carry prior turns
-                record = render(fields, completion, messages if chat else None)
+                record = render(fields, completion, messages if chat else None, reasoning if asks_reasoning else None)
                 problem = None if record_ok(record) else record_explain(record)
             except TemplateError as exc:  # its template is over a limit
                 problem = str(exc)

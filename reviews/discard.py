@@ -76,9 +76,12 @@ def example_discard(*, example: Example, actor, expected_version: int, note: str
         values["status"] = Status.REJECTED
     else:
         text, kind = (good.text, good.kind) if good is not None else ("", current.kind)
-        values.update(status=Status.NEW, author=None, submitted_at=None, completion=text, kind=kind)
+        reasoning = good.reasoning if good is not None else ""
+        values.update(
+            status=Status.NEW, author=None, submitted_at=None, completion=text, kind=kind, reasoning=reasoning
+        )
         Revision.objects.create(
-            example=current, text=text, kind=kind, author=actor, reason=Revision.Reason.RESTORE,
+            example=current, text=text, reasoning=reasoning, kind=kind, author=actor, reason=Revision.Reason.RESTORE,
             example_version=values["version"],
         )  # fmt: skip
         current.completion, current.kind = text, kind

@@ -262,6 +262,7 @@ def _latest_revision(example: Example) -> Revision:
         revision = Revision.objects.create(
             example=example,
             text=example.completion,
+            reasoning=example.reasoning,
             kind=example.kind,
             author=example.author,
             reason=Revision.Reason.IMPORT,
@@ -338,6 +339,7 @@ def verdict_record(
         verdict.revision = Revision.objects.create(
             example=current,
             text=completion,
+            reasoning=current.reasoning,  # the reviewer fixes the answer; the reasoning stays, kept with it
             kind=kind,
             author=reviewer,
             reason=Revision.Reason.REVIEWER_EDIT,

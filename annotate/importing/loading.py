@@ -195,6 +195,7 @@ class _OrmLoader(_Loader):
                     input=r.input,
                     messages=r.messages,
                     completion=r.completion,
+                    reasoning=r.reasoning,
                     kind=r.kind,
                     source=IMPORTED,
                     metadata=orjson.loads(r.metadata) if r.metadata else {},
@@ -208,7 +209,14 @@ class _OrmLoader(_Loader):
             ]
         )
         Revision.objects.bulk_create(
-            Revision(example=e, text=e.completion, kind=e.kind, reason=REASON_IMPORT, example_version=1)
+            Revision(
+                example=e,
+                text=e.completion,
+                reasoning=e.reasoning,
+                kind=e.kind,
+                reason=REASON_IMPORT,
+                example_version=1,
+            )
             for e in examples
             if e.completion
         )
@@ -296,8 +304,9 @@ class _CopyLoader(_Loader):
 
     EXAMPLE = ("id", "task_id", "template_id", "uuid", "instruction", "context", "input", "messages", "completion",
                "kind", "source", "external_id", "prompt_hash", "warnings", "warning_codes", "risk", "status", "version",
-               "author_id", "claimed_by_id", "claim_expires_at", "created_at", "updated_at", "metadata")  # fmt: skip
-    REVISION = ("example_id", "text", "kind", "author_id", "reason", "example_version", "created_at")
+               "author_id", "claimed_by_id", "claim_expires_at", "created_at", "updated_at", "metadata",
+               "reasoning")  # fmt: skip
+    REVISION = ("example_id", "text", "kind", "author_id", "reason", "example_version", "created_at", "reasoning")
     TRANSITION = ("example_id", "from_status", "to_status", "actor_id", "note", "created_at")
     QUEUED_BATCHES = 2  # formatted batches waiting: bounds the memory of the pipeline
     SWITCH_INTERVAL = 0.0005  # seconds: how soon the loading thread gets the GIL back (see load)
@@ -315,12 +324,13 @@ class _CopyLoader(_Loader):
             self.sql[model] = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({quoted}) FROM STDIN"
             self.extra[model] = "".join("\t" + _copy_text(self._default(model, f)) for f in extra)
         now = _copy_text(self.now)
-        # The metadata, last of the named columns, is "{}" in the common tail; a record that keeps some writes the
-        # tail in two parts around it (so that a mapping without metadata costs nothing more).
+        # The metadata and the reasoning, last of the named columns, are "{}" and "" in the common tail; a record that
+        # has either writes the tail in two parts around them (so that a record without costs nothing more).
         self.example_mid = f"\t{self.status}\t1\t\\N\t\\N\t\\N\t{now}\t{now}\t"
         self.example_rest = f"{self.extra[Example]}\n"
-        self.example_tail = f"{self.example_mid}{{}}{self.example_rest}"
-        self.revision_tail = f"\t\\N\t{REASON_IMPORT}\t1\t{now}{self.extra[Revision]}\n"
+        self.example_tail = f"{self.example_mid}{{}}\t{self.example_rest}"
+        self.revision_head = f"\t\\N\t{REASON_IMPORT}\t1\t{now}\t"
+        self.revision_rest = f"{self.extra[Revision]}\n"
         actor = _copy_text(self.actor_id)
         self.transition_tail = f"\t{NEW}\t{self.status}\t{actor}\t{IMPORTED}\t{now}{self.extra[Transition]}\n"
 
@@ -425,14 +435,19 @@ class _CopyLoader(_Loader):
                 if found["risk"]
                 else "[]\t\t0"
             )
-            tail = f"{self.example_mid}{_escaped(r.metadata)}{self.example_rest}" if r.metadata else self.example_tail
+            reasoning = _escaped(r.reasoning)
+            tail = (
+                f"{self.example_mid}{_escaped(r.metadata) if r.metadata else '{}'}\t{reasoning}{self.example_rest}"
+                if r.metadata or reasoning
+                else self.example_tail
+            )
             examples.append(
                 f"{pk}{head}{uid}\t{_escaped(r.instruction)}\t{_escaped(r.context)}\t"
                 f"{_escaped(r.input)}\t{messages}\t{completion}\t{r.kind}\t{IMPORTED}\t"
                 f"{_escaped(r.external_id)}\t{key}\t{warned}{tail}"
             )
             if completion:
-                revisions.append(f"{pk}\t{completion}\t{r.kind}{self.revision_tail}")
+                revisions.append(f"{pk}\t{completion}\t{r.kind}{self.revision_head}{reasoning}{self.revision_rest}")
             if moved:
                 transitions.append(f"{pk}{self.transition_tail}")
         return "".join(examples), "".join(revisions), "".join(transitions)

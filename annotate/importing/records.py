@@ -13,13 +13,14 @@ from .common import HAPPY, ImportFailed, _json_problem, _shown, _unstorable_prob
 from .mapping import MISSING, Mapping, Mismatch, PathError, has_rest, key_label, path_text, pick, tries_of
 from .reading import _Reader
 
-TEXT_FIELDS = ("instruction", "context", "input", "completion")
+TEXT_FIELDS = ("instruction", "context", "input", "completion", "reasoning")
 # The fields a key (a JSON key, a CSV column) can be mapped to, with the labels of the mapping form.
 FIELDS = {
     "instruction": "Instruction (or prompt)",
     "context": "Context",
     "input": "Input",
     "completion": "Completion (or output)",
+    "reasoning": "Reasoning (chain of thought)",
     "kind": "Kind",
     "external_id": "External id",
     "messages": "Chat messages (OpenAI shape)",
@@ -32,6 +33,8 @@ NAME_MATCHES = {
     "input": "input",
     "output": "completion",
     "completion": "completion",
+    "reasoning": "reasoning",
+    "reasoning_content": "reasoning",
     "kind": "kind",
     "id": "external_id",
     "external_id": "external_id",
@@ -57,6 +60,7 @@ class Record(NamedTuple):
     external_id: str
     messages: list
     metadata: str = ""  # the JSON of the values kept as metadata ("" when none)
+    reasoning: str = ""  # the reasoning before the completion: a `reasoning` key, or the answer's reasoning_content
 
 
 class _Invalid(Exception):
@@ -205,7 +209,7 @@ class Mapper:
                 problems.append((keys["external_id"], problem))
         if problems:
             raise _Invalid(problems)
-        return Record(*texts, kind, external_id, messages, metadata)
+        return Record(*texts[:4], kind, external_id, messages, metadata, texts[4])
 
     def _read_paths(self, raw: dict, values: dict, keys: dict, problems: list) -> None:
         """Set the values the paths find (absent when they find nothing, or null, or "")."""
@@ -303,6 +307,16 @@ class Mapper:
         if turns and turns[-1]["role"] == "assistant":
             values["completion"] = turns.pop()["content"]
             keys["completion"] = key
+            # The answer's reasoning, as reasoning models' chat messages carry it (the key their templates read).
+            reasoning = messages[-1].get("reasoning_content")
+            if reasoning is not None and reasoning != "":
+                where = f"{key}[{len(messages) - 1}].reasoning_content"
+                if "reasoning" in values:
+                    again = f'gives the reasoning again (so does "{_shown(keys["reasoning"])}"); keep one'
+                    problems.append((where, again))
+                else:
+                    values["reasoning"] = reasoning
+                    keys["reasoning"] = where
         if not turns or turns[-1]["role"] != "user":
             problems.append(
                 (key, "the last message before the assistant's answer must be the user's (the instruction)")

@@ -27,6 +27,8 @@ Every permutation and table comes from a fixed seed: the same prompts give the s
 
 import numpy as np
 
+from .text import _ASCII_FOLD, fold
+
 NEAR_DUP_THRESHOLD = 0.7
 NEAR_DUP_MIN_WORDS = 8  # shorter prompts ("What is the capital of Spain?") differ meaningfully by one word
 PERMUTATIONS = 64
@@ -43,6 +45,7 @@ _PERM_B = _rng.integers(0, 2**32, size=PERMUTATIONS, dtype=np.uint64).astype(np.
 _FIELD_MIX = _rng.integers(0, 2**32, size=16, dtype=np.uint64).astype(np.uint32) | np.uint32(1)
 _PAIR_MIX = np.uint64(0x9E3779B97F4A7C15)
 _WORD_BASE = np.uint64(0x100000001B3 | 1)
+_FOLD_TABLE = np.frombuffer(_ASCII_FOLD, dtype=np.uint8)
 _WORD_BASE_INVERSE = np.uint64(pow(int(_WORD_BASE), -1, 2**64))
 
 
@@ -87,7 +90,101 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(29))
 
 
+def field_minimums(segments: list[bytes]) -> np.ndarray:
+    """(len(segments), PERMUTATIONS) uint32: the 64 minimums of each folded, non-empty text's shingles. A row's
+    signature mixes the minimums of its fields (contribution); equal texts have equal minimums, so a caller that sees
+    one text many times (a shared context, a constant instruction) can compute them once."""
+    out = np.empty((len(segments), PERMUTATIONS), dtype=np.uint32)
+    start, size = 0, 0
+    for end, segment in enumerate(segments, 1):
+        size += len(segment) + 1
+        if size >= _BATCH_BYTES or end == len(segments):
+            out[start:end] = _minimums(segments[start:end])
+            start, size = end, 0
+    return out
+
+
+def text_minimums(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(minimums, words) of raw texts, folded here: the field_minimums of [fold(t) for t in texts] (zeros for a text
+    with no word) and each text's number of folded words. ASCII text is folded with numpy (the fold table, words
+    split at runs of spaces), so a caller's thread holds the GIL very little; other text goes through text.fold."""
+    minimums = np.zeros((len(texts), PERMUTATIONS), dtype=np.uint32)
+    words = np.zeros(len(texts), dtype=np.int64)
+    ascii_rows = [i for i, text in enumerate(texts) if text.isascii()]
+    other_rows = [i for i, text in enumerate(texts) if not text.isascii()]
+    for rows, raw in ((ascii_rows, True), (other_rows, False)):
+        start, size = 0, 0
+        for end, row in enumerate(rows, 1):
+            size += len(texts[row]) + 1
+            if size >= _BATCH_BYTES or end == len(rows):
+                part = rows[start:end]
+                encoded = [texts[i].encode() if raw else fold(texts[i]) for i in part]
+                data = np.frombuffer(b"\n".join(encoded), dtype=np.uint8)
+                if raw:  # the fold table maps every non-word byte, line breaks included, to a space
+                    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+                    data = _FOLD_TABLE[data]
+                    data[np.cumsum(lengths + 1)[:-1] - 1] = 0x0A
+                minimums[part], words[part] = _loose_minimums(data, len(part))
+                start, size = end, 0
+    return minimums, words
+
+
+def _loose_minimums(data: np.ndarray, n_segments: int) -> tuple[np.ndarray, np.ndarray]:
+    """_minimums of segments separated by line breaks whose words are separated by runs of spaces (leading and
+    trailing spaces allowed); a segment without words gets zeros. Also each segment's number of words."""
+    separators = np.flatnonzero((data == 0x20) | (data == 0x0A))
+    starts = np.r_[0, separators + 1]
+    ends = np.r_[separators, len(data)]
+    segment_of = np.r_[0, np.cumsum(data[separators] == 0x0A, dtype=np.int64)]
+    word = ends > starts  # between two spaces in a row: no word
+    starts, ends, segment_of = starts[word], ends[word], segment_of[word]
+    counted = np.bincount(segment_of, minlength=n_segments)
+    out = np.zeros((n_segments, PERMUTATIONS), dtype=np.uint32)
+    if not len(starts):
+        return out, counted
+    powers, inverse = _powers_up_to(len(data) + 1)
+    prefix = np.zeros(len(data) + 1, dtype=np.uint64)
+    np.cumsum(data * powers[: len(data)], out=prefix[1:])
+    word_hash = _mix((prefix[ends] - prefix[starts]) * inverse[starts])
+    pair = np.zeros(len(starts), dtype=bool)
+    pair[:-1] = segment_of[:-1] == segment_of[1:]
+    first = np.ones(len(starts), dtype=bool)
+    first[1:] = segment_of[1:] != segment_of[:-1]
+    keep = pair | first
+    following = np.zeros_like(word_hash)
+    following[:-1] = word_hash[1:]
+    shingle = np.where(pair, word_hash * _PAIR_MIX + (following ^ (following >> np.uint64(29))), word_hash)[keep]
+    shingle_segment = segment_of[keep]
+    x = (shingle ^ (shingle >> np.uint64(32))).astype(np.uint32)
+    segment_start = np.flatnonzero(np.r_[True, shingle_segment[1:] != shingle_segment[:-1]])
+    present = shingle_segment[segment_start]
+    permuted = np.empty_like(x)
+    for j in range(PERMUTATIONS):
+        np.multiply(x, _PERM_A[j], out=permuted)
+        permuted += _PERM_B[j]
+        out[present, j] = np.minimum.reduceat(permuted, segment_start)
+    return out, counted
+
+
+def contribution(minimums: np.ndarray, field: int) -> np.ndarray:
+    """What a field's minimums add (by XOR) to its row's combined values before they are cut to SIGNATURE_BITS."""
+    return minimums * _FIELD_MIX[field]
+
+
+def combine(combined: np.ndarray) -> np.ndarray:
+    """The uint8 signature of XOR-combined contributions."""
+    return (combined >> np.uint32(32 - SIGNATURE_BITS)).astype(np.uint8)
+
+
 def _fold_minimums(combined: np.ndarray, segments: list[bytes], rows: np.ndarray, fields: np.ndarray) -> None:
+    minimums = _minimums(segments)
+    for field in np.unique(fields):
+        mask = fields == field  # a row has each field once, so the rows under this mask are distinct
+        combined[rows[mask]] ^= minimums[mask] * _FIELD_MIX[field]
+
+
+def _minimums(segments: list[bytes]) -> np.ndarray:
+    """The minimums of each segment (all non-empty), in segment order."""
     # Folded text is words joined by single spaces; segments are joined by single line breaks.
     data = np.frombuffer(b"\n".join(segments), dtype=np.uint8)
     separators = np.flatnonzero((data == 0x20) | (data == 0x0A))
@@ -110,17 +207,13 @@ def _fold_minimums(combined: np.ndarray, segments: list[bytes], rows: np.ndarray
     shingle_segment = word_segment[keep]
     x = (shingle ^ (shingle >> np.uint64(32))).astype(np.uint32)
     segment_start = np.flatnonzero(np.r_[True, shingle_segment[1:] != shingle_segment[:-1]])
-    present = shingle_segment[segment_start]
     minimums = np.empty((len(segment_start), PERMUTATIONS), dtype=np.uint32)
     permuted = np.empty_like(x)
     for j in range(PERMUTATIONS):
         np.multiply(x, _PERM_A[j], out=permuted)
         permuted += _PERM_B[j]
         minimums[:, j] = np.minimum.reduceat(permuted, segment_start)
-    seg_rows, seg_fields = rows[present], fields[present]
-    for field in np.unique(seg_fields):
-        mask = seg_fields == field  # a row has each field once, so the rows under this mask are distinct
-        combined[seg_rows[mask]] ^= minimums[mask] * _FIELD_MIX[field]
+    return minimums
 
 
 def similarity(signature: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -10,8 +10,31 @@ from annotate.rendering import CHAT_ROLES, TemplateSpec, render_text
 
 ROLES = frozenset(CHAT_ROLES)
 
-# (fields, completion, prior chat turns or None) -> the training record of one example
-Renderer = Callable[[Mapping[str, str], str, list | None], dict]
+# (fields, completion, prior chat turns or None, reasoning or None) -> the training record of one example. The
+# reasoning is None where the task does not ask for it, else the example's reasoning ("" when none was written).
+Renderer = Callable[..., dict]
+
+# Reasoning written into the answer itself: LLaMA-Factory's data/README.md ("For reasoning models, if the dataset
+# contains chain-of-thought (CoT), the CoT needs to be placed in the model responses, such as `<think>cot</think>
+# output`"), with the thought words of its reasoning templates (src/llamafactory/data/template.py: "<think>\n" and
+# "\n</think>\n\n" by default), which is also how the chat templates of reasoning models (Qwen3, DeepSeek-R1) lay
+# out an assistant turn.
+THINK_OPEN, THINK_CLOSE = "<think>\n", "\n</think>\n\n"
+INLINE_REASONING = (
+    "the reasoning goes before the answer in the same text, as `<think>\\n…\\n</think>\\n\\n` then the answer "
+    "(LLaMA-Factory's data/README.md and its reasoning templates' thought words); an example without reasoning has "
+    "the answer alone"
+)
+
+
+def with_thinking(completion: str, reasoning: str | None) -> str:
+    """The completion with the reasoning before it in think tags (INLINE_REASONING), or alone when there is none.
+    Raise ValueError for a reasoning that holds a closing tag: a trainer would end the reasoning there."""
+    if not reasoning:
+        return completion
+    if "</think>" in reasoning:
+        raise ValueError("the reasoning holds </think>, where a trainer would take the reasoning to end; remove it")
+    return f"{THINK_OPEN}{reasoning}{THINK_CLOSE}{completion}"
 
 
 def text_ok(value) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from annotate.rendering import TemplateSpec, render_text, rendered_length
 
-from ._rules import Renderer, flat_problem, text_ok
+from ._rules import INLINE_REASONING, Renderer, flat_problem, text_ok, with_thinking
 
 NAME = "alpaca"
 LABEL = "Alpaca"
@@ -20,14 +20,16 @@ EXTRA_FILES: tuple[str, ...] = ()
 SHAPE = '{"instruction": …, "input": …, "output": …}'
 EXAMPLE = {"instruction": "Where is my parcel?", "input": "Order shipped on Monday.", "output": "On its way."}
 RULES = "Stanford Alpaca README (“Data Release”); LLaMA-Factory data/README.md (Alpaca format)"
+# LLaMA-Factory reads Alpaca too: the reasoning goes in the output, as its data/README.md says.
+REASONING = INLINE_REASONING
 
 
 def renderer(spec: TemplateSpec) -> Renderer:
     input_format = spec.alpaca_input_format
-    return lambda fields, completion, messages=None: {
+    return lambda fields, completion, messages=None, reasoning=None: {
         "instruction": fields.get("instruction", ""),
         "input": render_text(input_format, fields),
-        "output": completion,
+        "output": with_thinking(completion, reasoning),
     }
 
 

@@ -10,7 +10,10 @@ Rules, and where they come from:
 - The chat templates both apply (the tokenizer's `chat_template`; e.g. Llama 2, Mistral and Gemma raise
   "Conversation roles must alternate user/assistant/user/assistant/..."): the system message, when there is one,
   comes first; then user and assistant turns alternate, starting with the user's.
-Checked here: exactly the key `messages`; each message exactly `role` and `content`, a known role and non-empty text;
+- Reasoning (tasks that ask for it): the final assistant message's `reasoning_content`, as TRL's chat_templates.md
+  shows its reasoning templates reading it (Qwen3: `<think>` + reasoning_content + `</think>` before the content).
+Checked here: exactly the key `messages`; each message exactly `role` and `content` (the last one also
+`reasoning_content`, a string, in tasks that ask for the reasoning), a known role and non-empty text;
 a system message only first; turns alternate from the user's; the last one is the assistant's. Tool tasks will add
 `"tools"` and tool turns (another issue); the check names the key set it expects, so adding them is one change here.
 """
@@ -34,6 +37,11 @@ SHAPE = (
 EXAMPLE = {
     "messages": [{"role": "user", "content": "Where is my parcel?"}, {"role": "assistant", "content": "On its way."}]
 }
+REASONING = (
+    'the reasoning is the final assistant message\'s `reasoning_content` ("" when none was written), the key the '
+    "chat templates of reasoning models read (TRL's chat_templates.md: its Qwen3 training template renders it as "
+    "`<think>` … `</think>` before the content); a chat template that does not read it leaves the reasoning out"
+)
 RULES = (
     "TRL documentation, “Dataset formats and types” (conversational); Axolotl documentation, “Conversation › "
     "chat_template”; chat templates: system first, then user and assistant alternate"
@@ -42,7 +50,16 @@ RULES = (
 
 def renderer(spec: TemplateSpec) -> Renderer:
     turns = chat_turns(spec)
-    return lambda fields, completion, messages=None: {"messages": turns(fields, completion, messages)}
+
+    def render(
+        fields: Mapping[str, str], completion: str, messages: list | None = None, reasoning: str | None = None
+    ) -> dict:
+        out = turns(fields, completion, messages)
+        if reasoning is not None:  # every record of a task that asks for it: the same keys in every record
+            out[-1]["reasoning_content"] = reasoning
+        return {"messages": out}
+
+    return render
 
 
 def _order_ok(messages: list) -> bool:
@@ -57,10 +74,23 @@ def _order_ok(messages: list) -> bool:
     return True
 
 
+def _without_reasoning(messages):
+    """The turns with the final assistant message's reasoning_content left out, or None when that value is not a
+    string (then the record is not valid). Any other message with it breaks the role/content rule as usual."""
+    if messages.__class__ is not list or not messages:
+        return messages
+    last = messages[-1]
+    if last.__class__ is not dict or "reasoning_content" not in last:
+        return messages
+    if last["reasoning_content"].__class__ is not str or last.get("role") != "assistant":
+        return None
+    return [*messages[:-1], {key: value for key, value in last.items() if key != "reasoning_content"}]
+
+
 def record_ok(record) -> bool:
     if record.__class__ is not dict or len(record) != 1:
         return False
-    messages = record.get("messages")
+    messages = _without_reasoning(record.get("messages"))
     return turns_ok(messages) and _order_ok(messages)
 
 
@@ -83,12 +113,13 @@ def _order_problem(messages: list) -> str | None:
 def problem(record) -> str | None:
     if record_ok(record):
         return None
-    return (
-        keys_problem(record, RECORD_KEYS)
-        or turns_problem(record["messages"])
-        or _order_problem(record["messages"])
-        or f"not a {NAME} record"
-    )
+    found = keys_problem(record, RECORD_KEYS)
+    if found:
+        return found
+    messages = _without_reasoning(record["messages"])
+    if messages is None:
+        return "the last message's reasoning_content must be a string, on the assistant's message"
+    return turns_problem(messages) or _order_problem(messages) or f"not a {NAME} record"
 
 
 def min_chars(spec: TemplateSpec, fields: Mapping[str, str]) -> int:

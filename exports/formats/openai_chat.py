@@ -10,7 +10,16 @@ from collections.abc import Mapping
 
 from annotate.rendering import TemplateSpec
 
-from ._rules import Renderer, chat_chars, chat_turns, keys_problem, turns_ok, turns_problem
+from ._rules import (
+    INLINE_REASONING,
+    Renderer,
+    chat_chars,
+    chat_turns,
+    keys_problem,
+    turns_ok,
+    turns_problem,
+    with_thinking,
+)
 
 NAME = "openai-chat"
 LABEL = "OpenAI chat"
@@ -26,11 +35,16 @@ EXAMPLE = {
     "messages": [{"role": "user", "content": "Where is my parcel?"}, {"role": "assistant", "content": "On its way."}]
 }
 RULES = "OpenAI fine-tuning guide, “Preparing your dataset”"
+# OpenAI's chat format for fine-tuning has no field for a reasoning written apart (its guide trains on the
+# assistant's content alone), and Together and Fireworks read that format: inline, as LLaMA-Factory documents it.
+REASONING = INLINE_REASONING
 
 
 def renderer(spec: TemplateSpec) -> Renderer:
     turns = chat_turns(spec)
-    return lambda fields, completion, messages=None: {"messages": turns(fields, completion, messages)}
+    return lambda fields, completion, messages=None, reasoning=None: {
+        "messages": turns(fields, with_thinking(completion, reasoning), messages)
+    }
 
 
 def record_ok(record) -> bool:

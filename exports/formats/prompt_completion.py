@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from annotate.rendering import TemplateSpec, render_text, rendered_length
 
-from ._rules import Renderer, flat_problem, text_ok
+from ._rules import INLINE_REASONING, Renderer, flat_problem, text_ok, with_thinking
 
 NAME = "prompt-completion"
 LABEL = "Prompt / completion"
@@ -20,13 +20,15 @@ EXTRA_FILES: tuple[str, ...] = ()
 SHAPE = '{"prompt": …, "completion": …}'
 EXAMPLE = {"prompt": "### Question:\nWhere is my parcel?\n\n### Answer:\n", "completion": "On its way."}
 RULES = "TRL documentation, “Dataset formats and types” (standard prompt-completion)"
+# TRL's standard prompt-completion type has one text to learn; a reasoning model's answer starts with its reasoning.
+REASONING = INLINE_REASONING
 
 
 def renderer(spec: TemplateSpec) -> Renderer:
     prompt_format = spec.prompt_format
-    return lambda fields, completion, messages=None: {
+    return lambda fields, completion, messages=None, reasoning=None: {
         "prompt": render_text(prompt_format, fields),
-        "completion": completion,
+        "completion": with_thinking(completion, reasoning),
     }
 
 

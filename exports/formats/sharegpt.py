@@ -21,7 +21,7 @@ import orjson
 
 from annotate.rendering import TemplateSpec
 
-from ._rules import Renderer, chat_chars, chat_turns, keys_problem, text_ok
+from ._rules import INLINE_REASONING, Renderer, chat_chars, chat_turns, keys_problem, text_ok, with_thinking
 
 NAME = "sharegpt"
 LABEL = "ShareGPT (LLaMA-Factory)"
@@ -38,6 +38,8 @@ RULES = (
     "LLaMA-Factory data/README.md, “Sharegpt Format” (human/observation at odd positions, gpt/function_call at even)"
 )
 
+REASONING = INLINE_REASONING  # LLaMA-Factory's own rule: in the gpt turn's value
+
 TAGS = {"user": "human", "assistant": "gpt"}  # roles of a chat turn -> ShareGPT tags; tool turns come with tool tasks
 ODD = frozenset({"human", "observation"})  # positions 1, 3, 5, ... (counted from 1)
 EVEN = frozenset({"gpt", "function_call"})
@@ -46,8 +48,10 @@ EVEN = frozenset({"gpt", "function_call"})
 def renderer(spec: TemplateSpec) -> Renderer:
     chat = chat_turns(spec)
 
-    def render(fields: Mapping[str, str], completion: str, messages: list | None = None) -> dict:
-        turns = chat(fields, completion, messages)
+    def render(
+        fields: Mapping[str, str], completion: str, messages: list | None = None, reasoning: str | None = None
+    ) -> dict:
+        turns = chat(fields, with_thinking(completion, reasoning), messages)
         system = ""
         if turns[0]["role"] == "system":
             system = turns[0]["content"]

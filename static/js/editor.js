@@ -9,6 +9,9 @@
   const form = document.querySelector("form[data-editor]");
   if (!form) return;
   const box = form.querySelector("#id_completion");
+  // The reasoning box, in tasks that ask for it: saved with the completion (the same request), kept in the copy.
+  const reasoningBox = form.querySelector("#id_reasoning");
+  function reasoning() { return reasoningBox ? reasoningBox.value : undefined; }
   const saveUrl = form.dataset.saveUrl;
   const prefix = "pairsmith:draft:" + form.dataset.example + ":";
   const ABANDONED_MS = 10 * 60 * 1000; // a copy nobody updated for this long belongs to a tab that is gone
@@ -56,7 +59,7 @@
   const key = prefix + client;
   const adopted = []; // other tabs' copies restored here: forgotten once this page's save holds them
   function remember(extra) {
-    const copy = { text: box.value, kind: kind(), version: version(), client: client, seq: lastSeq, at: Date.now() };
+    const copy = { text: box.value, reasoning: reasoning(), kind: kind(), version: version(), client: client, seq: lastSeq, at: Date.now() };
     try { localStorage.setItem(key, JSON.stringify(Object.assign(copy, extra || {}))); } catch (e) { /* full */ }
   }
   function forget() {
@@ -162,6 +165,7 @@
     data.set("csrfmiddlewaretoken", form.querySelector("input[name=csrfmiddlewaretoken]").value);
     data.set("autosave", "1");
     data.set("completion", found.copy.text);
+    if (reasoningBox && typeof found.copy.reasoning === "string") data.set("reasoning", found.copy.reasoning);
     data.set("kind", found.copy.kind || kind());
     data.set("version", found.copy.version);
     data.set("client", found.copy.client || client);
@@ -180,17 +184,23 @@
   // previous page or a tab that is gone, is not on the server yet: show it and save it at once.
   const radios = Array.from(form.querySelectorAll("input[name=kind]"));
   const storedRadio = radios.find(function (r) { return r.defaultChecked; });
-  const stored = { text: box.defaultValue, kind: storedRadio ? storedRadio.value : kind() };
-  if (box.value !== stored.text || kind() !== stored.kind) edits += 1;
+  const stored = {
+    text: box.defaultValue, reasoning: reasoningBox ? reasoningBox.defaultValue : undefined,
+    kind: storedRadio ? storedRadio.value : kind(),
+  };
+  if (box.value !== stored.text || reasoning() !== stored.reasoning || kind() !== stored.kind) edits += 1;
+  // A copy made before the reasoning box existed (or in a task without it) has none: it leaves the box as it is.
+  function sameReasoning(copy) { return typeof copy.reasoning !== "string" || copy.reasoning === stored.reasoning; }
   let restored = false;
   copies().forEach(function (found) {
     const copy = found.copy;
     const mine = copy.client === client || copy.left || Date.now() - (copy.at || 0) > ABANDONED_MS;
     if (!mine) return; // another tab that is still open holds it
-    if (copy.text === stored.text && (copy.kind || stored.kind) === stored.kind) {
+    if (copy.text === stored.text && sameReasoning(copy) && (copy.kind || stored.kind) === stored.kind) {
       try { localStorage.removeItem(found.key); } catch (e) { /* ignore */ }
     } else if (copy.version === version() && !restored) {
       box.value = copy.text;
+      if (reasoningBox && typeof copy.reasoning === "string") reasoningBox.value = copy.reasoning;
       const radio = radios.find(function (r) { return r.value === copy.kind; });
       if (radio) radio.checked = true;
       if (found.key !== key) adopted.push(found.key);

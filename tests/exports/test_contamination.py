@@ -122,3 +122,68 @@ def test_matching_is_bounded_per_train_row_however_many_prompts_collide(tmp_path
     assert 0 < check.compared <= report["train"] * WINDOW < report["train"] * bands * WINDOW  # a match ends the search
     assert report["near"] == report["train"] == 600  # every train row has a near twin held out
     assert len(report["pairs"]) == 20 and not (tmp_path / ".signatures").exists()
+
+
+def test_batch_signatures_equal_the_scans_signatures_of_the_folded_fields():
+    """The check folds ASCII text with numpy and signs each distinct field text once a batch; its signatures must be
+    exactly the scan's (near_duplicates.signatures over text.fold of each field), whatever the text."""
+    import random
+
+    import numpy as np
+
+    from annotate.quality.text import fold
+    from exports.contamination import FIELDS, _prepare
+
+    rng = random.Random(7)
+    words = [
+        "Alpha",
+        "beta,",
+        "GAMMA",
+        "delta!",
+        "eps??",
+        "zeta",
+        "eta-theta",
+        "iota",
+        "ça",
+        "Ärger",
+        "naïve",
+        "東京",
+        "—",
+        "x_y",
+        "42",
+    ]
+    shared = "A shared context, repeated by many rows:  " * 6
+    batch = []
+    for i in range(600):
+        fields = tuple(
+            rng.choice([" ", "  ", "\n", "\t", ", "]).join(rng.choices(words, k=rng.randint(0, 25))) for _ in range(3)
+        )
+        if i % 3 == 0:
+            fields = (fields[0], shared, fields[2])
+        if i % 17 == 0:
+            fields = ("!!! ...", "", "  ")
+        turns = [{"role": "user", "content": " ".join(rng.choices(words, k=12))}] if i % 5 == 0 else None
+        batch.append((i, i % 3, "" if i % 7 == 0 else f"{i:016x}" + "0" * 48, fields, turns))
+    ids, sides, keys, signed, signature = _prepare(batch)
+
+    segments, segment_row, segment_field, expected_signed = [], [], [], []
+    for i, (_, _, _, fields, turns) in enumerate(batch):
+        folded = [fold(text) for text in fields]
+        folded.append(b" ".join(fold(turn["content"]) for turn in turns) if turns else b"")
+        if sum(part.count(b" ") + 1 for part in folded if part) >= near_duplicates.NEAR_DUP_MIN_WORDS:
+            row = len(expected_signed)
+            expected_signed.append(i)
+            for field, part in enumerate(folded[:FIELDS]):
+                if part:
+                    segments.append(part)
+                    segment_row.append(row)
+                    segment_field.append(field)
+    expected = near_duplicates.signatures(
+        segments, np.array(segment_row), np.array(segment_field), len(expected_signed)
+    )
+    assert np.flatnonzero(signed).tolist() == expected_signed
+    assert 0 < len(expected_signed) < len(batch)
+    assert (signature == expected).all()
+    assert ids.tolist() == list(range(600)) and sides.tolist() == [i % 3 for i in range(600)]
+    unhashed = dict(zip(("instruction", "context", "input"), batch[7][3], strict=True))
+    assert keys[1] == 1 and keys[7] == int(prompt_hash(unhashed, batch[7][4] or ())[:16], 16)
