@@ -18,6 +18,7 @@ from .audit import Action, audit_record
 from .models import Example, Kind, Membership, OutputFormat, PromptTemplate, Revision, Role, Skip, Task, Transition
 from .rendering import PRESETS, PROMPT_FIELDS, TEMPLATE_TEXTS, template_limits_error
 from .revisions import Standing
+from .tools import tools_text, toolset_problems
 
 User = get_user_model()
 
@@ -29,6 +30,8 @@ TEMPLATE_EDITABLE = (
     "alpaca_input_format",
     "system_message",
     "preset",
+    "tools",
+    "parallel_tool_calls",
 )
 
 _PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
@@ -79,13 +82,22 @@ def task_create(
     system_prompt: str = "",
     preset: str = "",
     created_by=None,
+    tools: list | None = None,
     **settings,
 ) -> Task:
-    """Create a task with its first template (from `preset`); the creator becomes its lead. Raise ValidationError."""
+    """Create a task with its first template (from `preset`); the creator becomes its lead. A tools task takes its
+    tool set (`tools`, OpenAI function definitions; none yet when omitted). Raise ValidationError, naming the function
+    and field of a bad definition, before anything is saved."""
     try:
         task_slug_check(slug=slug)
     except ValidationError as exc:
         raise ValidationError({"slug": exc.messages}) from exc
+    if output_format == OutputFormat.TOOLS:
+        tools = [] if tools is None else tools
+        if problems := toolset_problems(tools):
+            raise ValidationError({"tools": problems})
+    elif tools is not None:
+        raise ValidationError({"tools": "Only a task of output format tools has a tool set."})
     task = Task(
         slug=slug,
         name=name,
@@ -101,7 +113,8 @@ def task_create(
             task.save()
     except IntegrityError as exc:
         raise ValidationError({"slug": f"A task with slug {slug!r} was just created by someone else."}) from exc
-    template = PromptTemplate(task=task, version=1, created_by=created_by, **preset_values(preset))
+    stored = tools_text(tools) if tools is not None else None
+    template = PromptTemplate(task=task, version=1, created_by=created_by, tools=stored, **preset_values(preset))
     template.full_clean()
     template.save()
     audit_record(
