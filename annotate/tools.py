@@ -273,6 +273,14 @@ def read_calls(raw: Any, where: str, tools: ToolSet, problems: list) -> list[dic
     return [call for call in calls if call is not None]
 
 
+def with_user_turn(turns: list[dict], instruction: str) -> list[dict]:
+    """The stored turns with the instruction's user turn where exports place it: the turns hold it already when they
+    have a user turn; else it follows them (an example written from scratch has only its instruction)."""
+    if any(turn.get("role") == "user" for turn in turns) or not instruction.strip():
+        return turns
+    return [*turns, {"role": "user", "content": instruction}]
+
+
 def check_conversation(turns: list[dict], *, final: dict | None, where: str = "messages") -> list[tuple[str, str]]:
     """Problems of the order of stored turns (and the final assistant turn, when given): roles out of order,
     duplicate call ids, a call with no tool result, a tool result answering no call. Linear in the turns."""

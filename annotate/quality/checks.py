@@ -17,7 +17,7 @@ from .. import schemas
 from .longest_run import LongestRun
 from .text import _WORD, fold
 
-TEXT, JSON, LABEL, CHAT = "text", "json", "label", "chat"
+TEXT, JSON, LABEL, CHAT, TOOLS = "text", "json", "label", "chat", "tools"
 CHAT_ROLES = ("system", "user", "assistant")
 PROMPT_FIELDS = ("instruction", "context", "input")
 FIELD_NAMES = {"instruction": "the instruction", "context": "the context", "input": "the input"}
@@ -150,8 +150,34 @@ CHECKS: dict[str, Check] = {
             "summary",
         ),
         Check("label_balance", "Label balance", "A label is used for less than half of an even share.", "summary"),
+        # Tools tasks (quality/tools.py)
+        Check(
+            "unknown_tool", "Unknown tool", "A call names a function the task's tool set does not define.", "example"
+        ),
+        Check(
+            "tool_arguments",
+            "Invalid tool arguments",
+            "A call's arguments are not a JSON object valid against its function's parameters.",
+            "example",
+        ),
+        Check("tool_coverage", "Tool coverage", "A function of the tool set that no example calls.", "summary"),
+        Check(
+            "no_call_share",
+            "Answers without a call",
+            "No example answers without calling a tool (or none calls one): the model never learns when not to call.",
+            "summary",
+        ),
     )
 }
+
+
+def _toolset(task: Any) -> Any:
+    """The tool set of a tools task's current template version (None for other tasks)."""
+    if getattr(task, "output_format", TEXT) != TOOLS:
+        return None
+    from ..tools import ToolSet
+
+    return ToolSet.of(getattr(task, "current_template", None))
 
 
 def check_choices(*, blockable_only: bool = True) -> list[tuple[str, str]]:
@@ -170,7 +196,9 @@ class TaskRules:
         json_schema: dict | None = None,
         blocking_checks: Sequence[str] = (),
         coverage_targets: Mapping[str, float] | None = None,
+        tools: Any = None,
     ) -> None:
+        self.tools = tools  # a tools task's ToolSet (annotate/tools.py), or None
         self.output_format = output_format or TEXT
         self.labels = tuple(str(label) for label in labels or ())
         self.json_schema = json_schema
@@ -193,6 +221,7 @@ class TaskRules:
             json_schema=getattr(task, "json_schema", None),
             blocking_checks=getattr(task, "blocking_checks", None) or (),
             coverage_targets=getattr(task, "coverage_targets", None) or {},
+            tools=_toolset(task),
         )
 
     def finding(self, code: str, message: str, **detail) -> Finding:
@@ -235,7 +264,7 @@ def check_folded(
     """check_example from texts already folded (`text.fold`): an import folds each text once, for these checks and
     for the prompt hash."""
     found = example_findings(rules, fields, folded, messages, completion, completion_folded)
-    if rules.output_format != CHAT:
+    if rules.output_format not in (CHAT, TOOLS):
         reported = {f.detail.get("field") for f in found if f.code == "missing_field"}
         for name in required:
             if name in fields and name not in reported and not fields[name].strip():
@@ -254,6 +283,10 @@ def example_findings(
     completion_folded: bytes,
 ) -> list[Finding]:
     """check_example's work, from texts already folded (the task-wide scan folds each text once for all checks)."""
+    if rules.output_format == TOOLS:
+        from .tools import tool_findings
+
+        return tool_findings(rules, fields, messages, completion)
     found: list[Finding] = []
     turns = _as_turns(messages) if rules.output_format == CHAT else None
     if rules.output_format == CHAT:

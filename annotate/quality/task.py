@@ -22,8 +22,10 @@ import numpy as np
 import pandas as pd
 
 from . import near_duplicates
-from .checks import CHAT, JSON, LABEL, PROMPT_FIELDS, Finding, TaskRules, _as_turns, example_findings
+from .checks import CHAT, JSON, LABEL, PROMPT_FIELDS, TOOLS, Finding, TaskRules, _as_turns, example_findings
 from .text import count_tokens, fold, fold_counted, prompt_key
+from .tools import ToolTally
+from .tools import completion_key as tool_completion_key
 
 KINDS = ("happy", "edge", "negative", "ambiguous")
 CHUNK_ROWS = 20_000  # a DataFrame given whole is scanned in chunks this size
@@ -236,6 +238,7 @@ class TaskScan:
         self.found: list[Finding] = []
         self.timings: dict[str, float] = {}
         self.has_status = self.has_kind = False
+        self.tool_tally = ToolTally(self.rules) if self.rules.output_format == TOOLS else None
 
     def _time(self, name: str, started: float) -> float:
         now = time.perf_counter()
@@ -279,7 +282,8 @@ class TaskScan:
         segment_field: list[int] = []
         check_near = self.near_duplicates_check
         min_words = near_duplicates.NEAR_DUP_MIN_WORDS
-        consistency = rules.output_format not in (LABEL, JSON)
+        consistency = rules.output_format not in (LABEL, JSON, TOOLS)
+        tool_tally = self.tool_tally
         blake2b = hashlib.blake2b
         last_instruction = last_context = ""
         instruction_folded = context_folded = fold_counted("")
@@ -308,9 +312,14 @@ class TaskScan:
             if key is None:
                 key = prompt_key(folded.values(), turns if turns_ok else ())
             prompt.append(int(key[:16], 16))
-            completion_key.append(
-                int.from_bytes(blake2b(completion_folded, digest_size=8).digest()) if completion_folded else 0
-            )
+            if tool_tally is not None:  # calls compared by function and arguments, not by their JSON text
+                completion_key.append(tool_completion_key(completion))
+                if statuses[i] != REJECTED:
+                    tool_tally.add(turns, completion)
+            else:
+                completion_key.append(
+                    int.from_bytes(blake2b(completion_folded, digest_size=8).digest()) if completion_folded else 0
+                )
             chars.append(len(completion))
             ptok.append(tokens)
             ctok.append(completion_tokens)
@@ -390,7 +399,7 @@ class TaskScan:
             self._consistency(col, "opener", self.openers, "inconsistent_prefix", rows, found)
             self._consistency(col, "signoff", self.signoffs, "inconsistent_signoff", rows, found)
         started = self._time("consistency", started)
-        if self.rules.output_format != LABEL:
+        if self.rules.output_format not in (LABEL, TOOLS):
             self._length_outliers(col, rows, found)
         started = self._time("length_outlier", started)
         task_findings, totals = self._summary(col)
@@ -686,4 +695,8 @@ class TaskScan:
             "kind_shares": {kind: round(count / n, 4) if n else 0.0 for kind, count in kind_counts.items()},
             "labels": label_counts,
         }
+        if self.tool_tally is not None:
+            tool_findings, tool_totals = self.tool_tally.findings()
+            task_findings += tool_findings
+            totals["tools"] = tool_totals
         return task_findings, totals

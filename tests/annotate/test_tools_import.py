@@ -233,3 +233,25 @@ def test_openai_drone_example_without_content_and_with_content_imports(tool_task
         "",
         [{"id": "c1", "name": "get_weather", "arguments": '{"city": "Rome"}'}],
     )
+
+
+def test_the_tool_set_is_versioned_with_the_template_and_frozen_once_used(tool_task, tmp_path):
+    from django.core.exceptions import ValidationError
+
+    from annotate import services
+
+    v1 = tool_task.current_template
+    bad = copy.deepcopy(TOOLS)
+    bad[2]["function"]["parameters"] = {"type": "object", "properties": {"n": {"type": "integr"}}}
+    with pytest.raises(ValidationError) as exc:
+        services.template_save(task=tool_task, values={"tools": json.dumps(bad)})
+    assert 'tools[2] (function "list_orders"): function.parameters: Not a valid JSON Schema' in str(exc.value)
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(jsonl(RECORDS[:1]))
+    run("import_examples", "concierge", str(path))
+    fewer = json.dumps(TOOLS[:2])
+    v2 = services.template_save(task=tool_task, values={"tools": fewer})
+    assert (v2.version, json.loads(v2.tools)) == (2, TOOLS[:2])
+    v1.refresh_from_db()
+    assert json.loads(v1.tools) == TOOLS  # the version the example uses is frozen
+    assert Example.objects.get().template_id == v1.pk
