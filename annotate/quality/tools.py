@@ -68,7 +68,12 @@ def tool_findings(rules, fields: Mapping[str, str], messages: Any, completion: s
         if toolset is None or name not in toolset.functions:
             unknown.append(f"{where} calls “{name}”")
             continue
-        problem = toolset.arguments_problem(name, _arguments(call))
+        arguments = _arguments(call)
+        problem = (
+            ("", "the arguments are not valid JSON")
+            if arguments is None and call.get("arguments")
+            else toolset.arguments_problem(name, arguments)
+        )
         if problem is not None:
             field, message = problem
             invalid.append(f"{where}, {name}{'.' + field.lstrip('.') if field else ''}: {message}")
