@@ -29,6 +29,7 @@ assistant turn. Each function below names what is wrong by field (`tools[2].func
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -37,6 +38,10 @@ from .schemas import JSONProblem, compile_schema, limit, parse_json, schema_prob
 
 MAX_TOOLS = 128  # OpenAI's limit on functions per request
 MAX_CALLS = 128  # calls in one assistant turn
+# Argument checks a tool set remembers, each keyed by arguments of at most CHECKED_KEY_MAX bytes of JSON (longer ones
+# are checked every time): at most about 20 MB a tool set, for 8 tool sets a process.
+CHECKED_MAX = 20_000
+CHECKED_KEY_MAX = 1_024
 MAX_ID_CHARS = 200
 # OpenAI's rule for function names.
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -161,6 +166,7 @@ class ToolSet:
     def __init__(self, tools: list, *, parallel: bool = True) -> None:
         self.tools = tools
         self.parallel = parallel
+        self._checked: dict[tuple[str, bytes], tuple[str, str] | None] = {}
         self.functions: dict[str, Function] = {}
         for definition in tools:
             function = definition["function"]
@@ -172,14 +178,31 @@ class ToolSet:
 
     @classmethod
     def of(cls, template) -> "ToolSet | None":
-        """The tool set of a template of a tools task, or None for any other task."""
+        """The tool set of a template of a tools task, or None for any other task. One instance per tool set and
+        process (_cached): an import checks each call when it reads the record and again in the quality checks of
+        the row it writes, and the second check is then a lookup."""
         if template is None or template.tools is None:
             return None
-        return cls(tools_of(template.tools), parallel=template.parallel_tool_calls)
+        return _cached(template.tools, template.parallel_tool_calls)
 
     def arguments_problem(self, name: str, arguments: Any) -> tuple[str, str] | None:
         """(field under the arguments, why) when `arguments` is not valid for function `name`; None when it is.
-        The field is "" for the arguments as a whole."""
+        The field is "" for the arguments as a whole. Results are remembered per (function, arguments), at most
+        CHECKED_MAX of them (then forgotten all at once): memory stays bounded."""
+        try:
+            key = (name, orjson.dumps(arguments))
+        except (TypeError, orjson.JSONEncodeError):
+            return self._arguments_problem(name, arguments)
+        if len(key[1]) > CHECKED_KEY_MAX:
+            return self._arguments_problem(name, arguments)
+        found = self._checked.get(key, self)
+        if found is self:
+            if len(self._checked) >= CHECKED_MAX:
+                self._checked.clear()
+            found = self._checked[key] = self._arguments_problem(name, arguments)
+        return found
+
+    def _arguments_problem(self, name: str, arguments: Any) -> tuple[str, str] | None:
         function = self.functions.get(name)
         if function is None:
             known = ", ".join(sorted(self.functions)[:20]) or "none"
@@ -196,6 +219,11 @@ class ToolSet:
             return "", f"could not be checked against {name}'s parameters: {mismatch.stopped}"
         path = mismatch.path[1:] if mismatch.path.startswith("$") else mismatch.path  # "$.city" -> ".city"
         return path, f"does not match {name}'s parameters: {mismatch.message}"
+
+
+@lru_cache(maxsize=8)
+def _cached(text: str, parallel: bool) -> ToolSet:
+    return ToolSet(tools_of(text) or [], parallel=parallel)
 
 
 # --- calls and turns -------------------------------------------------------------------------------------------
