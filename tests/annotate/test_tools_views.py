@@ -145,3 +145,21 @@ def services_example_resubmit(example, completion: str, annotator) -> None:
     example.refresh_from_db()
     services.example_submit(example=example, user=annotator, completion=completion, kind=example.kind,
                             expected_version=example.version)  # fmt: skip
+
+
+def test_the_lead_imports_a_tool_file_through_the_web_and_tools_keys_are_not_unstored(client, tmp_path, people):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    task = Task.objects.get(slug="concierge")
+    Example.objects.all().delete()
+    client.force_login(people["lead"])
+    response = client.post(
+        reverse("imports:upload", args=[task.slug]), {"file": SimpleUploadedFile("t.jsonl", jsonl(RECORDS))}
+    )
+    page = client.get(response.url)
+    assertContains(page, "get_weather")  # the preview reads the records as the import will
+    assertNotContains(page, "no field takes")
+    response = client.post(
+        response.url, {"map_0": "messages", "map_1": "", "map_2": "", "status": "approved", "action": "import"}
+    )
+    assert task.examples.count() == 6, response.content.decode()[:2000]
