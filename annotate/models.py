@@ -14,6 +14,7 @@ from pairsmith.jobs import Job
 
 from .rendering import PROMPT_FIELDS, template_fields_error
 from .schemas import schema_problems
+from .tools import parse_toolset
 
 
 class Role(models.TextChoices):
@@ -27,6 +28,7 @@ class OutputFormat(models.TextChoices):
     JSON = "json", "JSON"
     LABEL = "label", "Label"
     CHAT = "chat", "Chat"
+    TOOLS = "tools", "Tool calling"
 
 
 class InputReuse(models.TextChoices):
@@ -222,6 +224,15 @@ class PromptTemplate(models.Model):
     chat_user_format = models.TextField(default="[[{context}\n\n]]{instruction}[[\n\n{input}]]")
     alpaca_input_format = models.TextField(default="[[{context}\n\n]]{input}", blank=True)
     system_message = models.TextField(blank=True, help_text="Chat system message; empty uses the task's system prompt.")
+    # A tools task's functions (annotate/tools.py): versioned and frozen with the template, like its texts.
+    # Stored as JSON text, not jsonb: PostgreSQL would reorder the definitions' keys, and exports write them as given.
+    # Null (not "") marks a template of another kind of task: a tools task may have an empty tool set "[]".
+    tools = models.TextField(  # noqa: DJ001
+        null=True, blank=True, help_text="Tool tasks: OpenAI function definitions, a JSON array. Other tasks: none."
+    )
+    parallel_tool_calls = models.BooleanField(
+        default=True, help_text="Tool tasks: one assistant turn may call several functions at once."
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -238,6 +249,11 @@ class PromptTemplate(models.Model):
             message = template_fields_error(getattr(self, name))
             if message:
                 errors[name] = message
+        if self.tools is not None:
+            try:
+                parse_toolset(self.tools or "[]")
+            except ValueError as exc:
+                errors["tools"] = str(exc)
         if errors:
             raise ValidationError(errors)
 

@@ -13,7 +13,7 @@ preview before it renders, and by the export on each line it writes). Settings o
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import orjson
@@ -207,14 +207,37 @@ class TemplateSpec:
     chat_user_format: str
     alpaca_input_format: str
     system_message: str = ""
+    # Tools tasks (annotate/tools.py): the tool set (None for other tasks), whether a turn may call in parallel, and
+    # whether every call's arguments and the tool sets of all the task's versions fit one Arrow type each (so an
+    # export may write them as JSON objects and `datasets` still loads the file).
+    tools: list | None = field(default=None, hash=False)
+    parallel_tool_calls: bool = True
+    arguments_as_objects: bool = False
+    tools_as_objects: bool = True
 
     @classmethod
     def of(cls, template) -> "TemplateSpec":
+        extra = {}
+        if getattr(template, "tools", None) is not None:
+            from .tools import arguments_agree, tools_of, values_agree
+
+            tools = tools_of(template.tools)
+            sets = [tools]
+            if template.task_id is not None:  # every version of the task can share one export file
+                texts = template.task.templates.exclude(tools=None).values_list("tools", flat=True)
+                sets = [tools_of(text) for text in texts] or sets
+            extra = {
+                "tools": tools,
+                "parallel_tool_calls": template.parallel_tool_calls,
+                "arguments_as_objects": arguments_agree(sets),
+                "tools_as_objects": values_agree(sets),
+            }
         return cls(
             prompt_format=template.prompt_format,
             chat_user_format=template.chat_user_format,
             alpaca_input_format=template.alpaca_input_format,
             system_message=template.effective_system_message(),
+            **extra,
         )
 
 

@@ -19,6 +19,7 @@ from .models import Example, Kind, Membership, OutputFormat, PromptTemplate, Rev
 from .quality.leaks import PRESET_INPUT_REUSE
 from .rendering import PRESETS, PROMPT_FIELDS, TEMPLATE_TEXTS, template_limits_error
 from .revisions import Standing
+from .tools import tools_text, toolset_problems
 
 User = get_user_model()
 
@@ -30,6 +31,8 @@ TEMPLATE_EDITABLE = (
     "alpaca_input_format",
     "system_message",
     "preset",
+    "tools",
+    "parallel_tool_calls",
 )
 
 _PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
@@ -82,9 +85,12 @@ def task_create(
     system_prompt: str = "",
     preset: str = "",
     created_by=None,
+    tools: list | None = None,
     **settings,
 ) -> Task:
-    """Create a task with its first template (from `preset`); the creator becomes its lead. Raise ValidationError."""
+    """Create a task with its first template (from `preset`); the creator becomes its lead. A tools task takes its
+    tool set (`tools`, OpenAI function definitions; none yet when omitted). Raise ValidationError, naming the function
+    and field of a bad definition, before anything is saved."""
     try:
         task_slug_check(slug=slug)
     except ValidationError as exc:
@@ -92,6 +98,12 @@ def task_create(
     if not settings.get("input_reuse"):
         # a preset knows how its completions use the prompt (quality.leaks.PRESET_INPUT_REUSE); else automatic
         settings["input_reuse"] = PRESET_INPUT_REUSE.get(preset, "")
+    if output_format == OutputFormat.TOOLS:
+        tools = [] if tools is None else tools
+        if problems := toolset_problems(tools):
+            raise ValidationError({"tools": problems})
+    elif tools is not None:
+        raise ValidationError({"tools": "Only a task of output format tools has a tool set."})
     task = Task(
         slug=slug,
         name=name,
@@ -107,7 +119,8 @@ def task_create(
             task.save()
     except IntegrityError as exc:
         raise ValidationError({"slug": f"A task with slug {slug!r} was just created by someone else."}) from exc
-    template = PromptTemplate(task=task, version=1, created_by=created_by, **preset_values(preset))
+    stored = tools_text(tools) if tools is not None else None
+    template = PromptTemplate(task=task, version=1, created_by=created_by, tools=stored, **preset_values(preset))
     template.full_clean()
     template.save()
     audit_record(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_accounts, views_quality, views_work
+from . import views, views_accounts, views_quality, views_tools, views_work
 
 app_name = "annotate"
 urlpatterns = [
@@ -11,6 +11,7 @@ urlpatterns = [
     path("tasks/<slug:slug>/", views.task_detail, name="task_detail"),
     path("tasks/<slug:slug>/settings/", views.task_edit, name="task_edit"),
     path("tasks/<slug:slug>/template/", views.template_edit, name="template_edit"),
+    path("tasks/<slug:slug>/tools/", views_tools.tools_edit, name="tools_edit"),
     path("tasks/<slug:slug>/template/preview/", views.template_preview, name="template_preview"),
     path("tasks/<slug:slug>/template/move/", views.template_move, name="template_move"),
     path("tasks/<slug:slug>/template/move/<int:move_id>/", views.template_move_status, name="template_move_status"),

@@ -24,6 +24,7 @@ from .importing import pending as pending_uploads
 from .importing import previews
 from .importing.mapping import MAX_PATH_CHARS
 from .models import ImportJob, Role, Task
+from .tools import ToolSet
 
 LEAD = Role.LEAD
 SESSION_KEY = "pairsmith_imports"
@@ -143,7 +144,8 @@ def _upload(request: HtmxHttpRequest, *, task: Task, handler: ImportUploadHandle
 def _mapping_context(task: Task, upload: importing.Upload, form: MappingForm) -> dict:
     """The preview of the records, what each path picks, and the keys not stored, for the mapping as chosen."""
     where = {"path": upload.path, "file_format": upload.file_format}
-    unstored = previews.unstored_keys(**where, mapping=form.mapping())
+    tools = ToolSet.of(task.current_template)
+    unstored = previews.unstored_keys(**where, mapping=form.mapping(), tools=tools)
     from preferences.importing import KNOWN_KEYS, is_preference_file  # late: that app builds on annotate
 
     pairs = is_preference_file(**where)
@@ -156,7 +158,7 @@ def _mapping_context(task: Task, upload: importing.Upload, form: MappingForm) ->
         "upload": upload,
         "form": form,
         "mapping": mapping,
-        "rows": importing.preview(**where, mapping=mapping),
+        "rows": importing.preview(**where, mapping=mapping, tools=tools),
         "path_rows": [(name, form[f"path_{name}"], _shown_picks(picks.get(name))) for name in importing.FIELDS],
         "unstored": unstored,
         "unmapped_choice": form.unmapped_choice(unstored),

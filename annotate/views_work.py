@@ -20,6 +20,7 @@ from .access import example_for_editor, task_role
 from .forms import CompletionForm, NewExampleForm, SkipForm
 from .models import Example, Kind, Role, Skip, Task
 from .rendering import TemplateSpec, render_prompt, render_text, required_fields
+from .tools import tools_of
 
 ANNOTATOR = Role.ANNOTATOR
 Status = Example.Status
@@ -64,6 +65,7 @@ def _editor_context(request, task: Task, example: Example, form: CompletionForm,
         and task.chat_turns_editable
         and _may_edit(example, request.user),
         "roles": ("system", "user", "assistant"),
+        "tool_set": tools_of(example.template.tools) if task.output_format == "tools" else None,
         **extra,
     }
 

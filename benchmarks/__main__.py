@@ -17,6 +17,7 @@ BENCHMARKS = [
     "attacks",
     "drafts",
     "preferences",
+    "tools",
 ]
 
 

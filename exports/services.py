@@ -131,6 +131,11 @@ def export_request(
     `pairs_from_edits` the pairs of reviewers' edits that changed at least `min_change` of the text."""
     if export_format not in FORMATS:
         raise ValidationError({"export_format": f"Unknown format {export_format!r}; use one of {', '.join(FORMATS)}."})
+    if task.output_format == "tools" and not getattr(FORMATS[export_format], "TOOLS", False):
+        able = ", ".join(name for name, module in FORMATS.items() if getattr(module, "TOOLS", False))
+        raise ValidationError(
+            {"export_format": f"{export_format} cannot hold tool calls; a tool-calling task exports to {able}."}
+        )
     ratio = task.validation_ratio if validation_ratio is None else validation_ratio
     if not isinstance(ratio, int | float) or not math.isfinite(ratio) or not 0 <= ratio < 1:
         raise ValidationError(
@@ -455,7 +460,8 @@ def _write_files(export: Export, folder: Path) -> _Built:
     }
     # A format's own files (sharegpt's dataset_info.json) name the split files that hold records.
     written = {split: SPLIT_FILES[split] for split, writer in writers.items() if writer.records}
-    for name, data in target.extra_files(dataset=task.slug.replace("-", "_"), splits=written).items():
+    dataset, tools = task.slug.replace("-", "_"), task.output_format == "tools"
+    for name, data in target.extra_files(dataset=dataset, splits=written, tools=tools).items():
         files[name] = write_small(folder / name, data)
     template_rows = [{"version": version, "examples": n} for version, n in sorted(by_template.items())]
     built = _Built(

@@ -13,6 +13,22 @@ class ReasonCode(models.TextChoices):
     UNSAFE = "unsafe", "Unsafe"
     DUPLICATE = "duplicate", "Duplicate"
     OTHER = "other", "Other"
+    # Tools tasks (offered only there, first)
+    WRONG_TOOL = "wrong_tool", "Wrong tool"
+    WRONG_ARGUMENTS = "wrong_arguments", "Wrong arguments"
+    SHOULD_NOT_CALL = "should_not_call", "Should not call a tool"
+    MISSING_CALL = "missing_call", "Missing a tool call"
+
+
+TOOL_REASONS = ("wrong_tool", "wrong_arguments", "should_not_call", "missing_call")
+
+
+def reason_choices(output_format: str) -> list[tuple[str, str]]:
+    """The reason codes a reviewer picks from on a task: a tools task's own first, others' without them."""
+    choices = [(code, label) for code, label in ReasonCode.choices if code not in TOOL_REASONS]
+    if output_format == "tools":
+        return [(code, label) for code, label in ReasonCode.choices if code in TOOL_REASONS] + choices
+    return choices
 
 
 class Verdict(models.Model):

@@ -19,12 +19,13 @@ from django_htmx.http import HttpResponseClientRedirect
 from annotate.access import task_role
 from annotate.models import Example, Kind, Role, Task
 from annotate.rendering import TemplateSpec, render_prompt
+from annotate.templatetags.tool_tags import calls_diff
 from pairsmith.ratelimit import rate_limited
 
 from . import services
 from .discard import DISCARDABLE, discard_outcome, last_good_revision
 from .forms import QueueFilterForm, TriageActionForm, TriageFilterForm, VerdictForm
-from .models import ReasonCode, Verdict
+from .models import ReasonCode, Verdict, reason_choices
 
 REVIEWERS = (Role.REVIEWER, Role.LEAD)
 Status = Example.Status
@@ -191,7 +192,7 @@ def _decide_context(task: Task, example: Example, form: VerdictForm, filters: se
         "example": example,
         "form": form,
         "mode": decision if decision in ("flag", "reject", "edit") else "",
-        "reasons": [(i, code, label) for i, (code, label) in enumerate(ReasonCode.choices, start=1)],
+        "reasons": [(i, code, label) for i, (code, label) in enumerate(reason_choices(task.output_format), start=1)],
         "chosen": posted.getlist("reasons") if form.is_bound else [],
         "comment": posted.get("comment", "") if form.is_bound else "",
         "edited": posted.get("completion", example.completion) if form.is_bound else example.completion,
@@ -200,6 +201,13 @@ def _decide_context(task: Task, example: Example, form: VerdictForm, filters: se
         "querystring": filters.querystring(),
         **extra,
     }
+
+
+def _tool_diff(task: Task, steps: list) -> list[dict]:
+    """A tools task's argument changes between the last two texts of the history (empty otherwise)."""
+    if task.output_format != "tools" or len(steps) < 2:
+        return []
+    return calls_diff(steps[-2].revision.text, steps[-1].revision.text)
 
 
 def _review_context(
@@ -220,6 +228,7 @@ def _review_context(
         "earlier": [v for v in verdicts if v.example_version != example.version][-5:],
         "steps": [(step, diffs.get(step.revision.pk)) for step in reversed(steps)],
         "latest_diff": diffs.get(steps[-1].revision.pk) if steps else None,
+        "tool_diff": _tool_diff(task, steps),
         "roles": request.task_roles,
     }
 

@@ -104,6 +104,8 @@ EXPECTED: dict[str, Rule] = {
     "annotate:task_detail": rule({AN, RE_, LE, ST}, 200, 405),
     "annotate:task_edit": rule({LE, ST}, 200, 200),
     "annotate:template_edit": rule({LE, ST}, 200, 200),
+    # the world's task is a text task: no tool set page (test_tools_views.py covers a tools task's roles)
+    "annotate:tools_edit": rule({LE, ST}, 404, 404),
     "annotate:template_preview": rule({LE, ST}, 405, 200),
     "annotate:template_move": rule({LE, ST}, 200, 302),  # an empty form: "nothing to move", back to the preview
     "annotate:template_move_status": rule({LE, ST}, 286, 405),  # a finished move: htmx's "stop polling"

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from ..models import Example, Task
+from ..tools import ToolSet
 from . import limits
 from .common import IMPORT_STATUSES, ImportFailed, _forget_queries, _shown, human_size, max_import_rows
 from .mapping import Mapping
@@ -194,7 +195,7 @@ def import_check(
                             reporter=reporter, check_only=True)  # fmt: skip
     reporter = reporter or Reporter()
     reader = _reader(path, file_format)
-    mapper = Mapper(mapping)
+    mapper = Mapper(mapping, tools=ToolSet.of(task.current_template))
     problems = _Problems(reader)
     ids = _IdChecker(task, problems)
     needs_completion = status != Example.Status.NEW

@@ -16,6 +16,7 @@ from django.db import InterfaceError, OperationalError, connection
 from pairsmith.jobs import job_cancel, job_claim, job_fail, job_finish, job_heartbeat, job_send
 
 from ..models import ImportJob, Task
+from ..tools import ToolSet
 from . import limits
 from .checking import Progress, Reporter, _check_file, _check_status, _Problems, import_check
 from .common import _UNSTORABLE, ImportCancelled, _shown
@@ -157,14 +158,19 @@ def default_mapping(keys: list[str]) -> dict[str, str]:
 
 
 def preview(
-    *, path: Path, file_format: str, mapping: Mapping | dict[str, str], limit: int = PREVIEW_RECORDS
+    *,
+    path: Path,
+    file_format: str,
+    mapping: Mapping | dict[str, str],
+    limit: int = PREVIEW_RECORDS,
+    tools: ToolSet | None = None,
 ) -> list[dict]:
     """The first records as they will be stored (`record`), or their problems (`problems`, messages). Keys that no
     field takes are not problems here: `previews.unstored_keys` lists them. Raise ImportFailed for a bad path."""
     reader = _reader(path, file_format)
     rows = []
     try:
-        for order, loc, record, problems in _records(reader, Mapper(mapping, refuse=False)):
+        for order, loc, record, problems in _records(reader, Mapper(mapping, refuse=False, tools=tools)):
             messages = [f'field "{_shown(f, 100)}": {m}' if f else m for f, m in problems or ()]
             rows.append({"where": reader.describe(loc), "record": record, "problems": messages})
             if order >= limit:

@@ -21,6 +21,7 @@ from ..models import AuditEvent, Example, PromptTemplate, Revision, Task, Transi
 from ..quality.text import fold, prompt_key
 from ..rendering import required_fields
 from ..scans import findings_of, warning_fields
+from ..tools import ToolSet
 from . import limits
 from .checking import Progress, Reporter, _check_file, _check_status, _Tally, import_check
 from .common import IMPORTED, NEW, REASON_IMPORT, ImportFailed, _forget_queries, _shown, max_import_rows
@@ -79,7 +80,7 @@ def examples_import(
                             actor=actor, reporter=reporter, filename=filename, job_id=job_id)  # fmt: skip
     reporter = reporter or Reporter()
     reader = _reader(path, file_format)
-    mapper = Mapper(mapping)
+    mapper = Mapper(mapping, tools=ToolSet.of(task.current_template))
     tally = _Tally(status)
     last = -limits.PROGRESS_SECONDS  # the first batch is reported at once: the bar moves as soon as rows go in
 
@@ -96,6 +97,7 @@ def examples_import(
             template = task.current_template
             if template is None:
                 raise ImportFailed(["The task has no prompt template yet; create one first."])
+            mapper.tools = ToolSet.of(template)  # as locked: the tool set the records were checked against
             loader_class = _CopyLoader if connection.vendor == "postgresql" else _OrmLoader
             loader = loader_class(task=task, template_id=template.pk, status=status, actor=actor)
             inserted = loader.load(_good_records(reader, mapper, tally), reader, report)

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from ..tools import ToolSet
 from . import limits
 from .common import _shown
 from .mapping import MAX_REMAINDER_SHOWN, MISSING, Mapping, Mismatch, PathError, key_label, pick, rest_paths
@@ -31,9 +32,13 @@ class Unstored:
     parts: list[str] = field(default_factory=list)  # for a key paths read: the parts they leave ("instances[0].input")
 
 
-def unstored_keys(*, path: Path, file_format: str, mapping: Mapping | dict | None) -> list[Unstored]:
+def unstored_keys(
+    *, path: Path, file_format: str, mapping: Mapping | dict | None, tools: "ToolSet | None" = None
+) -> list[Unstored]:
     """Every key of the first SAMPLE_RECORDS records that the mapping's keys and paths do not store, whatever it
-    drops or keeps (up to MAX_REFUSED). Raise ImportFailed when a path cannot be read."""
+    drops or keeps (up to MAX_REFUSED). A tools task (`tools`) stores a record's `tools` and `parallel_tool_calls`
+    (annotate/importing/tool_records.py). Raise ImportFailed when a path cannot be read."""
+    taken = TOOL_KEYS if tools is not None else ()
     spec = Mapping.of(mapping)
     mapper = Mapper(Mapping(keys=spec.keys, paths=spec.paths), refuse=False)
     reader = _reader(path, file_format)
@@ -46,7 +51,7 @@ def unstored_keys(*, path: Path, file_format: str, mapping: Mapping | dict | Non
                 continue
             for key, value in raw.items():
                 target = mapper.target(key)
-                if target.__class__ is str:
+                if target.__class__ is str or key in taken:
                     continue
                 parts: list[str] = []
                 if target is _ROOT:
@@ -64,6 +69,9 @@ def unstored_keys(*, path: Path, file_format: str, mapping: Mapping | dict | Non
     except _Fatal:
         pass  # the preview of the records names the problem
     return list(found.values())
+
+
+TOOL_KEYS = ("tools", "parallel_tool_calls")
 
 
 def path_picks(*, path: Path, file_format: str, paths: dict[str, str]) -> dict[str, list[str] | str]:

@@ -8,10 +8,12 @@ import orjson
 
 from ..models import Example, Kind
 from ..rendering import CHAT_ROLES
+from ..tools import ToolSet
 from . import limits
 from .common import HAPPY, ImportFailed, _json_problem, _shown, _unstorable_problem
 from .mapping import MISSING, Mapping, Mismatch, PathError, has_rest, key_label, path_text, pick, tries_of
 from .reading import _Reader
+from .tool_records import record_tools, tool_messages
 
 TEXT_FIELDS = ("instruction", "context", "input", "completion", "reasoning")
 # The fields a key (a JSON key, a CSV column) can be mapped to, with the labels of the mapping form.
@@ -96,7 +98,10 @@ class Mapper:
     nor keeps, is a problem of the first record that holds it (once: `refused` counts the records of each); without
     it (the preview), such keys are only counted. Raise ImportFailed for a path that cannot be read."""
 
-    def __init__(self, mapping: "Mapping | dict[str, str] | None" = None, *, refuse: bool = True) -> None:
+    def __init__(
+        self, mapping: "Mapping | dict[str, str] | None" = None, *, refuse: bool = True, tools: ToolSet | None = None
+    ) -> None:
+        self.tools = tools  # a tools task's tool set: its records' messages may call functions (annotate/tools.py)
         self.spec = Mapping.of(mapping)
         self.mapping = {key: t for key, t in self.spec.keys.items() if t in FIELDS or t == ""}
         try:
@@ -147,6 +152,9 @@ class Mapper:
         keys: dict[str, str] = {}
         problems: list[tuple[str | None, str]] = []
         others: list[str] | None = None  # made at the first key no field takes: most records have none
+        if self.tools is not None and ("tools" in raw or "parallel_tool_calls" in raw):
+            raw = dict(raw)
+            record_tools(raw.pop("tools", None), raw.pop("parallel_tool_calls", None), self.tools, problems)
         for key, value in raw.items():
             target = self.target(key)
             if target.__class__ is not str:  # no field takes it: dropped, kept, refused, or read by paths
@@ -169,7 +177,10 @@ class Mapper:
             metadata = self._others(raw, others, problems)
         messages: list = []
         if "messages" in values:
-            messages = self._messages(values, keys, problems)
+            if self.tools is not None:
+                messages = tool_messages(values, keys, problems, self.tools)
+            else:
+                messages = self._messages(values, keys, problems)
         texts = []
         for name in TEXT_FIELDS:
             value = values.get(name, "")

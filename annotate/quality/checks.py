@@ -14,7 +14,7 @@ from .. import schemas
 from .leaks import LEAK_SHARE, Source, find_leak, input_reuse_of
 from .text import fold
 
-TEXT, JSON, LABEL, CHAT = "text", "json", "label", "chat"
+TEXT, JSON, LABEL, CHAT, TOOLS = "text", "json", "label", "chat", "tools"
 CHAT_ROLES = ("system", "user", "assistant")
 PROMPT_FIELDS = ("instruction", "context", "input")
 FIELD_NAMES = {"instruction": "the instruction", "context": "the context", "input": "the input"}
@@ -150,8 +150,34 @@ CHECKS: dict[str, Check] = {
             "summary",
         ),
         Check("label_balance", "Label balance", "A label is used for less than half of an even share.", "summary"),
+        # Tools tasks (quality/tools.py)
+        Check(
+            "unknown_tool", "Unknown tool", "A call names a function the task's tool set does not define.", "example"
+        ),
+        Check(
+            "tool_arguments",
+            "Invalid tool arguments",
+            "A call's arguments are not a JSON object valid against its function's parameters.",
+            "example",
+        ),
+        Check("tool_coverage", "Tool coverage", "A function of the tool set that no example calls.", "summary"),
+        Check(
+            "no_call_share",
+            "Answers without a call",
+            "No example answers without calling a tool (or none calls one): the model never learns when not to call.",
+            "summary",
+        ),
     )
 }
+
+
+def _toolset(task: Any) -> Any:
+    """The tool set of a tools task's current template version (None for other tasks)."""
+    if getattr(task, "output_format", TEXT) != TOOLS:
+        return None
+    from ..tools import ToolSet
+
+    return ToolSet.of(getattr(task, "current_template", None))
 
 
 def check_choices(*, blockable_only: bool = True) -> list[tuple[str, str]]:
@@ -171,7 +197,9 @@ class TaskRules:
         blocking_checks: Sequence[str] = (),
         coverage_targets: Mapping[str, float] | None = None,
         input_reuse: str = "",
+        tools: Any = None,
     ) -> None:
+        self.tools = tools  # a tools task's ToolSet (annotate/tools.py), or None
         self.output_format = output_format or TEXT
         # how the completion uses its prompt ("" automatic): what the leak check treats as the task (leaks.py)
         self.input_reuse = input_reuse_of(input_reuse or "", self.output_format)
@@ -197,6 +225,7 @@ class TaskRules:
             blocking_checks=getattr(task, "blocking_checks", None) or (),
             coverage_targets=getattr(task, "coverage_targets", None) or {},
             input_reuse=getattr(task, "input_reuse", "") or "",
+            tools=_toolset(task),
         )
 
     def finding(self, code: str, message: str, **detail) -> Finding:
@@ -253,6 +282,10 @@ def example_findings(
     """check_example's work, from texts already folded (the task-wide scan folds each text once for all checks).
     `required`: the prompt fields the example's template uses outside its optional sections; each empty one is a
     missing field (the instruction always, outside chat)."""
+    if rules.output_format == TOOLS:
+        from .tools import tool_findings
+
+        return tool_findings(rules, fields, messages, completion)
     found: list[Finding] = []
     turns = _as_turns(messages) if rules.output_format == CHAT else None
     if rules.output_format == CHAT:

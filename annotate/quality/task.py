@@ -21,8 +21,10 @@ import numpy as np
 import pandas as pd
 
 from . import near_duplicates, style
-from .checks import CHAT, JSON, LABEL, PROMPT_FIELDS, TEXT, Finding, TaskRules, _as_turns, example_findings
+from .checks import CHAT, JSON, LABEL, PROMPT_FIELDS, TEXT, TOOLS, Finding, TaskRules, _as_turns, example_findings
 from .text import count_tokens, fold, fold_counted, prompt_key
+from .tools import ToolTally
+from .tools import completion_key as tool_completion_key
 
 KINDS = ("happy", "edge", "negative", "ambiguous")
 CHUNK_ROWS = 20_000  # a DataFrame given whole is scanned in chunks this size
@@ -140,6 +142,7 @@ class TaskScan:
         self.found: list[Finding] = []
         self.timings: dict[str, float] = {}
         self.has_status = self.has_kind = False
+        self.tool_tally = ToolTally(self.rules) if self.rules.output_format == TOOLS else None
 
     def _time(self, name: str, started: float) -> float:
         now = time.perf_counter()
@@ -191,7 +194,8 @@ class TaskScan:
         segment_field: list[int] = []
         check_near = self.near_duplicates_check
         min_words = near_duplicates.NEAR_DUP_MIN_WORDS
-        consistency = rules.output_format not in (LABEL, JSON)
+        consistency = rules.output_format not in (LABEL, JSON, TOOLS)
+        tool_tally = self.tool_tally
         blake2b = hashlib.blake2b
         last_instruction = last_context = ""
         instruction_folded = context_folded = fold_counted("")
@@ -233,9 +237,14 @@ class TaskScan:
             if key is None:
                 key = prompt_key(folded.values(), turns if turns_ok else ())
             prompt.append(int(key[:16], 16))
-            completion_key.append(
-                int.from_bytes(blake2b(completion_folded, digest_size=8).digest()) if completion_folded else 0
-            )
+            if tool_tally is not None:  # calls compared by function and arguments, not by their JSON text
+                completion_key.append(tool_completion_key(completion))
+                if statuses[i] != REJECTED:
+                    tool_tally.add(turns, completion)
+            else:
+                completion_key.append(
+                    int.from_bytes(blake2b(completion_folded, digest_size=8).digest()) if completion_folded else 0
+                )
             chars.append(len(completion))
             ptok.append(tokens)
             ctok.append(completion_tokens)
@@ -317,14 +326,14 @@ class TaskScan:
         started = self._time("near_duplicate", started)
         self._contradictions(col, prompt_group, near_group, rows, found)
         started = self._time("contradiction", started)
-        if self.rules.output_format not in (LABEL, JSON):
+        if self.rules.output_format not in (LABEL, JSON, TOOLS):
             style.consistency(self.rules, col, "opener", self.openers, "inconsistent_prefix", rows, found)
             style.consistency(self.rules, col, "signoff", self.signoffs, "inconsistent_signoff", rows, found)
         started = self._time("consistency", started)
         if self.rules.output_format == TEXT:
             style.short(self.rules, col, rows, found)
         started = self._time("short", started)
-        if self.rules.output_format != LABEL:
+        if self.rules.output_format not in (LABEL, TOOLS):
             style.length_outliers(self.rules, col, rows, found)
         started = self._time("length_outlier", started)
         task_findings, totals = self._summary(col)
@@ -567,4 +576,8 @@ class TaskScan:
             "kind_shares": {kind: round(count / n, 4) if n else 0.0 for kind, count in kind_counts.items()},
             "labels": label_counts,
         }
+        if self.tool_tally is not None:
+            tool_findings, tool_totals = self.tool_tally.findings()
+            task_findings += tool_findings
+            totals["tools"] = tool_totals
         return task_findings, totals

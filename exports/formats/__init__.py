@@ -6,6 +6,8 @@ Each module says everything about its target:
   and the README; RULES, the documentation its checks follow (the module docstring says which rule comes from where).
 - TEMPLATE_TEXT: the template text it fills in (the template size limits apply to it); USES_TURNS: whether a chat
   task's prior turns go into the record.
+- TOOLS (optional, default False): it renders a tools task's calls, results and tool set; exports of a tools task
+  to any other format are refused.
 - renderer(spec) -> (fields, completion, prior turns) -> record, built once per template version.
 - record_ok(record) -> bool, fast, for the common case; problem(record) -> the first rule it breaks, or None.
 - min_chars(spec, fields): characters a record holds besides completion and prior turns (the preview's early bound).

@@ -14,8 +14,15 @@ Rules, and where they come from:
   shows its reasoning templates reading it (Qwen3: `<think>` + reasoning_content + `</think>` before the content).
 Checked here: exactly the key `messages`; each message exactly `role` and `content` (the last one also
 `reasoning_content`, a string, in tasks that ask for the reasoning), a known role and non-empty text;
-a system message only first; turns alternate from the user's; the last one is the assistant's. Tool tasks will add
-`"tools"` and tool turns (another issue); the check names the key set it expects, so adding them is one change here.
+a system message only first; turns alternate from the user's; the last one is the assistant's.
+
+Tools tasks, as TRL's "Dataset formats and types › Tool calling" shows: the record adds `tools` (the function
+definitions); an assistant turn that calls holds `tool_calls: [{"type": "function", "function": {"name",
+"arguments"}}]`, and each result is `{"role": "tool", "name": <the function>, "content"}`. `datasets` gives each
+column one Arrow type, so `arguments` are JSON objects only when every call of every version of the task fits one
+struct (annotate/tools.arguments_agree: the parameters' schemas say so), else JSON strings; `tools` likewise is the
+list of objects when the task's tool sets fit one type, else its JSON text. The chat templates TRL and Axolotl apply
+read both; either way `datasets.load_dataset("json", ...)` loads every file.
 """
 
 from collections.abc import Mapping
@@ -23,12 +30,14 @@ from collections.abc import Mapping
 from annotate.rendering import TemplateSpec
 
 from ._rules import Renderer, chat_chars, chat_turns, keys_problem, turns_ok, turns_problem
+from ._tools import arguments_text, call_names, conversation_problem, refuse_reasoning, tool_turns
 
 NAME = "messages"
 LABEL = "Messages (TRL, Axolotl chat_template)"
 RECORD_KEYS = ("messages",)
 TEMPLATE_TEXT = "chat_user_format"
 USES_TURNS = True
+TOOLS = True  # renders a tools task's calls and results (exports/formats/_tools.py)
 EXTRA_FILES: tuple[str, ...] = ()
 SHAPE = (
     '{"messages": [{"role": "system", "content": …}, {"role": "user", "content": …}, '
@@ -48,7 +57,12 @@ RULES = (
 )
 
 
+TOOL_RECORD_KEYS = ("messages", "tools")
+
+
 def renderer(spec: TemplateSpec) -> Renderer:
+    if spec.tools is not None:
+        return _tool_renderer(spec)
     turns = chat_turns(spec)
 
     def render(
@@ -58,6 +72,44 @@ def renderer(spec: TemplateSpec) -> Renderer:
         if reasoning is not None:  # every record of a task that asks for it: the same keys in every record
             out[-1]["reasoning_content"] = reasoning
         return {"messages": out}
+
+    return render
+
+
+def _tool_renderer(spec: TemplateSpec) -> Renderer:
+    turns = tool_turns(spec)
+    tools = spec.tools if spec.tools_as_objects else arguments_text(spec.tools)
+    as_objects = spec.arguments_as_objects
+
+    def render(
+        fields: Mapping[str, str], completion: str, messages: list | None = None, reasoning: str | None = None
+    ) -> dict:
+        refuse_reasoning(reasoning)
+        system, conversation = turns(fields, completion, messages)
+        names = call_names(conversation)
+        out = [{"role": "system", "content": system}] if system else []
+        for turn in conversation:
+            if turn["role"] == "tool":
+                name = names.get(turn["tool_call_id"], "")
+                out.append({"role": "tool", "name": name, "content": turn["content"]})
+            elif turn.get("tool_calls"):
+                message: dict = {"role": "assistant"}
+                if turn["content"]:
+                    message["content"] = turn["content"]
+                message["tool_calls"] = [
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": call["name"],
+                            "arguments": call["arguments"] if as_objects else arguments_text(call["arguments"]),
+                        },
+                    }
+                    for call in turn["tool_calls"]
+                ]
+                out.append(message)
+            else:
+                out.append({"role": turn["role"], "content": turn["content"]})
+        return {"messages": out, "tools": tools}
 
     return render
 
@@ -88,6 +140,8 @@ def _without_reasoning(messages):
 
 
 def record_ok(record) -> bool:
+    if record.__class__ is dict and len(record) == 2 and "tools" in record:
+        return _tool_problem(record) is None
     if record.__class__ is not dict or len(record) != 1:
         return False
     messages = _without_reasoning(record.get("messages"))
@@ -111,6 +165,8 @@ def _order_problem(messages: list) -> str | None:
 
 
 def problem(record) -> str | None:
+    if isinstance(record, dict) and "tools" in record:
+        return _tool_problem(record)
     if record_ok(record):
         return None
     found = keys_problem(record, RECORD_KEYS)
@@ -120,6 +176,15 @@ def problem(record) -> str | None:
     if messages is None:
         return "the last message's reasoning_content must be a string, on the assistant's message"
     return turns_problem(messages) or _order_problem(messages) or f"not a {NAME} record"
+
+
+def _tool_problem(record: dict) -> str | None:
+    found = keys_problem(record, TOOL_RECORD_KEYS)
+    if found:
+        return found
+    if not isinstance(record["tools"], list | str):
+        return "tools is neither a list of definitions nor their JSON text"
+    return conversation_problem(record["messages"], style="trl", arguments="either")
 
 
 def min_chars(spec: TemplateSpec, fields: Mapping[str, str]) -> int:

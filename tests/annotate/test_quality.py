@@ -386,6 +386,10 @@ def test_every_code_the_checks_emit_is_in_the_registry_with_title_and_descriptio
         "inconsistent_signoff",
         "length_outlier",
         "coverage",
+        "unknown_tool",
+        "tool_arguments",
+        "tool_coverage",
+        "no_call_share",
         "label_balance",
     }
     assert set(CHECKS) == expected

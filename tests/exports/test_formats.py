@@ -214,7 +214,8 @@ REPLY = {"role": "assistant", "content": "A"}
     [
         ("messages", {"messages": [MESSAGE, REPLY]}, None),
         ("messages", {"messages": [{"role": "system", "content": "S"}, MESSAGE, REPLY]}, None),
-        ("messages", {"messages": [MESSAGE, REPLY], "tools": []}, "unknown keys tools"),
+        ("messages", {"messages": [MESSAGE, REPLY], "tools": []}, None),  # a tools task's record
+        ("messages", {"messages": [MESSAGE, REPLY], "extra": []}, "unknown keys extra"),
         ("messages", {"messages": [MESSAGE]}, "the last message is not the assistant's"),
         ("messages", {"messages": [MESSAGE, REPLY, REPLY]},
          "messages 2 and 3 are both the assistant's; user and assistant must alternate"),

@@ -6,6 +6,7 @@ from django.db.models import Count
 
 from annotate import services
 from annotate.demo_data import DEMO_TASK, DEMO_TEMPLATE, demo_examples
+from annotate.demo_tools import TOOL_TASK, TOOLS, tool_examples
 from annotate.models import Example, Role, Task
 from reviews.models import Verdict
 from reviews.services import verdict_record
@@ -47,6 +48,43 @@ class Command(BaseCommand):
             elif i % 10 == 7:
                 verdict_record(example=example, reviewer=reviewer, decision="reject", version=example.version,
                                reasons=["duplicate"], comment=DEMO_REJECT_COMMENT)  # fmt: skip
+
+    def _tools_task(self, users: dict) -> None:
+        """The tool-calling demo task (annotate/demo_tools.py), its members and examples; idempotent like the rest."""
+        task = Task.objects.filter(slug=TOOL_TASK["slug"]).first()
+        if task is None:
+            task = services.task_create(**TOOL_TASK, tools=TOOLS)
+            self.stdout.write(f"Created demo task {task.slug!r}: {task.name} ({len(TOOLS)} tools).")
+        for username, _, roles in DEMO_ACCOUNTS:
+            for role in roles:
+                services.membership_add(task=task, user=users[username], role=role)
+        existing = set(task.examples.values_list("external_id", flat=True))
+        created = 0
+        for record in tool_examples():
+            if record["external_id"] in existing:
+                continue
+            status = record["status"]
+            example = services.example_create(
+                task=task,
+                fields=record,
+                completion=record["completion"],
+                kind=record["kind"],
+                source=Example.Source.IMPORTED,
+                status=status,
+                messages=record["messages"],
+                external_id=record["external_id"],
+                author=users["annotator"] if status != Example.Status.NEW else None,
+            )
+            if status == Example.Status.APPROVED:
+                Verdict.objects.create(
+                    example=example,
+                    revision=example.revisions.get(),
+                    example_version=example.version,
+                    reviewer=users["reviewer"],
+                    decision="approve",
+                )
+            created += 1
+        self.stdout.write(f"Tool-calling examples: {created} created, {task.examples.count()} in {task.slug!r}.")
 
     @transaction.atomic
     def handle(self, *args, quiet_accounts: bool = False, allow_production: bool = False, **options) -> None:
@@ -105,6 +143,7 @@ class Command(BaseCommand):
                 fresh_submitted.append(example)
             created += 1
         self._some_reviewed(fresh_submitted, users["reviewer"])
+        self._tools_task(users)
         total = task.examples.count()
         self.stdout.write(f"Demo examples: {created} created, {total} in the task.")
         counts = dict(task.examples.values_list("status").annotate(n=Count("id")).order_by())
