@@ -37,7 +37,7 @@ RULES = "OpenAI fine-tuning guide, “Direct preference optimization”"
 def renderer(spec: TemplateSpec):
     render = prompt_and_sides(spec)
 
-    def record(fields, completion, messages=None) -> dict:
+    def record(fields, completion, messages=None, reasoning=None) -> dict:  # a pair has no reasoning
         prompt, chosen, rejected = render(fields, completion, messages)
         return {"input": {"messages": prompt}, "preferred_output": chosen, "non_preferred_output": rejected}
 

@@ -37,7 +37,7 @@ RULES = "TRL documentation, “Dataset formats and types” (preference, convers
 def renderer(spec: TemplateSpec):
     render = prompt_and_sides(spec)
 
-    def record(fields, completion, messages=None) -> dict:
+    def record(fields, completion, messages=None, reasoning=None) -> dict:  # a pair has no reasoning
         prompt, chosen, rejected = render(fields, completion, messages)
         return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
 
