@@ -5,6 +5,7 @@ Prints records/s of the whole preflight, and of its two halves measured alone in
 template render, and `encode_batch`.
 """
 
+import os
 import time
 
 import orjson
@@ -55,27 +56,33 @@ def run(argv: list[str] | None = None) -> None:
     examples = list(_examples(N))
     splits = ("train", "train", "train", "train", "train", "train", "train", "train", "validation", "test")
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     check = Preflight(row, max_length=1024)
     for pk, uuid, fields, completion in examples:
         check.add(pk, uuid, splits[pk % 10], spec, fields, completion, None)
     report = check.finish()
-    whole = time.perf_counter() - started
+    whole, whole_cpu = time.perf_counter() - started, time.process_time() - cpu
 
     turns = chat_turns(spec)
     template = ChatTemplate(CHATML, config)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     texts = [template.render(turns(fields, completion))[0] for _, _, fields, completion in examples]
-    render = time.perf_counter() - started
+    render, render_cpu = time.perf_counter() - started, time.process_time() - cpu
 
     tokenizer = Tokenizer.from_str(row.tokenizer_json)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for start in range(0, N, BATCH):
         tokenizer.encode_batch(texts[start : start + BATCH], add_special_tokens=False)
-    encode = time.perf_counter() - started
+    encode, encode_cpu = time.perf_counter() - started, time.process_time() - cpu
+    load = os.getloadavg()[0]
 
     print(
-        f"   preflight {N:,} examples: {N / whole:>9,.0f} rec/s ({whole:.1f} s) · {report['tokens'] / N:,.0f} tokens/"
-        f"example · trained share {report['trained_share']:.1%} · over 1024: {report['over_length']:,}"
+        f"   preflight {N:,} examples: {N / whole:,.0f} rec/s wall ({whole:.1f} s), {1e6 * whole_cpu / N:.0f} µs CPU/"
+        f"record ({N / whole_cpu:,.0f} records per CPU second) · {report['tokens'] / N:,.0f} tokens/example · "
+        f"trained share {report['trained_share']:.1%} · over 1024: {report['over_length']:,}"
     )
-    print(f"   of which: sandboxed render {N / render:>9,.0f} rec/s · encode_batch {N / encode:>9,.0f} rec/s")
+    print(
+        f"   of which: sandboxed render {N / render:,.0f} rec/s wall, {1e6 * render_cpu / N:.0f} µs CPU/record · "
+        f"encode_batch {N / encode:,.0f} rec/s wall, {1e6 * encode_cpu / N:.0f} µs CPU/record (all threads) · "
+        f"load average {load:.1f} on {os.cpu_count()} cores"
+    )

@@ -119,6 +119,12 @@ class Export(Job):
         return sum(meta.get("size", 0) for meta in (self.files or {}).values())
 
     @property
+    def preflight_rows(self) -> list[dict]:
+        """The preflight's figures per split in split order (PostgreSQL's jsonb keeps keys in its own order)."""
+        splits = (self.preflight or {}).get("splits") or {}
+        return [{"split": name, **splits[name]} for name in ("train", "validation", "test") if name in splits]
+
+    @property
     def file_rows(self) -> list[dict]:
         """The files in their fixed order, for the templates: [{name, size, sha256, records}]."""
         return [{"name": name, **self.files[name]} for name in FILE_NAMES if name in (self.files or {})]

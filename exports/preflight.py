@@ -11,7 +11,9 @@ trains on), else the assistant messages' own text, with a warning that the templ
 """
 
 from bisect import bisect_left
+from collections import OrderedDict
 from hashlib import sha256
+from threading import Lock
 
 import orjson
 from django.core.exceptions import ValidationError
@@ -249,3 +251,55 @@ def preflight_lines(report: dict) -> list[str]:
     if report["warning"]:
         lines.append(f"Warning: {report['warning']}")
     return lines
+
+
+class TokenCounter:
+    """Exact counts for one example at a time (the editor's counts line): a task's tokenizer and chat template, loaded
+    once per process and tokenizer (`token_counter`). A lock keeps one render at a time per template."""
+
+    def __init__(self, row: TaskTokenizer) -> None:
+        self.name = row.name
+        self.tokenizer = Tokenizer.from_str(row.tokenizer_json)
+        config = orjson.loads(row.config_json)
+        self.template = ChatTemplate(chat_template_source(config), config)
+        self.lock = Lock()
+
+    def count(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def conversation(self, messages: list) -> int | None:
+        """Tokens of the conversation as the trainer renders it; None when the template fails on it."""
+        try:
+            with self.lock:
+                text, _ = self.template.render(messages)
+        except ChatTemplateError:
+            return None
+        return self.count(text)
+
+
+_COUNTERS: "OrderedDict[str, TokenCounter]" = OrderedDict()
+_COUNTERS_KEPT = 4  # tokenizers held per process (a large one is some tens of MB in memory)
+_COUNTERS_LOCK = Lock()
+
+
+def token_counter(task) -> TokenCounter | None:
+    """The task's token counter, or None when it has no tokenizer: one indexed query, and the files are read only
+    the first time this process sees this tokenizer."""
+    head = TaskTokenizer.objects.filter(task=task).values_list("pk", "sha256").first()
+    if head is None:
+        return None
+    pk, digest = head
+    with _COUNTERS_LOCK:
+        counter = _COUNTERS.get(digest)
+        if counter is not None:
+            _COUNTERS.move_to_end(digest)
+            return counter
+    row = TaskTokenizer.objects.filter(pk=pk).first()
+    if row is None:
+        return None
+    counter = TokenCounter(row)
+    with _COUNTERS_LOCK:
+        _COUNTERS[digest] = counter
+        while len(_COUNTERS) > _COUNTERS_KEPT:
+            _COUNTERS.popitem(last=False)
+    return counter

@@ -208,3 +208,62 @@ def test_reviewer_gets_403_and_outsider_404_on_upload(client, task, reviewer, ou
     client.force_login(outsider)
     assert client.post(url, files).status_code == 404
     assert not TaskTokenizer.objects.filter(task=task).exists()
+
+
+def test_the_editor_counts_exact_tokens_with_the_tasks_tokenizer(client, task, annotator):
+    from tests.factories import ExampleFactory
+
+    example = ExampleFactory(task=task, instruction="Where is my parcel?", context="", input="")
+    set_tokenizer(task)
+    client.force_login(annotator)
+    assert client.post(reverse("annotate:work", args=[task.slug])).status_code == 302
+    completion = "It arrives in 3 days."
+    response = client.post(
+        reverse("annotate:feedback", args=[task.slug, example.uuid]),
+        {"completion": completion},
+        headers={"HX-Request": "true"},
+    )
+    tokenizer = Tokenizer.from_str(tokenizer_json().decode())
+    own = len(tokenizer.encode(completion, add_special_tokens=False).ids)
+    records = read_lines(services.export_dir(build_one(task)) / "train.jsonl")
+    text, _ = rendered(records[0]["messages"][:-1] + [{"role": "assistant", "content": completion}])
+    whole = len(tokenizer.encode(text, add_special_tokens=False).ids)
+    body = response.text
+    assert f">{own} tokens</span>" in body
+    assert f"({whole} with the prompt, tiny/word-level)" in body
+    assert "≈" not in body
+
+
+def build_one(task):
+    """The task's one example, approved and exported: its conversation as the trainer sees it."""
+    from annotate.models import Example
+
+    Example.objects.filter(task=task).update(status=Example.Status.APPROVED, completion="x")
+    return build(task, validation_ratio=0.0)
+
+
+def test_the_dashboard_shows_the_exact_tokens_of_the_newest_counted_export(client, task, lead):
+    approve(task, 6)
+    set_tokenizer(task)
+    export = build(task, validation_ratio=0.0)
+    client.force_login(lead)
+    response = client.get(reverse("annotate:dashboard", args=[task.slug]))
+    assert f"<strong>{export.preflight['tokens']}</strong> tokens in its records" in response.text
+    assert "with the tokenizer of tiny/word-level" in response.text
+
+
+def test_without_a_tokenizer_the_editor_and_dashboard_say_estimate(client, task, lead, annotator):
+    from tests.factories import ExampleFactory
+
+    example = ExampleFactory(task=task, instruction="Where is my parcel?")
+    client.force_login(annotator)
+    client.post(reverse("annotate:work", args=[task.slug]))
+    response = client.post(
+        reverse("annotate:feedback", args=[task.slug, example.uuid]),
+        {"completion": "Soon."},
+        headers={"HX-Request": "true"},
+    )
+    assert "with the prompt, estimated)" in response.text and "≈" in response.text
+    client.force_login(lead)
+    page = client.get(reverse("annotate:dashboard", args=[task.slug]))
+    assert "are an estimate" in page.text and 'data-testid="exact-tokens"' not in page.text
