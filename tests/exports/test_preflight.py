@@ -267,3 +267,22 @@ def test_without_a_tokenizer_the_editor_and_dashboard_say_estimate(client, task,
     client.force_login(lead)
     page = client.get(reverse("annotate:dashboard", args=[task.slug]))
     assert "are an estimate" in page.text and 'data-testid="exact-tokens"' not in page.text
+
+
+@pytest.mark.django_db(transaction=True)  # the job is sent on commit
+def test_the_command_takes_a_maximum_length_and_prints_the_preflight(task, inline_celery):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    approve(task, 4)
+    approve(task, 1, start=50, completion="It arrives in 5 days. " * 20)
+    set_tokenizer(task)
+    out = StringIO()
+    call_command("export_dataset", task.slug, "--format", "messages", "--max-length", "50", "--wait", stdout=out)
+    printed = out.getvalue()
+    assert "Counted with the tokenizer and chat template of tiny/word-level (exact, not an estimate)." in printed
+    assert "Longer than 50 tokens (truncated by the trainer): 1." in printed
+    with pytest.raises(CommandError, match="maximum length must be a whole number from 1"):
+        call_command("export_dataset", task.slug, "--format", "messages", "--max-length", "0")

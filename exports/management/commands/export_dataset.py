@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from annotate.models import Task
 from exports import services
 from exports.models import Export
+from exports.preflight import preflight_lines
 from pairsmith.jobs import JobState
 
 POLL_SECONDS = 0.5
@@ -35,12 +36,20 @@ class Command(BaseCommand):
         parser.add_argument(
             "--test-ratio", default=None, help="Share held out as test.jsonl, 0 <= R < 1 (default: the task's setting)."
         )
+        parser.add_argument(
+            "--max-length",
+            type=int,
+            default=None,
+            help="Trainer preflight (with the task's tokenizer): the maximum length in tokens (default 1024).",
+        )
         parser.add_argument("--wait", action="store_true", help="Wait until the export has finished.")
         parser.add_argument(
             "--json", dest="as_json", action="store_true", help="Print one JSON object: version, state, files, ..."
         )
 
-    def handle(self, *args, slug, export_format, validation_ratio, test_ratio, wait, as_json, **options) -> None:
+    def handle(
+        self, *args, slug, export_format, validation_ratio, test_ratio, max_length, wait, as_json, **options
+    ) -> None:
         ratio = None if validation_ratio is None else _ratio(validation_ratio)
         test = None if test_ratio is None else _ratio(test_ratio, "--test-ratio")
         task = Task.objects.filter(slug=slug).first()
@@ -48,7 +57,7 @@ class Command(BaseCommand):
             raise CommandError(f"No task with slug {slug!r}.")
         try:
             export = services.export_request(
-                task=task, export_format=export_format, validation_ratio=ratio, test_ratio=test
+                task=task, export_format=export_format, validation_ratio=ratio, test_ratio=test, max_length=max_length
             )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
@@ -72,6 +81,8 @@ class Command(BaseCommand):
                 f"Wrote {export.counts['train']} train, {export.counts['validation']} validation{test} records to "
                 f"{folder}"
             )
+            for line in preflight_lines(export.preflight or {}):
+                self.stdout.write(line)
             report = export.contamination or {}
             if report.get("exact") or report.get("near"):
                 self.stdout.write(
