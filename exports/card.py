@@ -168,7 +168,8 @@ its tokenizer, as the trainer does. Trained on: {report["trained_share"]:.1%} of
 {rows}
 
 Examples longer than the maximum length of {report["max_length"]:,} tokens (the trainer truncates them; TRL's SFTConfig
-`max_length` defaults to 1024): {report["over_length"]:,}.{listed}{more}
+`max_length` defaults to 1024): {report["over_length"]:,}.
+{listed}{more}
 """
 
 

@@ -10,6 +10,7 @@ share of tokens trained on: the `{% generation %}` spans when the template marks
 trains on), else the assistant messages' own text, with a warning that the template cannot mask the prompt.
 """
 
+import re
 from bisect import bisect_left
 from collections import OrderedDict
 from hashlib import sha256
@@ -59,6 +60,49 @@ def _read(upload, field: str, name: str, limit: int) -> bytes:
     return data
 
 
+def _repeated_group(pattern: str) -> bool:
+    """Whether a regex repeats (`*`, `+`, `{n,}`) a group that itself repeats or alternates, as `(a+)+` or `(a|a)*`:
+    the shape that backtracks exponentially. The tokenizers of real models (GPT-2, Llama 3, Qwen) have none."""
+    stack = [False]  # per open group: whether it holds a quantifier or an alternation
+    position = 0
+    while position < len(pattern):
+        char = pattern[position]
+        if char == "\\":
+            position += 2
+            continue
+        if char == "[":  # a character class: skip to its end
+            position += 2 if pattern[position + 1 : position + 2] == "]" else 1
+            while position < len(pattern) and pattern[position] != "]":
+                position += 2 if pattern[position] == "\\" else 1
+        elif char == "(":
+            stack.append(False)
+        elif char == ")" and len(stack) > 1:
+            inner = stack.pop()
+            following = pattern[position + 1 : position + 8]
+            repeats = following[:1] in ("*", "+") or re.match(r"\{[0-9]*,", following) is not None
+            if repeats and inner:
+                return True
+            stack[-1] = stack[-1] or inner or repeats
+        elif char in "*+|{" or (char == "?" and pattern[position - 1] != "("):
+            stack[-1] = True
+        position += 1
+    return False
+
+
+def _patterns(node) -> list[str]:
+    """The regex patterns (`{"Regex": …}`) anywhere in a tokenizer.json (normalizers, pre-tokenizers)."""
+    found, stack = [], [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("Regex"), str):
+                found.append(item["Regex"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
 def tokenizer_check(tokenizer_bytes: bytes, config_bytes: bytes) -> tuple[Tokenizer, dict, ChatTemplate]:
     """Parse both files and try the chat template on a small conversation. Raise ValidationError naming the file
     and what is wrong with it."""
@@ -68,6 +112,14 @@ def tokenizer_check(tokenizer_bytes: bytes, config_bytes: bytes) -> tuple[Tokeni
         tokenizer = Tokenizer.from_str(text)
     except (UnicodeDecodeError, Exception) as exc:  # tokenizers raises a plain Exception for a bad file
         raise ValidationError({field: f"tokenizer.json could not be read as a tokenizer: {str(exc)[:300]}"}) from None
+    for pattern in _patterns(orjson.loads(tokenizer_bytes)):
+        if _repeated_group(pattern):
+            raise ValidationError(
+                {
+                    field: f"tokenizer.json has a regex that repeats a repeated group ({pattern[:80]!r}): it can take "
+                    "exponential time on some texts, so it is refused."
+                }
+            )
     field = "config"
     try:
         config = orjson.loads(config_bytes)
@@ -146,12 +198,14 @@ def _content_spans(text: str, messages: list) -> list[tuple[int, int]]:
     spans = []
     position = 0
     for message in messages:
-        if message.get("role") != "assistant" or not message.get("content"):
+        content = message.get("content")
+        content = content.strip() if message.get("role") == "assistant" and isinstance(content, str) else ""
+        if not content:
             continue
-        found = text.find(message["content"], position)
+        found = text.find(content, position)  # stripped: templates often trim the content
         if found >= 0:
-            spans.append((found, found + len(message["content"])))
-            position = found + len(message["content"])
+            spans.append((found, found + len(content)))
+            position = found + len(content)
     return spans
 
 

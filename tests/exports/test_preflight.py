@@ -172,6 +172,21 @@ def test_bad_files_are_refused_with_a_clear_error_and_nothing_changes(task, file
     assert TaskTokenizer.objects.get(task=task).sha256 == kept.sha256
 
 
+def test_a_tokenizer_with_a_backtracking_regex_is_refused(task):
+    from tokenizers import Regex, pre_tokenizers
+
+    tokenizer = Tokenizer.from_str(tokenizer_json().decode())
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("(a?)+$"), "isolated")
+    with pytest.raises(ValidationError) as caught:
+        preflight.tokenizer_set(
+            task=task,
+            tokenizer_file=upload("tokenizer.json", tokenizer.to_str().encode()),
+            config_file=upload("tokenizer_config.json", config_json()),
+        )
+    assert "repeats a repeated group ('(a?)+$')" in str(caught.value)
+    assert not TaskTokenizer.objects.filter(task=task).exists()
+
+
 def test_files_over_the_size_limit_are_refused_before_they_are_read(task, monkeypatch):
     monkeypatch.setattr(preflight, "MAX_CONFIG_BYTES", 100)
     with pytest.raises(ValidationError) as caught:
