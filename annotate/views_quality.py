@@ -178,12 +178,38 @@ def dashboard(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
         "data": data,
         "charts": _charts(data),
         "task_findings": (done.report.get("task_findings", []) if done else []),
+        "exact": _exact_tokens(task, price=price, epochs=epochs),
     }
     examples_url = reverse("annotate:examples", args=[task.slug])
     context["check_rows"] = [
         {**row, "url": f"{examples_url}?{urlencode({'warning': row['code']})}"} for row in data["tables"]["checks"]
     ]
     return render(request, "annotate/dashboard.html", context)
+
+
+def _exact_tokens(task: Task, *, price: float, epochs: int) -> dict | None:
+    """The exact counts of the newest export the trainer preflight counted (with the task's tokenizer), if any."""
+    from exports.models import Export
+
+    export = (
+        Export.objects.available()
+        .filter(task=task)
+        .exclude(preflight={})
+        .order_by("-version")
+        .only("version", "preflight")
+        .first()
+    )
+    if export is None:
+        return None
+    report = export.preflight
+    cost = quality.estimate_training_cost(report["tokens"], price_per_million=price, epochs=epochs)
+    return {
+        "version": export.version,
+        "tokens": report["tokens"],
+        "train": (report["splits"].get("train") or {}).get("tokens", 0),
+        "tokenizer": report["tokenizer"],
+        "cost": f"{cost:,.2f}" if cost >= 1 else f"{cost:.4f}",
+    }
 
 
 @task_role(LEAD)

@@ -189,7 +189,6 @@ def save(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
 @rate_limited("feedback", fragment="annotate/_feedback_limited.html")
 def feedback(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
     """Inline feedback as the annotator types: counts and the quality checks. Saves nothing."""
-    from . import quality
 
     example = example_for_editor(request, task, uuid)
     completion = request.POST.get("completion", "").replace("\r\n", "\n")
@@ -197,13 +196,30 @@ def feedback(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpRespons
         warnings = [{"code": "limit", "message": f"The completion {problem}: it cannot be saved.", "blocking": True}]
     else:
         warnings = checks_for(example, completion)
-    context = {
-        "warnings": warnings,
-        "chars": len(completion),
-        "tokens": quality.count_tokens(completion),
-        "prompt_tokens": _prompt_tokens(example),
-    }
+    context = {"warnings": warnings, "chars": len(completion), **_token_counts(task, example, completion)}
     return render(request, "annotate/_feedback.html", context)
+
+
+def _token_counts(task: Task, example: Example, completion: str) -> dict:
+    """The counts line: exact with the task's tokenizer (exports' trainer preflight), else estimates."""
+    from exports.formats._rules import chat_turns
+    from exports.preflight import token_counter
+
+    from . import quality
+
+    counter = token_counter(task)
+    if counter is not None:
+        spec = TemplateSpec.of(example.template)
+        prior = [turn for turn in example.messages or [] if isinstance(turn, dict)]
+        try:
+            turns = chat_turns(spec)(example.prompt_fields(), completion, prior)
+        except (KeyError, TypeError):
+            turns = None
+        whole = counter.conversation(turns) if turns is not None else None
+        if whole is not None:
+            return {"tokens": counter.count(completion), "total_tokens": whole, "exact": counter.name}
+    tokens = quality.count_tokens(completion)
+    return {"tokens": tokens, "total_tokens": tokens + _prompt_tokens(example), "exact": ""}
 
 
 def _prompt_tokens(example: Example) -> int:

@@ -18,6 +18,7 @@ BENCHMARKS = [
     "drafts",
     "preferences",
     "tools",
+    "preflight",
 ]
 
 

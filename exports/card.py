@@ -148,6 +148,41 @@ def _reasoning_section(export: Export) -> str:
     )
 
 
+def _preflight_section(report: Mapping | None) -> str:
+    """Exact token figures from the trainer preflight, or a word that there were none."""
+    if not report:
+        return (
+            "\n## Tokens\n\nNo tokenizer was set for this task: no exact token counts. (Pairsmith's dashboard shows "
+            "an estimate, about ±15% for English prose.)\n"
+        )
+    rows = "\n".join(
+        f"| {split} | {tally['examples']:,} | {tally['tokens']:,} | {tally['trained']:,} | {tally['longest']:,} "
+        f"| {tally['over']:,} |"
+        for split, tally in report["splits"].items()
+    )
+    over = report["over_length_examples"]
+    listed = "".join(
+        f"\n- example {item['id']} ({item['uuid']}), {item['split']}: {item['tokens']:,} tokens" for item in over
+    )
+    more = f"\n- … and {report['over_length'] - len(over):,} more" if report["over_length"] > len(over) else ""
+    warning = f"\n> **Warning:** {markdown_escape(report['warning'])}\n" if report["warning"] else ""
+    return f"""
+## Tokens (trainer preflight)
+
+Exact counts: every record rendered through the chat template of {code_span(report["tokenizer"])} and tokenized with
+its tokenizer, as the trainer does. Trained on: {report["trained_share"]:.1%} of the tokens
+({markdown_escape(report["trained_on"])}).
+{warning}
+| split | examples | tokens | trained tokens | longest | over {report["max_length"]:,} |
+| --- | ---: | ---: | ---: | ---: | ---: |
+{rows}
+
+Examples longer than the maximum length of {report["max_length"]:,} tokens (the trainer truncates them; TRL's SFTConfig
+`max_length` defaults to 1024): {report["over_length"]:,}.
+{listed}{more}
+"""
+
+
 def _template_section(row: Mapping, spec: TemplateSpec) -> str:
     return (
         f"### Template version {row['version']} ({row['examples']} examples)\n\n"
@@ -168,6 +203,7 @@ def dataset_card(
     base_version: int | None,
     specs: Mapping[int, TemplateSpec],
     contamination: Mapping | None = None,
+    preflight: Mapping | None = None,
 ) -> str:
     """README.md of a version: what the task is, its template, counts, and how to load and use the files."""
     task = export.task
@@ -256,7 +292,7 @@ integer over 2**64, an example is in validation when u < {export.validation_rati
 (seed {code_span(export.split_seed)}), so an example stays on its side from one version to the next while the seed and
 the ratios stay. `manifest.json` lists every example's UUID and content hash per file, and the sha256 and size of each
 file.
-{_contamination_section(contamination)}
+{_contamination_section(contamination)}{_preflight_section(preflight)}
 ## Load with Hugging Face `datasets`
 
 ```python

@@ -21,6 +21,13 @@ class ExportForm(NoColonMixin, forms.Form):
         required=False,
         widget=forms.NumberInput(attrs={"step": "0.01"}),
     )
+    max_length = forms.IntegerField(
+        label="Maximum length",
+        min_value=1,
+        max_value=10_000_000,
+        required=False,
+        help_text="Tokens; the trainer truncates longer examples (TRL's default: 1024).",
+    )
     kinds = forms.MultipleChoiceField(
         label="Kinds",
         choices=Kind.choices,
@@ -53,6 +60,11 @@ class ExportForm(NoColonMixin, forms.Form):
                 "test_ratio", "The validation and test shares add up to 1 or more: nothing would be left to train on."
             )
         return data
+
+
+class TokenizerForm(NoColonMixin, forms.Form):
+    tokenizer = forms.FileField(label="tokenizer.json", widget=forms.ClearableFileInput(attrs={"accept": ".json"}))
+    config = forms.FileField(label="tokenizer_config.json", widget=forms.ClearableFileInput(attrs={"accept": ".json"}))
 
 
 class TokenForm(NoColonMixin, forms.Form):

@@ -58,6 +58,14 @@ class Export(Job):
         blank=True,
         help_text="Held-out prompts found again in train: counts of exact and near duplicates and the first pairs.",
     )
+    max_length = models.PositiveIntegerField(
+        default=1024, help_text="The trainer's maximum sequence length the preflight measures examples against."
+    )
+    preflight = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Tokens per split, examples over max_length, trained share: counted with the task's tokenizer.",
+    )
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="When its files were deleted.")
     deleted_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
     deletion = models.CharField(max_length=7, choices=Deletion, blank=True)
@@ -111,9 +119,33 @@ class Export(Job):
         return sum(meta.get("size", 0) for meta in (self.files or {}).values())
 
     @property
+    def preflight_rows(self) -> list[dict]:
+        """The preflight's figures per split in split order (PostgreSQL's jsonb keeps keys in its own order)."""
+        splits = (self.preflight or {}).get("splits") or {}
+        return [{"split": name, **splits[name]} for name in ("train", "validation", "test") if name in splits]
+
+    @property
     def file_rows(self) -> list[dict]:
         """The files in their fixed order, for the templates: [{name, size, sha256, records}]."""
         return [{"name": name, **self.files[name]} for name in FILE_NAMES if name in (self.files or {})]
+
+
+class TaskTokenizer(models.Model):
+    """The tokenizer of the model a task's data will train: tokenizer.json and tokenizer_config.json (with the chat
+    template), as uploaded and checked (exports/preflight.py). Exports then count exact tokens with it."""
+
+    task = models.OneToOneField("annotate.Task", models.CASCADE, related_name="tokenizer")
+    name = models.CharField(max_length=200, help_text="The model's name from tokenizer_config.json, or the file's.")
+    tokenizer_json = models.TextField()
+    config_json = models.TextField()
+    sha256 = models.CharField(max_length=64, help_text="Of tokenizer.json, then tokenizer_config.json.")
+    vocab_size = models.PositiveIntegerField()
+    has_generation = models.BooleanField(help_text="Whether the chat template marks the trained part.")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.task.slug}: {self.name}"
 
 
 class ExportChange(models.Model):

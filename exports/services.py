@@ -42,7 +42,8 @@ from .card import dataset_card
 from .changes import Diff, base_export, insert_changes, manifest_entries
 from .contamination import Contamination, contamination_summary
 from .formats import EXTRA_FILE_NAMES, FORMATS, PAIR_FORMATS
-from .models import FILE_KEYS, Export
+from .models import FILE_KEYS, Export, TaskTokenizer
+from .preflight import DEFAULT_MAX_LENGTH, MAX_MAX_LENGTH, Preflight, PreflightFailed
 from .reading import approved, approved_rows
 from .reading import read_ahead as _read_ahead  # noqa: F401 (tests reach it here)
 from .splits import RULE, SIDES, SPLIT_FILES, SPLITS, split_of  # noqa: F401 (split_of: read here by tests)
@@ -121,6 +122,7 @@ def export_request(
     validation_ratio: float | None = None,
     test_ratio: float | None = None,
     kinds: list[str] | None = None,
+    max_length: int | None = None,
     user=None,
     pairs_from_edits: bool = False,
     min_change: float | None = None,
@@ -151,6 +153,11 @@ def export_request(
                 "nothing would be left to train on."
             }
         )
+    max_length = DEFAULT_MAX_LENGTH if max_length is None else max_length
+    if not isinstance(max_length, int) or not 1 <= max_length <= MAX_MAX_LENGTH:
+        raise ValidationError(
+            {"max_length": f"The maximum length must be a whole number from 1 to {MAX_MAX_LENGTH:,} tokens."}
+        )
     chosen = sorted(set(kinds)) if kinds else sorted(Kind.values)
     unknown = [kind for kind in chosen if kind not in Kind.values]
     if unknown:
@@ -171,6 +178,7 @@ def export_request(
         validation_ratio=float(ratio),
         test_ratio=float(test),
         split_seed=task.split_seed,
+        max_length=max_length,
         created_by=user,
     )
     export.full_clean()
@@ -244,6 +252,8 @@ def export_build(*, export: Export) -> Export:
     except ExportRecordsInvalid as exc:
         job_fail(export, str(exc))
         Export.objects.filter(pk=export.pk, state=JobState.FAILED).update(problems=exc.problems)
+    except PreflightFailed as exc:
+        job_fail(export, str(exc))
     except ExportContaminated as exc:
         job_fail(export, str(exc))
         Export.objects.filter(pk=export.pk, state=JobState.FAILED).update(contamination=exc.report)
@@ -298,6 +308,7 @@ class _Built:
     base_version: int | None
     warnings: dict
     contamination: dict
+    preflight: dict
 
 
 def _throttle() -> float:
@@ -331,6 +342,8 @@ def _write_files(export: Export, folder: Path) -> _Built:
     splits = _splits_of(export)
     held_out = export.validation_ratio > 0 or export.test_ratio > 0
     contamination = Contamination(folder / ".signatures") if held_out else None
+    tokenizer = TaskTokenizer.objects.filter(task=task).first()
+    preflight = Preflight(tokenizer, max_length=export.max_length) if tokenizer else None
     with ExitStack() as stack:
         total, batches = stack.enter_context(approved_rows(export))
         changes = stack.enter_context(open(folder / ".changes", "wb"))
@@ -378,7 +391,7 @@ def _write_files(export: Export, folder: Path) -> _Built:
             if template is None:  # not one of the task's own templates: a data error, rare
                 version, spec = _foreign_template(template_id)
                 template = templates[template_id] = (version, spec, _renderer(spec, export_format, version))
-            version, _, render = template
+            version, spec, render = template
             try:
                 fields = {"instruction": instruction, "context": context, "input": input_}
                 # only chat formats carry prior turns
@@ -421,6 +434,8 @@ def _write_files(export: Export, folder: Path) -> _Built:
                     diff.feed(pk, uuid, content, split)
                 if contamination is not None:
                     contamination.add(pk, side, stored_hash, (instruction, context, input_), messages)
+                if preflight is not None:
+                    preflight.add(pk, uuid, split, spec, fields, completion, messages)
             done += 1
             if throttle:
                 time.sleep(throttle)
@@ -472,6 +487,7 @@ def _write_files(export: Export, folder: Path) -> _Built:
         base_version=base.version if base else None,
         warnings=dict(sorted(warned.items())),
         contamination=report,
+        preflight=preflight.finish() if preflight else {},
     )
     card = dataset_card(
         export=export,
@@ -482,6 +498,7 @@ def _write_files(export: Export, folder: Path) -> _Built:
         base_version=built.base_version,
         specs={version: spec for version, spec, _ in templates.values()},
         contamination=report,
+        preflight=built.preflight,
     )
     files["README.md"] = write_small(folder / "README.md", card.encode())
     files["manifest.json"] = _write_manifest(export, folder, built)
@@ -554,6 +571,7 @@ def _manifest_head(export: Export, built: _Built) -> dict:
         },
         "counts": built.counts,
         "contamination": built.contamination,
+        "preflight": built.preflight,
         "files": {name: meta for name, meta in built.files.items() if name != "manifest.json"},
         "compared_with": built.base_version,
         "changes": built.changes,
@@ -626,6 +644,7 @@ def _publish(export: Export, partial: Path, built: _Built) -> None:
             changes=built.changes,
             base_version=built.base_version,
             contamination=built.contamination,
+            preflight=built.preflight,
             progress=built.counts["total"],
             total=built.counts["total"],
             error="",

@@ -13,9 +13,9 @@ from annotate.models import Example, Role, Task
 from pairsmith.jobs import JobState
 from pairsmith.ratelimit import rate_limited
 
-from . import retention, services
-from .forms import ChangeFilterForm, ExportForm, TokenForm
-from .models import FILE_NAMES, ApiToken, Export, ExportChange
+from . import preflight, retention, services
+from .forms import ChangeFilterForm, ExportForm, TokenForm, TokenizerForm
+from .models import FILE_NAMES, ApiToken, Export, ExportChange, TaskTokenizer
 
 READERS = (Role.LEAD, Role.REVIEWER)
 CONTENT_TYPES = {".jsonl": "application/jsonl", ".json": "application/json", ".md": "text/markdown; charset=utf-8"}
@@ -27,9 +27,11 @@ def _get_export(task: Task, version: int) -> Export:
     return get_object_or_404(Export.objects.select_related("created_by", "deleted_by"), task=task, version=version)
 
 
-def _list_context(request: HtmxHttpRequest, task: Task, form: ExportForm) -> dict:
+def _list_context(request: HtmxHttpRequest, task: Task, form: ExportForm, tokenizer_form=None) -> dict:
     return {
         "task": task,
+        "tokenizer": TaskTokenizer.objects.filter(task=task).defer("tokenizer_json", "config_json").first(),
+        "tokenizer_form": tokenizer_form or TokenizerForm(),
         "exports": task.exports.select_related("created_by", "deleted_by").order_by("-version"),
         "form": form,
         "is_lead": Role.LEAD in request.task_roles,
@@ -39,7 +41,8 @@ def _list_context(request: HtmxHttpRequest, task: Task, form: ExportForm) -> dic
 @task_role(*READERS)
 @require_GET
 def export_list(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
-    form = ExportForm(initial={"validation_ratio": task.validation_ratio, "test_ratio": task.test_ratio})
+    initial = {"validation_ratio": task.validation_ratio, "test_ratio": task.test_ratio, "max_length": 1024}
+    form = ExportForm(initial=initial)
     return render(request, "exports/list.html", _list_context(request, task, form))
 
 
@@ -57,6 +60,7 @@ def export_create(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
                 validation_ratio=data["validation_ratio"],
                 test_ratio=data["test_ratio"],
                 kinds=data["kinds"] or None,
+                max_length=data["max_length"],
                 user=request.user,
                 pairs_from_edits=data.get("pairs_from_edits", False),
                 min_change=data.get("min_change"),
@@ -73,6 +77,38 @@ def export_create(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
                 messages.info(request, f"Export v{export.version}: {export.get_state_display().lower()}.")
             return redirect("exports:list", task.slug)
     return render(request, "exports/list.html", _list_context(request, task, form))
+
+
+@task_role(Role.LEAD)
+@require_POST
+@rate_limited("job")
+def tokenizer_upload(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
+    """Set the task's tokenizer for the trainer preflight: both files, checked; a bad file changes nothing."""
+    form = TokenizerForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            row = preflight.tokenizer_set(
+                task=task,
+                tokenizer_file=form.cleaned_data["tokenizer"],
+                config_file=form.cleaned_data["config"],
+                user=request.user,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Tokenizer of {row.name} set: the next exports count exact tokens with it.")
+            return redirect("exports:list", task.slug)
+    initial = {"validation_ratio": task.validation_ratio, "test_ratio": task.test_ratio, "max_length": 1024}
+    context = _list_context(request, task, ExportForm(initial=initial), tokenizer_form=form)
+    return render(request, "exports/list.html", context)
+
+
+@task_role(Role.LEAD)
+@require_POST
+def tokenizer_remove(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
+    if preflight.tokenizer_remove(task=task, user=request.user):
+        messages.success(request, "Tokenizer removed: exports count no exact tokens until one is set again.")
+    return redirect("exports:list", task.slug)
 
 
 @task_role(*READERS)

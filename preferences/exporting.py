@@ -144,8 +144,9 @@ def _row(side, dumps=orjson.dumps):
         if messages.__class__ is str:  # jsonb as text, from PostgreSQL
             messages = orjson.loads(messages) if messages != "[]" else None
         origin = {"source": source, "example": str(example)} if example else {"source": source}
+        # None: a pair has no reasoning
         return (pk, uid, template_id, instruction, context, input_, (chosen, rejected), source, messages or None, "",
-                dumps(origin).decode(), key, None, side(uid))  # fmt: skip (None: a pair has no reasoning)
+                dumps(origin).decode(), key, None, side(uid))  # fmt: skip
 
     return convert
 
@@ -154,9 +155,9 @@ def _row(side, dumps=orjson.dumps):
 def pair_rows(export) -> Iterator[tuple[int, Iterator[list[tuple]]]]:
     """How many pairs the export writes, and their rows in id order, in batches, in approved_rows' layout: (id,
     uuid, template id, instruction, context, input, (chosen, rejected), source, prior turns, warning codes,
-    metadata JSON, prompt hash, reasoning (None), side of the split). On PostgreSQL, as approved_rows reads examples: one snapshot on
-    a connection of its own (REPEATABLE READ, read only), a named cursor streaming the rows, UUIDs and JSON as text,
-    the next batch fetched by a thread while this one is written."""
+    metadata JSON, prompt hash, reasoning (None), side of the split). On PostgreSQL, as approved_rows reads examples:
+    one snapshot on a connection of its own (REPEATABLE READ, read only), a named cursor streaming the rows, UUIDs and
+    JSON as text, the next batch fetched by a thread while this one is written."""
     filters = export.filters or {}
     if filters.get("pairs_from_edits") and edit_pairs_sync(task=export.task):
         from .checks import pair_checks_run

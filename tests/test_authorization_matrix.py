@@ -132,6 +132,8 @@ EXPECTED: dict[str, Rule] = {
     "imports:cancel": rule({LE, ST}, 405, 302),
     "exports:list": rule({RE_, LE, ST}, 200, 405),
     "exports:create": rule({LE, ST}, 405, 200),
+    "exports:tokenizer": rule({LE, ST}, 405, 200),  # an empty form: its errors
+    "exports:tokenizer_remove": rule({LE, ST}, 405, 302),
     "exports:detail": rule({RE_, LE, ST}, 200, 405),
     "exports:status": rule({RE_, LE, ST}, 200, 405),
     "exports:cancel": rule({LE, ST}, 405, 302),

@@ -384,7 +384,7 @@ def test_the_chat_prompt_estimate_counts_every_prior_turn_not_only_the_last(clie
     response = client.post(
         reverse("annotate:feedback", args=[task.slug, example.uuid]), {"completion": "Fine."}, headers=HTMX
     )
-    shown = int(re.search(r"\(≈(\d+) with the prompt\)", response.content.decode()).group(1))
+    shown = int(re.search(r"\(≈(\d+) with the prompt, estimated\)", response.content.decode()).group(1))
     assert shown >= 2 * count_tokens(long_turn) + count_tokens("My heating is off")
 
 

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from annotate.models import Task
 from exports import services
 from exports.models import Export
+from exports.preflight import preflight_lines
 from pairsmith.jobs import JobState
 
 POLL_SECONDS = 0.5
@@ -47,12 +48,20 @@ class Command(BaseCommand):
             help="With --pairs-from-edits: the least share of the text's word pairs an edit must change, 0 to 1 "
             "(default 0.1), so that typo fixes stay out.",
         )
+        parser.add_argument(
+            "--max-length",
+            type=int,
+            default=None,
+            help="Trainer preflight (with the task's tokenizer): the maximum length in tokens (default 1024).",
+        )
         parser.add_argument("--wait", action="store_true", help="Wait until the export has finished.")
         parser.add_argument(
             "--json", dest="as_json", action="store_true", help="Print one JSON object: version, state, files, ..."
         )
 
-    def handle(self, *args, slug, export_format, validation_ratio, test_ratio, wait, as_json, **options) -> None:
+    def handle(
+        self, *args, slug, export_format, validation_ratio, test_ratio, max_length, wait, as_json, **options
+    ) -> None:
         ratio = None if validation_ratio is None else _ratio(validation_ratio)
         min_change = options.get("min_change")
         if min_change is not None:
@@ -72,6 +81,7 @@ class Command(BaseCommand):
                 test_ratio=test,
                 pairs_from_edits=options.get("pairs_from_edits", False),
                 min_change=min_change,
+                max_length=max_length,
             )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
@@ -95,6 +105,8 @@ class Command(BaseCommand):
                 f"Wrote {export.counts['train']} train, {export.counts['validation']} validation{test} records to "
                 f"{folder}"
             )
+            for line in preflight_lines(export.preflight or {}):
+                self.stdout.write(line)
             report = export.contamination or {}
             if report.get("exact") or report.get("near"):
                 self.stdout.write(
