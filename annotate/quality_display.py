@@ -84,7 +84,7 @@ def segments(text: str, span) -> list[Segment]:
     if not isinstance(text, str) or not isinstance(span, list | tuple) or len(span) != 2:
         return []
     start, end = span
-    if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
+    if not (type(start) is int and type(end) is int and 0 <= start < end <= len(text)):  # not bools, not floats
         return []
     before = text[max(0, start - CONTEXT_CHARS) : start]
     after = text[end : end + CONTEXT_CHARS]
