@@ -147,7 +147,7 @@ def override_record(
         raise ValidationError(f"The note is {len(note)} characters long; at most {NOTE_MAX} are kept.")
     with transaction.atomic():
         # The row lock serialises overrides, undos and saves of this example: the text hashed is the text marked.
-        current = Example.objects.select_for_update().select_related("task").get(pk=example.pk)
+        current = Example.objects.select_for_update(of=("self",)).select_related("task").get(pk=example.pk)
         if problem := may_overrule(user, roles, current.task, current):
             raise PermissionDenied(problem)
         if current.version != version:
@@ -198,7 +198,7 @@ def override_undo(*, override: QualityOverride, user, roles: set[str]) -> Qualit
     if Role.LEAD not in roles and override.created_by_id != user.pk:
         raise PermissionDenied("Only the reviewer who marked it, or a lead, may undo it.")
     with transaction.atomic():
-        current = Example.objects.select_for_update().select_related("task").get(pk=override.example_id)
+        current = Example.objects.select_for_update(of=("self",)).select_related("task").get(pk=override.example_id)
         updated = QualityOverride.objects.filter(pk=override.pk, undone_at__isnull=True).update(
             undone_by=user, undone_at=timezone.now()
         )
