@@ -16,6 +16,7 @@ BENCHMARKS = [
     "load",
     "attacks",
     "drafts",
+    "overrides",
 ]
 
 

@@ -54,7 +54,7 @@ def test_reviewer_overrules_warnings_and_the_lead_sees_the_counts(
     assert page.locator("#quality-warnings b").count() == 0
     screenshot("evidence")
 
-    leak_item.get_by_placeholder("Why (optional)").fill("A summary restates the message: that is the task.")
+    leak_item.get_by_placeholder("Note (optional)").fill("A summary restates the message: that is the task.")
     leak_item.get_by_role("button", name="Not a problem").click()
     overruled = page.locator("#quality-warnings .warning.overruled[data-code=leak]")
     expect(overruled).to_contain_text("Answer leak: marked not a problem by rita")
