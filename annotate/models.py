@@ -481,6 +481,48 @@ class Transition(models.Model):
         return f"{self.example_id}: {self.from_status} -> {self.to_status}"
 
 
+class QualityOverride(models.Model):
+    """A reviewer's (or lead's) "not a problem" on one check's warning about one text of an example.
+
+    It applies to the text it was given on (`text_hash`: the prompt fields, the prior turns and the completion): while
+    the example holds that text, the warning is shown as overruled, counts as no open warning and blocks nothing, and a
+    rescan keeps it so; once the text changes, the warning is open again. Undoing sets `undone_at`; a row is never
+    deleted, so the dashboard and the audit log can say which checks a team overrules (annotate.overrides).
+    """
+
+    # No single-column index on the foreign keys that start a composite index below.
+    task = models.ForeignKey(Task, models.CASCADE, related_name="quality_overrides", db_index=False)
+    example = models.ForeignKey(Example, models.CASCADE, related_name="quality_overrides", db_index=False)
+    code = models.CharField(max_length=30, help_text="The check overruled (a key of quality.CHECKS).")
+    text_hash = models.CharField(max_length=64, help_text="The example's text it applies to (overrides.text_hash).")
+    example_version = models.PositiveIntegerField(help_text="The example's version when it was given.")
+    message = models.CharField(max_length=500, blank=True, help_text="The warning as it read then.")
+    note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One standing override per check and text: a double click finds the first one.
+            models.UniqueConstraint(
+                fields=["example", "code", "text_hash"],
+                condition=Q(undone_at__isnull=True),
+                name="annotate_override_once",
+            ),
+        ]
+        indexes = [
+            # An example's overrides (every save of an example looks its standing ones up), newest first.
+            models.Index(fields=["example", "-id"], name="annotate_override_example"),
+            # The dashboard and the scan: a task's standing overrides.
+            models.Index(fields=["task", "code"], condition=Q(undone_at__isnull=True), name="annotate_override_task"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} on {self.example_id} overruled by {self.created_by_id}"
+
+
 class ImportJob(Job):
     """One import of a file into a task: all or nothing. Large files run as a Celery job and stream."""
 
@@ -580,6 +622,8 @@ class AuditEvent(models.Model):
         EVALUATION_ENDED = "evaluation_ended", "Evaluation run ended"
         EVALUATION_VERDICT = "evaluation_verdict", "Evaluation answer judged"
         EVALUATION_EXAMPLE = "evaluation_example", "Example made from an evaluation"
+        WARNING_OVERRULED = "warning_overruled", "Warning marked not a problem"
+        OVERRULE_UNDONE = "overrule_undone", "“Not a problem” undone"
 
     # No single-column indexes on the foreign keys: the composite indexes below start with them.
     task = models.ForeignKey(Task, models.CASCADE, null=True, blank=True, related_name="audit_events", db_index=False)

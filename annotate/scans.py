@@ -15,13 +15,13 @@ import orjson
 import pandas as pd
 from celery import shared_task
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 
 from pairsmith.jobs import JOB_TYPES, LIVE_STATES, job_claim, job_fail, job_finish, job_heartbeat, job_send
 
 from . import quality
-from .models import Example, QualityScan, Revision, Task, Transition
+from .models import Example, QualityOverride, QualityScan, Revision, Task, Transition
 from .rendering import required_fields
 
 logger = logging.getLogger(__name__)
@@ -46,12 +46,14 @@ GROUP_CODES = ("duplicate", "near_duplicate", "contradiction")
 
 
 def warning_fields(warnings: list[dict]) -> dict:
-    """The stored columns for a list of warnings: the list itself, the codes string for filters, the risk."""
-    codes = sorted({w["code"] for w in warnings})
+    """The stored columns for a list of warnings: the list itself, the codes string for filters, the risk. A warning
+    marked not a problem (overrides.MARK) stays in the list but is no open warning: neither a code nor a risk."""
+    open_ = [w for w in warnings if "override" not in w]
+    codes = sorted({w["code"] for w in open_})
     return {
         "warnings": warnings,
         "warning_codes": f",{','.join(codes)}," if codes else "",
-        "risk": min(32_000, sum(RISK.get(w["code"], 1) for w in warnings)),
+        "risk": min(32_000, sum(RISK.get(w["code"], 1) for w in open_)),
     }
 
 
@@ -86,7 +88,9 @@ def example_warnings(example: Example, *, completion: str | None = None) -> dict
         required=required_fields(example.template.prompt_format),
     )
     kept = [w for w in example.warnings or [] if w.get("code") not in EXAMPLE_SCOPE]
-    return warning_fields(found + kept)
+    from .overrides import example_marked  # overrides imports this module
+
+    return warning_fields(example_marked(example, found + kept, completion=completion))
 
 
 # --- the task-wide scan -----------------------------------------------------------------------------------------
@@ -155,6 +159,8 @@ def scan_run(*, scan_id: int) -> None:
         report = quality.check_task(_chunks(task, scan, lengths, unwritten), task)
         ids = np.concatenate(unwritten) if unwritten else np.array([], dtype=np.int64)
         changed = _store_warnings(task, report, unwritten=ids)
+        from .overrides import overruled_counts  # overrides imports this module
+
         figures = dashboard_figures(task)
         job_finish(
             scan,
@@ -163,6 +169,7 @@ def scan_run(*, scan_id: int) -> None:
                 "totals": report.totals,
                 "task_findings": [f.as_dict() for f in report.task_findings],
                 "counts": _counts(task),
+                "overruled": overruled_counts(task),
                 "timings": {k: round(v, 3) for k, v in report.timings.items()},
                 "changed": changed,
                 "lengths": {
@@ -194,14 +201,22 @@ def _store_warnings(task: Task, report, *, unwritten: np.ndarray) -> int:
         grouped.setdefault(int(row.example_id), []).append(
             {"code": row.code, "message": row.message, "blocking": bool(row.blocking), "detail": row.detail}
         )
+    from .overrides import apply_marks, task_marks  # overrides imports this module
+
+    marks = task_marks(task)  # "not a problem" on the same text stays so after the rescan
     for example_id, warnings in grouped.items():
-        new[example_id] = warning_fields(warnings)
-    stored = Example.objects.filter(task=task).exclude(warning_codes="").values_list("id", "warnings")
+        new[example_id] = warning_fields(apply_marks(warnings, marks.get(example_id)))
+    overridden = QualityOverride.objects.filter(task=task, undone_at__isnull=True).values("example_id")
+    stored = (
+        Example.objects.filter(task=task)
+        .filter(~Q(warning_codes="") | Q(pk__in=overridden))  # with open warnings, or with marked ones only
+        .values_list("id", "warnings")
+    )
     changes: dict[int, dict] = {}
     for example_id, warnings in stored.iterator(chunk_size=CHUNK):
         fresh = new.pop(example_id, None) or warning_fields([])
         if carried := [w for w in warnings if w.get("code") in CARRIED]:
-            fresh = warning_fields(fresh["warnings"] + carried)
+            fresh = warning_fields(fresh["warnings"] + apply_marks(carried, marks.get(example_id)))
         if fresh["warnings"] != warnings:
             changes[example_id] = fresh
     changes.update(new)  # examples that had no warnings before

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_accounts, views_quality, views_tools, views_work
+from . import views, views_accounts, views_overrides, views_quality, views_tools, views_work
 
 app_name = "annotate"
 urlpatterns = [
@@ -30,4 +30,10 @@ urlpatterns = [
     path("tasks/<slug:slug>/examples/<uuid:uuid>/feedback/", views_work.feedback, name="feedback"),
     path("tasks/<slug:slug>/examples/<uuid:uuid>/submit/", views_work.submit, name="submit"),
     path("tasks/<slug:slug>/examples/<uuid:uuid>/skip/", views_work.skip, name="skip"),
+    path("tasks/<slug:slug>/examples/<uuid:uuid>/not-a-problem/", views_overrides.overrule, name="overrule"),
+    path(
+        "tasks/<slug:slug>/examples/<uuid:uuid>/not-a-problem/<int:pk>/undo/",
+        views_overrides.overrule_undo,
+        name="overrule_undo",
+    ),
 ]

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpRequest as HtmxHttpRequest
 from django_htmx.http import HttpResponseStopPolling
 
-from . import charts, quality, services
+from . import charts, overrides, quality, services
 from .access import task_role
 from .models import Example, Kind, QualityScan, Role, Task
 from .scans import scan_request
@@ -82,10 +82,7 @@ def dashboard_data(task: Task, report: dict, *, price: float, epochs: int) -> di
         "annotators": report.get("annotators", []),
         "reviewers": report.get("reviewers", []),
         "reasons": [{"reason": r, "count": c} for r, c in report.get("reasons", {}).items()],
-        "checks": [
-            {"code": code, "title": quality.CHECKS[code].title if code in quality.CHECKS else code, "examples": c}
-            for code, c in sorted(report.get("counts", {}).items(), key=lambda kv: -kv[1])
-        ],
+        "checks": check_rows(task, report),
     }
     approved_tokens = totals.get("approved_tokens", 0)
     cost = quality.estimate_training_cost(approved_tokens, price_per_million=price, epochs=epochs)
@@ -111,6 +108,33 @@ def dashboard_data(task: Task, report: dict, *, price: float, epochs: int) -> di
             "epochs": epochs,
         },
     }
+
+
+def check_rows(task: Task, report: dict) -> list[dict]:
+    """Per check: the examples with its warning open, and those marked not a problem, with the share overruled.
+
+    Open warnings are counted by the last task-wide check (counting them live would read every example); the ones
+    marked not a problem are counted now (only the overridden examples are read), and an override or undo since the
+    check moves its warning between the two columns, so the row adds up without waiting for the next check.
+    """
+    opened = report.get("counts", {})
+    then = report.get("overruled", {})
+    now = overrides.overruled_counts(task)
+    rows = []
+    for code in set(opened) | set(now):
+        overruled = now.get(code, 0)
+        open_ = max(0, opened.get(code, 0) - (overruled - then.get(code, 0)))
+        total = open_ + overruled
+        rows.append(
+            {
+                "code": code,
+                "title": overrides.check_title(code),
+                "examples": open_,
+                "overruled": overruled,
+                "overruled_share": round(overruled / total, 4) if total else 0.0,
+            }
+        )
+    return sorted(rows, key=lambda r: (-(r["examples"] + r["overruled"]), r["title"]))
 
 
 def _charts(data: dict) -> dict:

@@ -15,7 +15,7 @@ from models_loop.drafts import shown_completion
 from pairsmith.ratelimit import rate_limited
 from reviews.models import Verdict
 
-from . import limits, services
+from . import limits, overrides, quality_display, services
 from .access import example_for_editor, task_role
 from .forms import CompletionForm, NewExampleForm, SkipForm
 from .models import Example, Kind, Role, Skip, Task
@@ -195,8 +195,14 @@ def feedback(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpRespons
     if problem := limits.text_problem(completion):  # no check runs on a text that cannot be saved anyway
         warnings = [{"code": "limit", "message": f"The completion {problem}: it cannot be saved.", "blocking": True}]
     else:
-        warnings = checks_for(example, completion)
-    context = {"warnings": warnings, "chars": len(completion), **_token_counts(task, example, completion)}
+        # marked where a reviewer said "not a problem" about this very text (then it blocks nothing either)
+        found = [f.as_dict() for f in checks_for(example, completion)]
+        warnings = overrides.example_marked(example, found, completion=completion)
+    context = {
+        "warnings": quality_display.shown_warnings(warnings, task=task, example=example, completion=completion),
+        "chars": len(completion),
+        **_token_counts(task, example, completion),
+    }
     return render(request, "annotate/_feedback.html", context)
 
 

@@ -19,6 +19,7 @@ BENCHMARKS = [
     "preferences",
     "tools",
     "preflight",
+    "overrides",
 ]
 
 

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpRequest as HtmxHttpRequest
 from django_htmx.http import HttpResponseClientRedirect
 
+from annotate import quality_display
 from annotate.access import task_role
 from annotate.models import Example, Kind, Role, Task
 from annotate.rendering import TemplateSpec, render_prompt
@@ -210,6 +211,12 @@ def _tool_diff(task: Task, steps: list) -> list[dict]:
     return calls_diff(steps[-2].revision.text, steps[-1].revision.text)
 
 
+def _warnings_panel(request: HtmxHttpRequest, task: Task, example: Example, *, back: str) -> dict:
+    """The example's quality warnings with their evidence and "not a problem" buttons (templates/annotate/_warnings)."""
+    panel = quality_display.panel(user=request.user, roles=request.task_roles, task=task, example=example)
+    return {**panel, "actions": True, "back": back}
+
+
 def _review_context(
     request: HtmxHttpRequest, task: Task, example: Example, form: VerdictForm, filters, **extra
 ) -> dict:
@@ -221,7 +228,7 @@ def _review_context(
         **_decide_context(task, example, form, filters, **extra),
         "template": example.template,
         "rendered_prompt": render_prompt(TemplateSpec.of(example.template), fields=example.prompt_fields()),
-        "warnings": [w for w in example.warnings or [] if isinstance(w, dict)],
+        **_warnings_panel(request, task, example, back="review"),
         "blocked": blocked,
         # A second reviewer judges blind: the verdicts on this version show once this reviewer cannot judge it.
         "this_version": [v for v in verdicts if v.example_version == example.version] if blocked else [],
@@ -420,6 +427,8 @@ def example_detail(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpR
         "reason_choices": ReasonCode.choices,
         "rendered_prompt": render_prompt(TemplateSpec.of(example.template), fields=example.prompt_fields()),
     }
+    if context["is_reviewer"]:
+        context.update(_warnings_panel(request, task, example, back="example"))
     if Role.LEAD in request.task_roles and example.status in DISCARDABLE:
         context["discard_to"] = discard_outcome(example, last_good_revision(example))
     return render(request, "reviews/example.html", context)

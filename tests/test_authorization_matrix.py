@@ -21,7 +21,7 @@ from pytest_django.asserts import assertNotContains
 
 from annotate import importing
 from annotate import services as annotate_services
-from annotate.models import Example, ImportJob, QualityScan, Role, TemplateMove
+from annotate.models import Example, ImportJob, QualityOverride, QualityScan, Role, TemplateMove
 from annotate.views_import import SESSION_KEY
 from exports import services as export_services
 from exports.models import ApiToken, Export
@@ -124,6 +124,9 @@ EXPECTED: dict[str, Rule] = {
     "annotate:feedback": rule({AN, ST}, 405, 200),
     "annotate:submit": rule({AN, ST}, 405, 200),
     "annotate:skip": rule({AN, ST}, 405, 302),
+    # "not a problem" on a warning: reviewers and leads (an empty POST: refused with the reason, back to the page)
+    "annotate:overrule": rule({RE_, LE, ST}, 405, 302),
+    "annotate:overrule_undo": rule({RE_, LE, ST}, 405, 302),  # given by the reviewer; a lead may undo any
     "imports:upload": rule({LE, ST}, 200, 200),
     "imports:mapping": rule({LE, ST}, 200, 200),
     "imports:preview": rule({LE, ST}, 405, 200),
@@ -198,6 +201,7 @@ class Objects:
     move: TemplateMove
     examples: list = field(default_factory=list)
     evaluation: EvaluationRun | None = None
+    override: object = None
 
 
 def _submit(task, author, text: str, instruction: str) -> Example:
@@ -241,7 +245,13 @@ def _fill(task, *, author, reviewer, lead, text: str) -> Objects:
     path = importing.upload_path(token)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f'{{"instruction": "{text} uploaded?", "completion": "{text} uploaded."}}\n')
-    objects = Objects(task, draft, submitted[0], export.version, job, scan, token, move, [*made, draft, *submitted])
+    override = QualityOverride.objects.create(
+        task=task, example=draft, code="whitespace", text_hash="0" * 64, example_version=draft.version,
+        created_by=reviewer,
+    )  # fmt: skip
+    objects = Objects(
+        task, draft, submitted[0], export.version, job, scan, token, move, [*made, draft, *submitted], override=override
+    )
     # A finished evaluation run over two approved examples (rows made directly: this export has no test split).
     objects.evaluation = EvaluationRun.objects.create(
         task=task, name=f"{text} run", export=export, source="file", state="succeeded", size=2
@@ -310,6 +320,8 @@ def _value(name: str, param: str, objects: Objects, world: World, persona: str, 
         return objects.task.slug
     if param == "uuid":
         return objects.draft.uuid if name.startswith("annotate:") else objects.submitted.uuid
+    if param == "pk" and name == "annotate:overrule_undo":
+        return objects.override.pk
     if param == "pk":
         if name.startswith("models_loop:"):
             return objects.evaluation.pk

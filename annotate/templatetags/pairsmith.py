@@ -26,3 +26,11 @@ def example_name(example) -> str:
     """How people name an example: its external id when it has one (seed_task_31), else the start of its UUID."""
     external = getattr(example, "external_id", "")
     return external or f"{str(example.uuid)[:8]}…"
+
+
+@register.filter
+def check_title(code: str) -> str:
+    """A quality check's name for people ("Unusual sign-off"), never its code: {{ warning.code|check_title }}."""
+    from annotate.overrides import check_title as title
+
+    return title(str(code))

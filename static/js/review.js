@@ -1,4 +1,5 @@
-// The review screen, keyboard first: a approve, f flag, r reject, e edit, n/j next, p/k previous.
+// The review screen, keyboard first: a approve, f flag, r reject, e edit, n/j next, p/k previous, o "not a problem"
+// on the first open quality warning.
 // In a flag or a rejection, 1-9 toggle the reasons, c goes to the comment, Ctrl+Enter sends, Esc steps back.
 // The decision form is swapped by htmx when a verdict is refused, so every handler is delegated from document.
 (function () {
@@ -81,6 +82,9 @@
         break;
       case "p": case "k":
         if (click("a[data-previous]")) event.preventDefault();
+        break;
+      case "o":  // the first open quality warning: "not a problem" (its line offers the undo)
+        if (!current && click("#quality-warnings [data-not-a-problem]")) event.preventDefault();
         break;
       default:
     }
