@@ -15,7 +15,7 @@ from pairsmith.celery import app
 from pairsmith.jobs import QUEUE_UNREACHABLE, JobState
 from tests.conftest import redis_available
 
-from .conftest import approve, read_lines
+from .conftest import approve, read_lines, version_folder
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -31,7 +31,7 @@ def wait_for(export: Export, condition, timeout: float = 30, what: str = "") -> 
 
 
 def assert_complete(export: Export, n: int) -> None:
-    folder = services.export_dir(export)
+    folder = version_folder(export)
     assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name]  # no partial folder left
     for name, meta in export.files.items():
         data = (folder / name).read_bytes()
@@ -70,7 +70,7 @@ def test_worker_killed_mid_export_leaves_nothing_visible_and_a_restart_completes
 
     export.refresh_from_db()
     assert export.state == JobState.RUNNING and export.progress < n
-    folder = services.export_dir(export)
+    folder = version_folder(export)
     assert not folder.exists() and list(folder.parent.glob(".partial-v1-*"))  # only the hidden partial folder
     client.force_login(lead)
     assert client.get(reverse("exports:download", args=[task.slug, 1, "train.jsonl"])).status_code == 404
