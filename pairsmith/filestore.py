@@ -25,6 +25,7 @@ MB = 1024**2
 TRANSFER = TransferConfig(multipart_threshold=16 * MB, multipart_chunksize=16 * MB, max_concurrency=4)
 STREAM_CHUNK = 256 * 1024  # bytes per piece when a download streams through the web node
 AREAS = ("exports", "imports")
+STORE_ERRORS = (BotoCoreError, ClientError)  # what boto raises; `guarded` turns them into StoreUnavailable
 
 
 class StoreUnavailable(Exception):

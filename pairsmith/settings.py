@@ -237,6 +237,17 @@ STORAGE_PRESIGNED_SECONDS = env_count("STORAGE_PRESIGNED_SECONDS", 300) or 300
 SCRATCH_DIR = Path(os.environ.get("SCRATCH_DIR", VAR_DIR / "scratch"))
 
 
+# A store that is down fails a request within seconds, not minutes: a few attempts, short connect timeouts.
+STORAGE_CONNECT_TIMEOUT = float(os.environ.get("STORAGE_CONNECT_TIMEOUT", 5))
+STORAGE_CLIENT_CONFIG = None
+if STORAGE_URL:
+    from botocore.config import Config as _BotoConfig
+
+    STORAGE_CLIENT_CONFIG = _BotoConfig(
+        connect_timeout=STORAGE_CONNECT_TIMEOUT, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"}
+    )
+
+
 def storage_options(area: str) -> dict:
     """The STORAGES entry of `area` ("exports" or "imports"): a folder, or a prefix of the bucket."""
     if not STORAGE_URL:
@@ -252,6 +263,7 @@ def storage_options(area: str) -> dict:
             "file_overwrite": True,
             "default_acl": None,
             "querystring_expire": STORAGE_PRESIGNED_SECONDS,
+            "client_config": STORAGE_CLIENT_CONFIG,
         },
     }
 

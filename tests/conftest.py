@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from botocore.config import Config as BotoConfig
 from django.conf import settings
 
 from annotate.models import Role
@@ -51,6 +52,7 @@ def _export_root(settings, tmp_path):
 # --- object storage: a real S3-compatible server (moto in server mode) on loopback ------------------------------
 
 S3_REGION = "us-east-1"
+S3_CLIENT_CONFIG = BotoConfig(connect_timeout=2, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"})
 S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "pairsmith-test", "AWS_SECRET_ACCESS_KEY": "pairsmith-test-secret"}
 
 
@@ -90,6 +92,7 @@ def object_storage_settings(*, endpoint: str, bucket: str, prefix: str = "pairsm
                     "file_overwrite": True,
                     "default_acl": None,
                     "querystring_expire": 300,
+                    "client_config": S3_CLIENT_CONFIG,
                     "access_key": S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                     "secret_key": S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
                 },
@@ -139,6 +142,14 @@ def object_storage(settings, s3_server, s3_bucket):
     for name, value in values.items():
         setattr(settings, name, value)
     yield bucket
+
+
+@pytest.fixture(params=["local", "s3"])
+def both_storages(request) -> str:
+    """Run the test on local folders, then on the S3-compatible server (`pytestmark = usefixtures("both_storages")`)."""
+    if request.param == "s3":
+        request.getfixturevalue("object_storage")
+    return request.param
 
 
 def stored_keys(endpoint: str, bucket: str, prefix: str = "") -> list[str]:
