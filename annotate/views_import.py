@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpRequest as HtmxHttpRequest
 
+from pairsmith import filestore
 from pairsmith.ratelimit import rate_limited
 
 from . import importing
@@ -65,7 +66,11 @@ def _pending_get(request: HtmxHttpRequest, task: Task, token: UUID) -> importing
     upload = importing.Upload(
         token=str(token), filename=entry["filename"], size=entry["size"], file_format=entry["file_format"]
     )
-    if not upload.path.is_file():
+    try:
+        found = upload.path.is_file()  # with object storage, fetched from the store into this node's cache
+    except filestore.StoreUnavailable as exc:
+        raise Http404(f"The uploaded file cannot be read now. {exc}") from exc
+    if not found:
         raise Http404("The uploaded file is gone; upload it again.")
     return upload
 
@@ -122,12 +127,14 @@ def _upload(request: HtmxHttpRequest, *, task: Task, handler: ImportUploadHandle
                     pending_uploads.reserve(
                         user=request.user, token=accepted.token, size=accepted.size, replacing=replaced
                     )
+                    importing.upload_share(accepted.token)  # with object storage: every node can read it
                 except ValidationError as exc:
+                    pending_uploads.release(accepted.token)
                     form.add_error("file", exc)
                 else:
                     handler.kept = True
                     for token in replaced:
-                        importing.upload_path(token).unlink(missing_ok=True)
+                        importing.upload_discard(token)
                         pending_uploads.release(token)
                         _pending_drop(request, token)
                     _pending_add(request, task, accepted)

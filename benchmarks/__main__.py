@@ -13,6 +13,7 @@ BENCHMARKS = [
     "quality",
     "precision",
     "export",
+    "s3",
     "load",
     "attacks",
     "drafts",

@@ -9,9 +9,11 @@ from typing import BinaryIO
 
 import orjson
 
+from pairsmith import filestore
+
 from .models import Export, ExportChange
 from .splits import SPLITS
-from .storage import export_dir
+from .storage import export_dir, export_key
 
 BATCH = 2_000  # change rows per insert
 
@@ -26,6 +28,8 @@ def base_export(export: Export) -> Export | None:
     )
     for base in earlier.order_by("-version")[:50]:
         if (base.filters or {}) == (export.filters or {}):
+            if filestore.object_storage():
+                return base if filestore.exists("exports", export_key(base, "manifest.json")) else None
             return base if (export_dir(base) / "manifest.json").exists() else None
     return None
 

@@ -8,6 +8,7 @@ changes, who made it) stays readable. A removal that did not happen (a worker ki
 by the next one, which removes the folder of every deleted version it finds.
 """
 
+import logging
 from pathlib import Path
 
 from django.conf import settings
@@ -17,9 +18,12 @@ from django.utils import timezone
 
 from annotate.audit import Action, audit_record
 from annotate.models import Task
+from pairsmith import filestore
 
 from .models import Export
-from .storage import version_dirs, version_dirs_remove
+from .storage import remote_versions, remote_versions_remove, version_dirs, version_dirs_remove
+
+logger = logging.getLogger(__name__)
 
 
 def export_prune(*, task: Task) -> list[int]:
@@ -79,6 +83,14 @@ def export_delete(*, export: Export, actor) -> None:
 def remove_deleted_files(*, task: Task) -> list[int]:
     """Remove the folders of the task's deleted versions that are still on disk; return their versions. Reads the
     task's folder (a few dozen entries: the versions kept) and one query, whatever the number of versions ever made."""
+    if filestore.object_storage():
+        try:
+            present = remote_versions(task.slug)
+            deleted = Export.objects.filter(task=task, version__in=present, deleted_at__isnull=False)
+            return remote_versions_remove(task.slug, deleted.values_list("version", flat=True))
+        except filestore.StoreUnavailable:  # the rows are marked: nothing offers these files; the next prune retries
+            logger.warning("Could not remove deleted versions of %s from the object store.", task.slug, exc_info=True)
+            return []
     task_dir = Path(settings.EXPORT_ROOT) / task.slug
     present = version_dirs(task_dir)
     deleted = Export.objects.filter(task=task, version__in=present, deleted_at__isnull=False)

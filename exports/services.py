@@ -35,6 +35,7 @@ from django.utils import timezone
 from annotate.audit import Action, audit_record
 from annotate.models import Example, Kind, PromptTemplate, Task
 from annotate.rendering import TemplateError, TemplateSpec, limit, record_renderer, spec_limits_error
+from pairsmith import filestore
 from pairsmith.jobs import LIVE_STATES, JobState, job_cancel, job_fail, job_finish, job_heartbeat, job_send
 
 from . import retention
@@ -47,7 +48,7 @@ from .preflight import DEFAULT_MAX_LENGTH, MAX_MAX_LENGTH, Preflight, PreflightF
 from .reading import approved, approved_rows
 from .reading import read_ahead as _read_ahead  # noqa: F401 (tests reach it here)
 from .splits import RULE, SIDES, SPLIT_FILES, SPLITS, split_of  # noqa: F401 (split_of: read here by tests)
-from .storage import export_dir, fsync_dir
+from .storage import export_dir, export_key, export_location, fsync_dir, remote_partials_remove
 from .storage import export_file_path as export_file_path  # views, commands and tests read both from here
 from .tokens import TOKEN_PREFIX, token_create, token_revoke, token_tasks, token_user  # noqa: F401 (views read here)
 from .writing import DISK_FULL, ExportDiskFull, SplitWriter, write_small, writing
@@ -236,16 +237,30 @@ def export_build(*, export: Export) -> Export:
     Raise DatabaseError (or psycopg.OperationalError, from the reading connection) on database trouble: the row
     stays running and the sweep retries it once its lease ends. Once published, the task's older versions beyond
     the number it keeps are pruned."""
-    task_dir = Path(settings.EXPORT_ROOT) / export.task.slug
+    remote = filestore.object_storage()
+    name = f".partial-v{export.version}-{secrets.token_hex(4)}"
+    # With object storage the files are written in this node's scratch folder, then sent to temporary keys.
+    task_dir = filestore.scratch_dir("exports") if remote else Path(settings.EXPORT_ROOT) / export.task.slug
     published = False
-    partial = task_dir / f".partial-v{export.version}-{secrets.token_hex(4)}"
+    partial = task_dir / (f"{export.task.slug}{name}" if remote else name)
     try:
         with writing(f"the folder {partial.name}"):  # a disk out of space or inodes fails here too, not forever
             task_dir.mkdir(parents=True, exist_ok=True)
-            _remove_partials(task_dir, export)
+            if remote:
+                remote_partials_remove(export)
+            else:
+                _remove_partials(task_dir, export)
             partial.mkdir()
         built = _write_files(export, partial)
-        _publish(export, partial, built)
+        if remote:
+            temporary = f"{export.task.slug}/{name}"
+            try:
+                _send(export, partial, temporary, built)
+                _publish_remote(export, partial, temporary, built)
+            finally:
+                _forget_remote(temporary)
+        else:
+            _publish(export, partial, built)
         published = True
     except ExportCancelled:
         logger.info("Export %s stopped: cancelled or taken over.", export.pk)
@@ -257,7 +272,7 @@ def export_build(*, export: Export) -> Export:
     except ExportContaminated as exc:
         job_fail(export, str(exc))
         Export.objects.filter(pk=export.pk, state=JobState.FAILED).update(contamination=exc.report)
-    except ExportDiskFull as exc:
+    except (ExportDiskFull, filestore.StoreUnavailable) as exc:
         logger.warning("Export %s failed: %s", export.pk, exc)
         job_fail(export, str(exc))
     except (DatabaseError, psycopg.OperationalError):
@@ -360,7 +375,7 @@ def _write_files(export: Export, folder: Path) -> _Built:
             stack.callback(contamination.close)
         # Compared with the previous version as the records go by; the first version has nothing to compare with.
         try:
-            diff = Diff(manifest_entries(export_dir(base) / "manifest.json"), changes) if base else None
+            diff = Diff(manifest_entries(_base_manifest(base, folder)), changes) if base else None
         except FileNotFoundError:  # the base version was deleted since it was chosen (its files are open otherwise)
             base = diff = None
         if not job_heartbeat(export, progress=0, total=total):
@@ -654,13 +669,69 @@ def _publish(export: Export, partial: Path, built: _Built) -> None:
             raise ExportCancelled
 
 
+def _base_manifest(base: Export, folder: Path) -> Path:
+    """The previous version's manifest as a local file: its own path, or a copy fetched from the object store into
+    the build's folder. Raise FileNotFoundError when it is gone."""
+    if not filestore.object_storage():
+        return export_dir(base) / "manifest.json"
+    local = folder / ".base-manifest.json"
+    if not filestore.download_file("exports", export_key(base, "manifest.json"), local):
+        raise FileNotFoundError(export_key(base, "manifest.json"))
+    return local
+
+
+def _send(export: Export, partial: Path, temporary: str, built: _Built) -> None:
+    """Upload the version's files to temporary keys (multipart, a part at a time), the row's lease kept alive between
+    files. Raise ExportCancelled when the export was cancelled meanwhile, StoreUnavailable when the store fails."""
+    for name in built.files:
+        filestore.upload_file("exports", f"{temporary}/{name}", partial / name)
+        if not job_heartbeat(export, progress=built.counts["total"]):
+            raise ExportCancelled
+
+
+def _publish_remote(export: Export, partial: Path, temporary: str, built: _Built) -> None:
+    """Copy the files from their temporary keys to their final ones (inside the store) and mark the row succeeded,
+    in one transaction under the row's lock. A version is visible only through its row: until the row says
+    succeeded no page, download or command offers it, and a worker killed before leaves only temporary keys (and
+    perhaps final keys of an attempt that no row names, overwritten by the next attempt)."""
+    with transaction.atomic():
+        still_ours = Export.objects.select_for_update().filter(
+            pk=export.pk, state=JobState.RUNNING, attempts=export.attempts
+        )
+        if not still_ours.exists():
+            raise ExportCancelled
+        insert_changes(export, partial / ".changes")
+        for name, meta in built.files.items():
+            filestore.copy("exports", f"{temporary}/{name}", export_key(export, name), size=meta["size"])
+        marked = job_finish(
+            export,
+            counts=built.counts,
+            files=built.files,
+            changes=built.changes,
+            base_version=built.base_version,
+            contamination=built.contamination,
+            progress=built.counts["total"],
+            total=built.counts["total"],
+            error="",
+        )
+        if not marked:
+            raise ExportCancelled
+
+
+def _forget_remote(temporary: str) -> None:
+    """Delete the temporary keys; when the store is down, the next build of the task or the sweep does it."""
+    try:
+        filestore.delete_prefix("exports", temporary)
+    except filestore.StoreUnavailable:
+        logger.warning("Could not delete %s from the object store; the next export of the task will.", temporary)
+
+
 # --- reading, for views and the command ------------------------------------------------------------------------------
 
 
 def export_summary(*, export: Export) -> dict:
     """The command's --json object: version, state, paths of its files (test when the version has a test split, a
     format's extra files when it writes them), their sha256, counts."""
-    folder = export_dir(export)
     files = export.files or {}
     keys = {
         key: name
@@ -671,7 +742,7 @@ def export_summary(*, export: Export) -> dict:
     return {
         "version": export.version,
         "state": export.state,
-        "files": {key: str(folder / name) for key, name in keys.items()},
+        "files": {key: export_location(export, name) for key, name in keys.items()},
         "sha256": {key: files[name]["sha256"] for key, name in keys.items() if name in files},
         "counts": export.counts or {},
     }

@@ -1,4 +1,8 @@
-"""Where an export's files live on disk, and how a version's folder goes away.
+"""Where an export's files live, on disk or in the object store, and how a version's folder goes away.
+
+In the object store (STORAGE_URL, pairsmith/filestore.py) a version is the prefix <slug>/v<N>/ of the "exports" area,
+and a build in progress writes under <slug>/.partial-v<N>-…/; a version is visible only through its row (state
+succeeded, not deleted), so deleting one marks the row first and removes its objects after.
 
 A published version is the folder EXPORT_ROOT/<slug>/v<N>. Hidden folders beside it belong to builds in progress
 (`.partial-v<N>-…`, see services) and to versions being deleted (`.deleted-v<N>-…`): a folder is renamed out of
@@ -13,6 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from django.conf import settings
+
+from pairsmith import filestore
+from pairsmith.jobs import LIVE_STATES
 
 from .models import FILE_NAMES, Export
 
@@ -66,3 +73,50 @@ def version_dirs(task_dir: Path) -> list[int]:
     except FileNotFoundError:
         return []
     return sorted(int(match.group(1)) for name in names if (match := _VERSION_DIR.fullmatch(name)))
+
+
+def export_key(export: Export, name: str) -> str:
+    """The name of one of the export's files in the "exports" storage: <slug>/v<N>/<name>."""
+    if name not in FILE_NAMES:
+        raise ValueError(f"{name!r} is not a file of an export; use one of {', '.join(FILE_NAMES)}.")
+    return f"{export.task.slug}/v{export.version}/{name}"
+
+
+def export_location(export: Export, name: str) -> str:
+    """Where a file of the export is, for people and scripts: its path, or its s3:// URI with object storage."""
+    if filestore.object_storage():
+        return filestore.uri("exports", export_key(export, name))
+    return str(export_dir(export) / name)
+
+
+def remote_versions(slug: str) -> list[int]:
+    """The versions that have objects under <slug>/ in the store (temporary prefixes aside)."""
+    names = filestore.folders("exports", slug)
+    return sorted(int(match.group(1)) for name in names if (match := _VERSION_DIR.fullmatch(name)))
+
+
+def remote_versions_remove(slug: str, versions: Iterable[int]) -> list[int]:
+    """Delete the objects of `versions` under <slug>/; return the versions that had some."""
+    return [version for version in sorted(set(versions)) if filestore.delete_prefix("exports", f"{slug}/v{version}")]
+
+
+_PARTIAL = re.compile(r"\.partial-v([0-9]+)-")
+
+
+def remote_partials_remove(export: Export) -> int:
+    """Delete the temporary prefixes that killed workers left under the task's prefix (and their unfinished multipart
+    uploads): earlier attempts at this version, and those of versions no longer in progress. Return how many."""
+    slug = export.task.slug
+    live = set(
+        Export.objects.filter(task=export.task, state__in=LIVE_STATES)
+        .exclude(pk=export.pk)
+        .values_list("version", flat=True)
+    )
+    removed = 0
+    # A worker killed mid-upload may leave only the parts of a multipart upload, which no listing of objects shows.
+    for name in sorted(set(filestore.folders("exports", slug)) | filestore.unfinished_folders("exports", slug)):
+        match = _PARTIAL.match(name)
+        if match and (int(match.group(1)) == export.version or int(match.group(1)) not in live):
+            filestore.delete_prefix("exports", f"{slug}/{name}")
+            removed += 1
+    return removed

@@ -1,8 +1,11 @@
+from collections.abc import Iterator
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
@@ -10,6 +13,7 @@ from django_htmx.http import HttpRequest as HtmxHttpRequest
 
 from annotate.access import task_for, task_role
 from annotate.models import Example, Role, Task
+from pairsmith import filestore
 from pairsmith.jobs import JobState
 from pairsmith.ratelimit import rate_limited
 
@@ -188,15 +192,45 @@ def _file_response(export: Export, name: str) -> FileResponse:
     if name not in FILE_NAMES or export.state != JobState.SUCCEEDED or name not in (export.files or {}):
         raise Http404("No such file in this export.")
     path = services.export_file_path(export, name)
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 (FileResponse closes it)
-    except FileNotFoundError:
-        raise Http404("The file of this export is missing on the server.") from None
     content_type = CONTENT_TYPES[path.suffix]
-    response = FileResponse(handle, as_attachment=True, filename=name, content_type=content_type)
+    if filestore.object_storage():
+        response = _stored_file_response(export, name, content_type)
+    else:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 (FileResponse closes it)
+        except FileNotFoundError:
+            raise Http404("The file of this export is missing on the server.") from None
+        response = FileResponse(handle, as_attachment=True, filename=name, content_type=content_type)
     if name in export.files:  # the files never change: their checksum is a strong validator
         response.headers["ETag"] = f'"{export.files[name]["sha256"]}"'
     return response
+
+
+def _stored_file_response(export: Export, name: str, content_type: str) -> HttpResponse:
+    """A file in the object store: a redirect to a short-lived presigned URL (STORAGE_PRESIGNED_DOWNLOADS), else
+    streamed through this node a piece at a time. A store that is down answers 503 saying so."""
+    where = services.export_key(export, name)
+    try:
+        if settings.STORAGE_PRESIGNED_DOWNLOADS:
+            url = filestore.presigned_url("exports", where, filename=name, content_type=content_type)
+            return HttpResponseRedirect(url)
+        found = filestore.open_stream("exports", where)
+    except filestore.StoreUnavailable as exc:
+        return HttpResponse(str(exc) + "\n", status=503, content_type="text/plain; charset=utf-8")
+    if found is None:
+        raise Http404("The file of this export is missing in the object store.")
+    body, size = found
+    response = StreamingHttpResponse(_pieces(body), content_type=content_type)
+    response.headers["Content-Length"] = str(size)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _pieces(body) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(filestore.STREAM_CHUNK)
+    finally:
+        body.close()
 
 
 @task_role(*READERS)

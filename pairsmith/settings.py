@@ -220,6 +220,60 @@ STORAGES = {
 
 EXPORT_ROOT = Path(os.environ.get("EXPORT_ROOT", VAR_DIR / "exports"))
 
+# Object storage (README "Several web nodes and workers"). STORAGE_URL=s3://BUCKET/PREFIX keeps uploads and export
+# files in an S3-compatible store (AWS S3, MinIO, Ceph, GCS in S3 mode) through django-storages, so that web and worker
+# nodes share nothing but PostgreSQL, Redis and the store; credentials, endpoint and region come from the AWS_*
+# variables. Unset: local folders (EXPORT_ROOT, VAR_DIR/imports). pairsmith/filestore.py is the one module that knows.
+STORAGE_URL = os.environ.get("STORAGE_URL", "").strip()
+STORAGE_BUCKET = STORAGE_PREFIX = ""
+if STORAGE_URL:
+    if not STORAGE_URL.startswith("s3://") or not STORAGE_URL[5:].split("/", 1)[0]:
+        raise ImproperlyConfigured(f"STORAGE_URL={STORAGE_URL!r} is not s3://BUCKET/PREFIX (the prefix may be empty).")
+    STORAGE_BUCKET, _, STORAGE_PREFIX = STORAGE_URL[5:].partition("/")
+    STORAGE_PREFIX = STORAGE_PREFIX.strip("/")
+AWS_S3_ENDPOINT_URL = os.environ.get("AWS_S3_ENDPOINT_URL", "").strip() or None
+AWS_S3_REGION_NAME = os.environ.get("AWS_DEFAULT_REGION", "").strip() or None
+# Downloads stream through the web node; on, they redirect to a presigned URL of the store valid this many seconds.
+STORAGE_PRESIGNED_DOWNLOADS = env_bool("STORAGE_PRESIGNED_DOWNLOADS", False)
+STORAGE_PRESIGNED_SECONDS = env_count("STORAGE_PRESIGNED_SECONDS", 300) or 300
+# Scratch space of this node only (an export's files before they go to the store, a cached upload): never shared.
+SCRATCH_DIR = Path(os.environ.get("SCRATCH_DIR", VAR_DIR / "scratch"))
+
+
+# A store that is down fails a request within seconds, not minutes: a few attempts, short connect timeouts.
+STORAGE_CONNECT_TIMEOUT = float(os.environ.get("STORAGE_CONNECT_TIMEOUT", 5))
+STORAGE_CLIENT_CONFIG = None
+if STORAGE_URL:
+    from botocore.config import Config as _BotoConfig
+
+    STORAGE_CLIENT_CONFIG = _BotoConfig(
+        connect_timeout=STORAGE_CONNECT_TIMEOUT, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"}
+    )
+
+
+def storage_options(area: str) -> dict:
+    """The STORAGES entry of `area` ("exports" or "imports"): a folder, or a prefix of the bucket."""
+    if not STORAGE_URL:
+        location = EXPORT_ROOT if area == "exports" else VAR_DIR / "imports"
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": location}}
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": STORAGE_BUCKET,
+            "location": "/".join(part for part in (STORAGE_PREFIX, area) if part),
+            "endpoint_url": AWS_S3_ENDPOINT_URL,
+            "region_name": AWS_S3_REGION_NAME,
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_expire": STORAGE_PRESIGNED_SECONDS,
+            "client_config": STORAGE_CLIENT_CONFIG,
+        },
+    }
+
+
+STORAGES["exports"] = storage_options("exports")
+STORAGES["imports"] = storage_options("imports")
+
 # Uploads: imports read the file from disk in a stream, so memory stays bounded whatever its size.
 MAX_IMPORT_BYTES = int(os.environ.get("MAX_IMPORT_BYTES", 2 * 1024**3))
 MAX_IMPORT_ROWS = int(os.environ.get("MAX_IMPORT_ROWS", 2_000_000))
@@ -268,6 +322,9 @@ else:
     CELERY_RESULT_BACKEND = "cache+memory://"
     CELERY_TASK_ALWAYS_EAGER = True
     CELERY_TASK_EAGER_PROPAGATES = True
+# The queue web nodes send jobs to and workers consume (celery's own default unless set): one per deployment sharing
+# a Redis.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "").strip() or "celery"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -1,6 +1,7 @@
 """Personas, a fast hasher, and real services (a celery worker process, chromium) for the tests that need them."""
 
 import copy
+import functools
 import os
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from botocore.config import Config as BotoConfig
 from django.conf import settings
 
 from annotate.models import Role
@@ -44,6 +46,116 @@ def _fast_hasher(settings):
 @pytest.fixture(autouse=True)
 def _export_root(settings, tmp_path):
     settings.EXPORT_ROOT = tmp_path / "exports"
+    settings.SCRATCH_DIR = tmp_path / "scratch"
+
+
+# --- object storage: a real S3-compatible server (moto in server mode) on loopback ------------------------------
+
+S3_REGION = "us-east-1"
+S3_CLIENT_CONFIG = BotoConfig(connect_timeout=2, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"})
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "pairsmith-test", "AWS_SECRET_ACCESS_KEY": "pairsmith-test-secret"}
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3-compatible HTTP server on a free loopback port for the whole run (moto's server, in a thread of this
+    process; worker and web processes of the tests reach it over HTTP like any store). Yields its endpoint URL."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def object_storage_settings(*, endpoint: str, bucket: str, prefix: str = "pairsmith") -> dict:
+    """The settings (and environment) that put uploads and exports in `bucket` under `prefix` at `endpoint`."""
+    location = {"exports": f"{prefix}/exports", "imports": f"{prefix}/imports"}
+    return {
+        "STORAGE_URL": f"s3://{bucket}/{prefix}",
+        "STORAGE_BUCKET": bucket,
+        "STORAGE_PREFIX": prefix,
+        "AWS_S3_ENDPOINT_URL": endpoint,
+        "AWS_S3_REGION_NAME": S3_REGION,
+        "storages": {
+            area: {
+                "BACKEND": "storages.backends.s3.S3Storage",
+                "OPTIONS": {
+                    "bucket_name": bucket,
+                    "location": location[area],
+                    "endpoint_url": endpoint,
+                    "region_name": S3_REGION,
+                    "file_overwrite": True,
+                    "default_acl": None,
+                    "querystring_expire": 300,
+                    "client_config": S3_CLIENT_CONFIG,
+                    "access_key": S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                    "secret_key": S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                },
+            }
+            for area in ("exports", "imports")
+        },
+    }
+
+
+@functools.cache
+def s3_client(endpoint: str):
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=S3_REGION,
+        aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(s3_server) -> str:
+    bucket = f"pairsmith-{uuid.uuid4().hex[:16]}"
+    s3_client(s3_server).create_bucket(Bucket=bucket)
+    return bucket
+
+
+def empty_bucket(endpoint: str, bucket: str) -> None:
+    client = s3_client(endpoint)
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        if objects := [{"Key": item["Key"]} for item in page.get("Contents", [])]:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": objects})
+    for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+
+
+@pytest.fixture
+def object_storage(settings, s3_server, s3_bucket):
+    """Uploads and exports of this test on the S3 server, in a bucket emptied for it (one bucket for the run: the
+    project keeps one storage, so one boto3 client, per configuration). Yields the bucket's name."""
+    bucket = s3_bucket
+    empty_bucket(s3_server, bucket)
+    values = object_storage_settings(endpoint=s3_server, bucket=bucket)
+    settings.STORAGES = {**settings.STORAGES, **values.pop("storages")}
+    for name, value in values.items():
+        setattr(settings, name, value)
+    yield bucket
+
+
+@pytest.fixture(params=["local", "s3"])
+def both_storages(request) -> str:
+    """Run the test on local folders, then on the S3-compatible server (`pytestmark = usefixtures("both_storages")`)."""
+    if request.param == "s3":
+        request.getfixturevalue("object_storage")
+    return request.param
+
+
+def stored_keys(endpoint: str, bucket: str, prefix: str = "") -> list[str]:
+    """Every key of `bucket` under `prefix` (what the store holds, read over its HTTP API)."""
+    pages = s3_client(endpoint).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
 
 @pytest.fixture(autouse=True)
@@ -123,6 +235,10 @@ def _worker_env(db_settings) -> dict:
     else:
         env["DATABASE_URL"] = f"sqlite:///{db_settings['NAME']}"
     env["EXPORT_ROOT"] = str(settings.EXPORT_ROOT)
+    env["SCRATCH_DIR"] = str(Path(settings.SCRATCH_DIR) / f"worker-{uuid.uuid4().hex[:8]}")
+    env["STORAGE_URL"] = settings.STORAGE_URL
+    if settings.STORAGE_URL:
+        env.update(S3_CREDENTIALS, AWS_S3_ENDPOINT_URL=settings.AWS_S3_ENDPOINT_URL, AWS_DEFAULT_REGION=S3_REGION)
     return env
 
 

@@ -40,3 +40,15 @@ def test_web_is_reachable_from_this_host_only(services):
 def test_web_runs_in_production_mode(services):
     environment = services["web"]["environment"]
     assert environment["DEBUG"] == "0"  # the client-address header is read only with DEBUG off
+
+
+def test_the_s3_profile_adds_minio_and_its_bucket_without_building_or_publishing(services):
+    minio, bucket = services["minio"], services["minio-bucket"]
+    assert minio["profiles"] == bucket["profiles"] == ["s3"]
+    assert "build" not in minio and "build" not in bucket and "ports" not in minio
+    assert bucket["depends_on"] == {"minio": {"condition": "service_healthy"}}
+    assert bucket["command"] == ["mb", "--ignore-existing", "local/pairsmith"]
+    for name in ("web", "worker", "beat"):  # every node reads the same store settings
+        environment = services[name]["environment"]
+        assert {"STORAGE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_S3_ENDPOINT_URL"} <= set(environment)
+    assert all("profiles" not in services[name] for name in ("web", "worker", "beat", "postgres", "redis"))

@@ -64,7 +64,10 @@ from .jobs import (
     source_keys,
     upload_accept,
     upload_dir,
+    upload_discard,
+    upload_local,
     upload_path,
+    upload_share,
     upload_token,
     uploads_prune,
 )
@@ -122,6 +125,9 @@ __all__ = [
     "upload_accept",
     "upload_dir",
     "upload_path",
+    "upload_discard",
+    "upload_local",
+    "upload_share",
     "upload_token",
     "uploads_prune",
 ]

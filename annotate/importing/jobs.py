@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connection
 
+from pairsmith import filestore
 from pairsmith.jobs import job_cancel, job_claim, job_fail, job_finish, job_heartbeat, job_send
 
 from ..models import ImportJob, Task
@@ -86,6 +87,66 @@ def upload_token() -> str:
     return str(uuid.uuid4())
 
 
+# With object storage (STORAGE_URL) an upload is kept in the store's "imports" area as <token>.upload, so that any web
+# node can show its mapping page and any worker can import it; VAR_DIR/imports on each node is then a cache of the
+# uploads that node has read (fetched whole, a part at a time, never into memory), pruned with the uploads.
+
+
+def _stored_name(token: str) -> str:
+    return upload_path(token).name
+
+
+def upload_share(token: str) -> None:
+    """Put the upload into the object store (multipart when large). Nothing to do with local folders. Raise
+    ValidationError saying the store failed."""
+    if not filestore.object_storage():
+        return
+    try:
+        filestore.upload_file("imports", _stored_name(token), upload_path(token))
+    except filestore.StoreUnavailable as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+def upload_local(token: str) -> Path:
+    """The upload as a local file to read: its own path, or (object storage) a copy fetched from the store into this
+    node's cache when missing. A path that does not exist when the upload is gone."""
+    path = upload_path(token)
+    if filestore.object_storage() and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        filestore.download_file("imports", _stored_name(token), path)
+    return path
+
+
+def upload_discard(token: str) -> None:
+    """Delete the upload: this node's file and, with object storage, the stored one (a store that is down keeps it
+    until the prune, which deletes what is older than a day)."""
+    upload_path(token).unlink(missing_ok=True)
+    if filestore.object_storage():
+        try:
+            filestore.delete("imports", _stored_name(token))
+        except filestore.StoreUnavailable:
+            logger.warning("Could not delete the upload %s from the object store; the prune will.", token)
+
+
+def _token_of(job_path: str) -> str | None:
+    """The upload token of a job's path (VAR_DIR/imports/<token>.upload on the node that took the upload)."""
+    stem = Path(job_path).stem
+    return stem if _TOKEN.fullmatch(stem) else None
+
+
+def _job_file(job: ImportJob) -> Path:
+    """The job's file to read on this node: its path, or with object storage this node's copy from the store."""
+    token = _token_of(job.path)
+    return upload_local(token) if filestore.object_storage() and token else Path(job.path)
+
+
+def _job_file_discard(job: ImportJob) -> None:
+    Path(job.path).unlink(missing_ok=True)
+    token = _token_of(job.path)
+    if filestore.object_storage() and token:
+        upload_discard(token)
+
+
 @dataclass
 class Upload:
     """A file uploaded for import, waiting for the lead's mapping and go-ahead."""
@@ -97,7 +158,7 @@ class Upload:
 
     @property
     def path(self) -> Path:
-        return upload_path(self.token)
+        return upload_local(self.token)
 
 
 def upload_accept(*, token: str, filename: str, file_format: str = "") -> Upload:
@@ -224,9 +285,10 @@ def import_run(*, job_id: int) -> None:
     reporter = JobReporter(job)
     done = True
     try:
+        path = _job_file(job)  # with object storage, fetched into this worker's cache; a store that is down fails it
         examples_import(
             task=job.task,
-            path=Path(job.path),
+            path=path,
             file_format=job.file_format,
             mapping=job.mapping or None,
             status=job.status_on_import,
@@ -240,6 +302,8 @@ def import_run(*, job_id: int) -> None:
         job_fail(job, _UNSTORABLE.sub("\ufffd", "\n".join(exc.messages)))
     except ImportCancelled:
         pass
+    except filestore.StoreUnavailable as exc:
+        job_fail(job, f"{exc} Nothing was imported.")
     except (OperationalError, InterfaceError):
         done = False
         raise
@@ -249,24 +313,42 @@ def import_run(*, job_id: int) -> None:
     finally:
         reporter.close()
         if done:
-            Path(job.path).unlink(missing_ok=True)
+            _job_file_discard(job)
 
 
 def uploads_prune(*, max_age: float = UPLOAD_MAX_AGE_SECONDS) -> int:
     """Delete uploads older than `max_age` seconds that no live import job needs. Returns how many."""
     folder = upload_dir()
-    if not folder.is_dir():
-        return 0
-    live = set(ImportJob.objects.filter(state__in=["queued", "running"]).values_list("path", flat=True))
+    live = {
+        Path(path).stem
+        for path in ImportJob.objects.filter(state__in=["queued", "running"]).values_list("path", flat=True)
+    }
     cutoff = time.time() - max_age
     removed = 0
-    for path in folder.glob("*.upload"):
+    for path in folder.glob("*.upload") if folder.is_dir() else ():
         try:
-            if path.stat().st_mtime < cutoff and str(path) not in live:
+            if path.stat().st_mtime < cutoff and path.stem not in live:
                 path.unlink()
                 removed += 1
         except FileNotFoundError:
             pass
+    if filestore.object_storage():
+        removed += _stored_uploads_prune(cutoff=cutoff, live=live)
+    return removed
+
+
+def _stored_uploads_prune(*, cutoff: float, live: set[str]) -> int:
+    """Delete the stored uploads older than `cutoff` that no live job needs (a store that is down: next time)."""
+    removed = 0
+    try:
+        _, names = filestore.store("imports").listdir("")
+        for name in names:
+            stale = name.endswith(".upload") and Path(name).stem not in live
+            if stale and filestore.store("imports").get_modified_time(name).timestamp() < cutoff:
+                filestore.delete("imports", name)
+                removed += 1
+    except (filestore.StoreUnavailable, *filestore.STORE_ERRORS):
+        logger.warning("Could not prune the uploads in the object store; the next upload retries.", exc_info=True)
     return removed
 
 
@@ -276,5 +358,5 @@ def import_cancel(*, job: ImportJob) -> bool:
     if not job_cancel(job):
         return False
     # A worker still reading the file keeps its open handle; one about to open it finds it gone and stops.
-    Path(job.path).unlink(missing_ok=True)
+    _job_file_discard(job)
     return True

@@ -12,7 +12,7 @@ from annotate import importing
 from annotate.models import AuditEvent, ImportJob, Revision, Transition
 from pairsmith.jobs import JobState
 
-pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("both_storages")]
 
 RECORDS = 12_000  # more than INLINE_MAX_RECORDS and under INLINE_MAX_BYTES: checked in the request, then a job
 

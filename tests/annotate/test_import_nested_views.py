@@ -14,7 +14,7 @@ from pytest_django.asserts import assertContains, assertNotContains
 from annotate.models import Example, ImportJob
 from tests.annotate.test_import_nested import SEED
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("both_storages")]
 
 
 @pytest.fixture(autouse=True)
@@ -151,9 +151,9 @@ def test_the_export_manifest_carries_each_examples_metadata(task, lead):
     Example.objects.filter(pk=kept.pk).update(metadata={"name": "seed <1>", "n": [1, 2]})
     export = build(task, user=lead)
     assert export.state == "succeeded", export.error
-    from exports.services import export_dir
+    from tests.exports.conftest import version_folder
 
-    manifest = orjson.loads((export_dir(export) / "manifest.json").read_bytes())
+    manifest = orjson.loads((version_folder(export) / "manifest.json").read_bytes())
     entries = {row[1]: row for rows in manifest["examples"].values() for row in rows}
     assert len(entries[str(plain.uuid)]) == 4  # no metadata, no fifth column
     assert entries[str(kept.uuid)][4] == {"name": "seed <1>", "n": [1, 2]}

@@ -15,7 +15,7 @@ from annotate.importing import LISTING_PROBLEMS
 from annotate.models import Example, ImportJob, Revision, Transition
 from pairsmith.jobs import JobState
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("both_storages")]
 
 
 @pytest.fixture(autouse=True)

@@ -59,6 +59,81 @@ def file_sha256(path: Path) -> str:
     return sha256(path.read_bytes()).hexdigest()
 
 
+# --- both storages: every export test runs on local folders and on the S3-compatible server ------------------------
+
+STORAGES_UNDER_TEST = ("local", "s3")
+
+
+def pytest_generate_tests(metafunc) -> None:
+    """Each test of this folder runs once per storage, unless marked `local_storage` (it checks what only a local
+    folder has: hidden partial folders, renames, a full disk) or `object_storage_only`."""
+    if "storage_kind" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("local_storage"):
+        kinds = ("local",)
+    elif metafunc.definition.get_closest_marker("object_storage_only"):
+        kinds = ("s3",)
+    else:
+        kinds = STORAGES_UNDER_TEST
+    metafunc.parametrize("storage_kind", kinds, indirect=True)
+
+
+@pytest.fixture
+def storage_kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _storage(storage_kind, request) -> str:
+    if storage_kind == "s3":
+        request.getfixturevalue("object_storage")
+    return storage_kind
+
+
+def version_folder(export: Export) -> Path:
+    """A local folder holding the version's files as stored: its own folder, or, with object storage, a copy of the
+    objects under <slug>/v<N>/ fetched from the store (a folder that does not exist when there are none)."""
+    if not settings.STORAGE_URL:
+        return services.export_dir(export)
+    from tests.conftest import s3_client
+
+    client = s3_client(settings.AWS_S3_ENDPOINT_URL)
+    prefix = f"{settings.STORAGE_PREFIX}/exports/{export.task.slug}/v{export.version}/"
+    folder = Path(tempfile.mkdtemp(dir=settings.EXPORT_ROOT.parent if settings.EXPORT_ROOT.parent.is_dir() else None))
+    folder = folder / f"v{export.version}"
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=settings.STORAGE_BUCKET, Prefix=prefix)
+    for item in (item for page in pages for item in page.get("Contents", [])):
+        folder.mkdir(exist_ok=True)
+        body = client.get_object(Bucket=settings.STORAGE_BUCKET, Key=item["Key"])["Body"].read()
+        (folder / item["Key"][len(prefix) :]).write_bytes(body)
+    return folder
+
+
+def stored_folders(task) -> list[str]:
+    """The names under the task's folder (local) or prefix (object store): v<N> of versions with files, and the
+    hidden .partial-* of builds; as the store lists them."""
+    if not settings.STORAGE_URL:
+        task_dir = Path(settings.EXPORT_ROOT) / task.slug
+        return sorted(path.name for path in task_dir.iterdir()) if task_dir.exists() else []
+    from tests.conftest import s3_client
+
+    prefix = f"{settings.STORAGE_PREFIX}/exports/{task.slug}/"
+    pages = s3_client(settings.AWS_S3_ENDPOINT_URL).get_paginator("list_objects_v2")
+    keys = (item["Key"] for page in pages.paginate(Bucket=settings.STORAGE_BUCKET, Prefix=prefix) for item in
+            page.get("Contents", []))  # fmt: skip
+    return sorted({key[len(prefix) :].split("/", 1)[0] for key in keys})
+
+
+def stored_bytes(location: str) -> bytes:
+    """The content of a file named as export_dataset --json names it: a path, or an s3:// URI."""
+    if not location.startswith("s3://"):
+        return Path(location).read_bytes()
+    from tests.conftest import s3_client
+
+    bucket, _, key = location[5:].partition("/")
+    return s3_client(settings.AWS_S3_ENDPOINT_URL).get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
 @pytest.fixture
 def lead_reviewer(task):
     return _member(task, "lena", Role.LEAD, Role.REVIEWER)

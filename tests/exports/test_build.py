@@ -1,6 +1,7 @@
 """Building an export in-process: the records, the checks, the split, the files and their checksums."""
 
 import json
+from hashlib import sha256
 
 import orjson
 import pytest
@@ -14,7 +15,7 @@ from exports.models import Export, ExportChange
 from exports.services import record_problem, split_of
 from pairsmith.jobs import JobState
 
-from .conftest import approve, build, file_sha256, read_lines
+from .conftest import approve, build, file_sha256, read_lines, stored_bytes, stored_folders, version_folder
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,7 @@ def test_only_approved_examples_are_exported_exactly_as_rendered(task, lead, exp
     approve(task, 5, start=200, status=Example.Status.REJECTED)
     export = build(task, export_format=export_format, user=lead, validation_ratio=0.2)
     assert export.state == JobState.SUCCEEDED, export.error
-    folder = services.export_dir(export)
+    folder = version_folder(export)
     train, validation = read_lines(folder / "train.jsonl"), read_lines(folder / "validation.jsonl")
     assert len(train) + len(validation) == 30 and train and validation
     by_uuid = {str(e.uuid): e for e in approved}
@@ -69,10 +70,10 @@ def test_records_use_each_examples_own_template_version(task, lead):
     new = approve(task, 3, start=10)
     assert {e.template.version for e in new} == {2}
     export = build(task, user=lead, validation_ratio=0)
-    records = read_lines(services.export_dir(export) / "train.jsonl")
+    records = read_lines(version_folder(export) / "train.jsonl")
     users = [next(m["content"] for m in r["messages"] if m["role"] == "user") for r in records]
     assert [u.startswith("NEW: ") for u in users] == [False] * len(old) + [True] * len(new)
-    manifest = json.loads((services.export_dir(export) / "manifest.json").read_text())
+    manifest = json.loads((version_folder(export) / "manifest.json").read_text())
     assert manifest["templates"] == [{"version": 1, "examples": 3}, {"version": 2, "examples": 3}]
 
 
@@ -82,7 +83,7 @@ def test_chat_task_keeps_prior_turns_and_system_message(task, lead):
     turns = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! How can I help?"}]
     approve(task, 1, messages=turns)
     export = build(task, user=lead, validation_ratio=0)
-    (record,) = read_lines(services.export_dir(export) / "train.jsonl")
+    (record,) = read_lines(version_folder(export) / "train.jsonl")
     roles = [m["role"] for m in record["messages"]]
     assert roles == ["system", "user", "assistant", "user", "assistant"]
     assert record["messages"][0]["content"] == "You are the parcel bot."
@@ -91,7 +92,7 @@ def test_chat_task_keeps_prior_turns_and_system_message(task, lead):
 def test_manifest_card_and_row_describe_the_files(task, lead):
     approve(task, 40)
     export = build(task, user=lead, validation_ratio=0.25)
-    folder = services.export_dir(export)
+    folder = version_folder(export)
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "manifest.json", "train.jsonl", "validation.jsonl"]
     for name, meta in export.files.items():
         assert file_sha256(folder / name) == meta["sha256"]
@@ -124,7 +125,7 @@ def test_summary_is_the_commands_json(task, lead):
     assert set(summary) == {"version", "state", "files", "sha256", "counts"}
     assert set(summary["files"]) == set(summary["sha256"]) == {"train", "validation", "manifest", "card"}
     for key, path in summary["files"].items():
-        assert file_sha256(services.Path(path)) == summary["sha256"][key]
+        assert sha256(stored_bytes(path)).hexdigest() == summary["sha256"][key]
 
 
 def test_split_is_the_documented_hash_and_close_to_the_ratio():
@@ -148,7 +149,7 @@ def test_each_example_lands_on_the_side_the_rule_gives(task, lead, ratio):
     task.save()
     examples = approve(task, 80)
     export = build(task, user=lead, validation_ratio=ratio, export_format="alpaca")
-    manifest = json.loads((services.export_dir(export) / "manifest.json").read_text())
+    manifest = json.loads((version_folder(export) / "manifest.json").read_text())
     sides = {uuid: name.split(".")[0] for name, rows in manifest["examples"].items() for _, uuid, _, _ in rows}
     expected = {str(e.uuid): split_of(seed="seed:with ünïcode", uuid=str(e.uuid), ratio=ratio) for e in examples}
     assert sides == expected
@@ -201,8 +202,8 @@ def test_a_bad_record_fails_the_export_with_ids_and_reasons(task, lead):
         broken[0].pk: "message 1 has unknown role 'wizard'",
     }
     assert str(empty[0].uuid) in export.error and str(good[0].uuid) not in export.error
-    assert not services.export_dir(export).exists()
-    assert not list(services.export_dir(export).parent.glob(".partial-*"))
+    assert not version_folder(export).exists()
+    assert not list(version_folder(export).parent.glob(".partial-*"))
     assert export.files == {} and not ExportChange.objects.filter(export=export).exists()
 
 
@@ -240,7 +241,7 @@ def test_versions_are_numbered_per_task(task, other_task, lead):
     approve(other_task, 3)
     assert [build(task, user=lead).version for _ in range(3)] == [1, 2, 3]
     assert build(other_task).version == 1
-    assert sorted(p.name for p in services.export_dir(Export.objects.get(task=task, version=3)).parent.iterdir()) == [
+    assert stored_folders(task) == [
         "v1",
         "v2",
         "v3",
@@ -250,8 +251,8 @@ def test_versions_are_numbered_per_task(task, other_task, lead):
 def test_manifest_reader_streams_what_the_writer_wrote(task, lead):
     approve(task, 25)
     export = build(task, user=lead, validation_ratio=0.3)
-    manifest = json.loads((services.export_dir(export) / "manifest.json").read_text())
-    streamed = list(services._manifest_entries(services.export_dir(export) / "manifest.json"))
+    manifest = json.loads((version_folder(export) / "manifest.json").read_text())
+    streamed = list(services._manifest_entries(version_folder(export) / "manifest.json"))
     expected = sorted(
         (pk, uuid, content, name.split(".")[0])
         for name, rows in manifest["examples"].items()
@@ -263,7 +264,7 @@ def test_manifest_reader_streams_what_the_writer_wrote(task, lead):
 def test_lines_are_compact_utf8_json(task, lead):
     approve(task, 1, instruction="Où est mon colis ? 📦", context="")
     export = build(task, user=lead, validation_ratio=0, export_format="alpaca")
-    data = (services.export_dir(export) / "train.jsonl").read_bytes()
+    data = (version_folder(export) / "train.jsonl").read_bytes()
     assert data.endswith(b"\n") and data.count(b"\n") == 1
     assert "Où est mon colis ? 📦".encode() in data  # UTF-8, not \\u escapes
     assert orjson.loads(data) == {
@@ -296,7 +297,7 @@ def test_manifest_records_the_quality_warnings_of_the_examples_it_holds(task, le
     Example.objects.filter(pk=examples[1].pk).update(warning_codes=",short,")
     export = build(task, user=lead, validation_ratio=0)
     assert export.state == JobState.SUCCEEDED, export.error
-    manifest = json.loads((services.export_dir(export) / "manifest.json").read_text())
+    manifest = json.loads((version_folder(export) / "manifest.json").read_text())
     assert manifest["warnings"] == {"leak": 1, "short": 2}
     assert manifest["example_columns"] == ["id", "uuid", "content_hash", "warnings"]
     carried = {pk: codes for pk, _, _, codes in manifest["examples"]["train.jsonl"]}
@@ -305,10 +306,11 @@ def test_manifest_records_the_quality_warnings_of_the_examples_it_holds(task, le
     assert carried[examples[2].pk] == []
 
 
+@pytest.mark.local_storage  # the object store's counterpart: tests/exports/test_object_storage.py
 def test_a_dead_workers_hidden_folder_goes_with_the_next_build_once_its_version_ended(task, lead):
     approve(task, 4)
     cancelled = services.export_request(task=task, export_format="alpaca", user=lead)
-    task_dir = services.export_dir(cancelled).parent
+    task_dir = version_folder(cancelled).parent
     left = task_dir / f".partial-v{cancelled.version}-dead0001"  # what a SIGKILLed worker leaves
     left.mkdir(parents=True)
     (left / "train.jsonl").write_text("half a")

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from annotate.models import OutputFormat, PromptTemplate
-from exports import card, services
+from exports import card
 from pairsmith.jobs import JobState
 
-from .conftest import approve, build
+from .conftest import approve, build, version_folder
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +82,7 @@ def hostile_export(task, lead):
 
 
 def _card_of(export) -> str:
-    return (services.export_dir(export) / "README.md").read_text()
+    return (version_folder(export) / "README.md").read_text()
 
 
 def test_no_user_text_becomes_html_or_a_link_in_the_card(hostile_export):
@@ -138,7 +138,7 @@ def test_hf_datasets_loads_the_folder_through_the_card(hostile_export, tmp_path,
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     from datasets import load_dataset
 
-    dataset = load_dataset(str(services.export_dir(hostile_export)), cache_dir=str(tmp_path / "hf-cache"))
+    dataset = load_dataset(str(version_folder(hostile_export)), cache_dir=str(tmp_path / "hf-cache"))
     assert set(dataset) == {"train", "validation"}
     assert dataset["train"].num_rows == hostile_export.counts["train"]
     assert dataset["validation"].num_rows == hostile_export.counts["validation"]

@@ -10,7 +10,7 @@ from markdown_it import MarkdownIt
 
 from exports import services
 
-from .conftest import approve, build
+from .conftest import approve, build, version_folder
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +36,7 @@ def fences(card: str) -> dict[str, str]:
 def test_card_gives_trainer_configs_for_this_format_and_its_splits(task, lead, export_format):
     approve(task, 60)
     export = build(task, export_format=export_format, user=lead, validation_ratio=0.2, test_ratio=0.1)
-    folder = services.export_dir(export)
+    folder = version_folder(export)
     blocks = fences((folder / "README.md").read_text())
     ast.parse(blocks["TRL (Python)"])  # runnable Python, given the packages
     assert '"test": "support/v1/test.jsonl"' in blocks["TRL (Python)"]

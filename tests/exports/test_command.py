@@ -13,7 +13,7 @@ from exports.models import Export
 from exports.tasks import export_build_task
 from pairsmith.jobs import QUEUE_UNREACHABLE
 
-from .conftest import approve
+from .conftest import approve, stored_bytes
 
 pytestmark = pytest.mark.django_db
 # The tests that run an export need their transaction committed: the job is sent after commit, as in production.
@@ -46,7 +46,7 @@ def test_wait_json_prints_one_object_with_paths_checksums_and_counts(task, inlin
     assert summary["version"] == 1 and summary["state"] == "succeeded"
     assert set(summary["files"]) == {"train", "validation", "manifest", "card"}
     for key, path in summary["files"].items():
-        assert sha256(Path(path).read_bytes()).hexdigest() == summary["sha256"][key]
+        assert sha256(stored_bytes(path)).hexdigest() == summary["sha256"][key]
     assert Path(summary["files"]["train"]).name == "train.jsonl"
     assert Path(summary["files"]["card"]).name == "README.md"
     assert summary["counts"]["total"] == 20
@@ -117,7 +117,7 @@ def test_test_ratio_writes_test_jsonl_and_json_names_it(task, inline_celery):
     summary = json.loads(run(task.slug, "--format", "sharegpt", "--test-ratio", "0.2", "--wait", "--json"))
     assert set(summary["files"]) == {"train", "validation", "test", "manifest", "card", "dataset_info"}
     assert Path(summary["files"]["test"]).name == "test.jsonl"
-    assert sha256(Path(summary["files"]["test"]).read_bytes()).hexdigest() == summary["sha256"]["test"]
+    assert sha256(stored_bytes(summary["files"]["test"])).hexdigest() == summary["sha256"]["test"]
     assert summary["counts"]["test"] == export.counts["test"]  # the same examples held out in v2 as in v1
 
 

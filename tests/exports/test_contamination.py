@@ -8,12 +8,11 @@ import pytest
 
 from annotate.quality import near_duplicates
 from annotate.services import prompt_hash
-from exports import services
 from exports.contamination import WINDOW, Contamination
 from exports.services import split_of
 from pairsmith.jobs import JobState
 
-from .conftest import approve, build
+from .conftest import approve, build, version_folder
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +65,7 @@ def test_exact_and_near_duplicates_of_held_out_prompts_are_reported(task, lead):
     }
     near = next(p for p in report["pairs"] if p["kind"] == "near")
     assert near_duplicates.NEAR_DUP_THRESHOLD <= near["similarity"] < 1
-    folder = services.export_dir(export)
+    folder = version_folder(export)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["contamination"] == report
     card = (folder / "README.md").read_text()
@@ -79,10 +78,10 @@ def test_no_contamination_says_so_and_nothing_held_out_checks_nothing(task, lead
     export = export_of(task, lead)
     assert export.contamination["exact"] == export.contamination["near"] == 0
     assert export.contamination["held_out"] == export.counts["validation"] + export.counts["test"] > 0
-    assert "none of the" in (services.export_dir(export) / "README.md").read_text()
+    assert "none of the" in (version_folder(export) / "README.md").read_text()
     plain = build(task, user=lead, validation_ratio=0, test_ratio=0)
     assert plain.contamination == {}
-    assert "nothing was checked for contamination" in (services.export_dir(plain) / "README.md").read_text()
+    assert "nothing was checked for contamination" in (version_folder(plain) / "README.md").read_text()
 
 
 def test_short_prompts_are_only_checked_exactly(task, lead):
@@ -105,8 +104,8 @@ def test_contamination_blocks_the_export_when_the_task_says_so(task, lead):
     assert "Contamination blocks this export (task setting): 1 exact and 0 near duplicate(s)" in export.error
     assert f"train example {train.pk} ({train.uuid}) repeats test example {held.pk} ({held.uuid})" in export.error
     assert export.contamination["exact"] == 1
-    assert not services.export_dir(export).exists()
-    assert not list(services.export_dir(export).parent.glob(".partial-*"))
+    assert not version_folder(export).exists()
+    assert not list(version_folder(export).parent.glob(".partial-*"))
 
 
 def test_matching_is_bounded_per_train_row_however_many_prompts_collide(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 from exports import services
 from exports.services import record_problem
 
-from .conftest import approve, build, read_lines
+from .conftest import approve, build, read_lines, version_folder
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def test_exported_files_load_with_hf_datasets(task, lead, tmp_path, export_forma
     approve(task, 60)
     approve(task, 3, start=100, messages=[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}])
     export = build(task, export_format=export_format, user=lead, validation_ratio=0.2)
-    folder = services.export_dir(export)
+    folder = version_folder(export)
     data_files = {"train": str(folder / "train.jsonl"), "validation": str(folder / "validation.jsonl")}
     dataset = load_dataset("json", data_files=data_files, cache_dir=str(tmp_path / "hf-cache"))
     for split in ("train", "validation"):
@@ -56,7 +56,7 @@ def test_every_file_and_the_folder_load_with_their_splits(task, lead, tmp_path, 
         approve(task, 1, start=200 + i, **values)
     approve(task, 2, start=300, messages=TURNS)
     export = build(task, export_format=export_format, user=lead, validation_ratio=0.2, test_ratio=0.15)
-    folder = services.export_dir(export)
+    folder = version_folder(export)
     folder_dataset = load_dataset(str(folder), cache_dir=str(tmp_path / "hf-cache-folder"))
     assert sorted(folder_dataset) == ["test", "train", "validation"]
     for split in ("train", "validation", "test"):
@@ -73,6 +73,6 @@ def test_a_folder_without_a_test_split_loads_train_and_validation(task, lead, tm
 
     approve(task, 30)
     export = build(task, export_format="messages", user=lead, validation_ratio=0.3)
-    dataset = load_dataset(str(services.export_dir(export)), cache_dir=str(tmp_path / "hf-cache"))
+    dataset = load_dataset(str(version_folder(export)), cache_dir=str(tmp_path / "hf-cache"))
     assert sorted(dataset) == ["train", "validation"]
-    assert not (services.export_dir(export) / "test.jsonl").exists()
+    assert not (version_folder(export) / "test.jsonl").exists()

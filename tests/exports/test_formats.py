@@ -11,7 +11,7 @@ from exports import services
 from exports.formats import FORMATS
 from pairsmith.jobs import JobState
 
-from .conftest import approve, build, read_lines
+from .conftest import approve, build, read_lines, version_folder
 
 pytestmark = pytest.mark.django_db
 
@@ -116,7 +116,7 @@ def test_every_registered_format_has_a_reader_here():
 def test_tricky_examples_export_and_pass_both_readings(task, lead, tricky, export_format):
     export = build(task, export_format=export_format, user=lead, validation_ratio=0.3, test_ratio=0.2)
     assert export.state == JobState.SUCCEEDED, export.error
-    folder = services.export_dir(export)
+    folder = version_folder(export)
     manifest = json.loads((folder / "manifest.json").read_text())
     by_uuid = {str(e.uuid): e for e in tricky}
     seen = 0
@@ -147,7 +147,7 @@ def test_tricky_examples_export_and_pass_both_readings(task, lead, tricky, expor
 
 def test_sharegpt_carries_the_system_prompt_in_its_column_and_writes_dataset_info(task, lead, tricky):
     export = build(task, export_format="sharegpt", user=lead, validation_ratio=0.3, test_ratio=0.2)
-    folder = services.export_dir(export)
+    folder = version_folder(export)
     records = [r for split in ("train", "validation", "test") for r in read_lines(folder / f"{split}.jsonl")]
     systems = {r["system"] for r in records}
     assert systems == {SYSTEM, "Own system turn"}  # an example's own system turn replaces the task's
@@ -172,7 +172,7 @@ def test_sharegpt_carries_the_system_prompt_in_its_column_and_writes_dataset_inf
 def test_only_sharegpt_writes_dataset_info(task, lead):
     approve(task, 5)
     export = build(task, export_format="messages", user=lead)
-    assert not (services.export_dir(export) / "dataset_info.json").exists()
+    assert not (version_folder(export) / "dataset_info.json").exists()
     assert "dataset_info" not in services.export_summary(export=export)["files"]
 
 
@@ -202,7 +202,7 @@ def test_a_conversation_the_trainer_cannot_read_fails_the_export_naming_the_exam
     assert export.state == JobState.FAILED
     assert export.problems == [{"example": bad.pk, "uuid": str(bad.uuid), "reason": reason}]
     assert str(bad.uuid) in export.error and "1 record failed the format checks" in export.error
-    assert not services.export_dir(export).exists()
+    assert not version_folder(export).exists()
 
 
 MESSAGE = {"role": "user", "content": "Q"}

@@ -4,17 +4,16 @@
 import pytest
 
 from annotate.models import PromptTemplate
-from exports import services
 from pairsmith.jobs import JobState
 
-from .conftest import approve, build, read_lines
+from .conftest import approve, build, read_lines, version_folder
 
 pytestmark = pytest.mark.django_db
 
 
 def _nothing_written(export) -> None:
-    task_dir = services.export_dir(export).parent
-    assert not services.export_dir(export).exists()
+    task_dir = version_folder(export).parent
+    assert not version_folder(export).exists()
     assert not task_dir.exists() or not list(task_dir.iterdir())  # no partial folder left either
     assert export.files == {}
 
@@ -38,13 +37,13 @@ def test_a_record_over_the_size_limit_fails_the_export_naming_its_example(task, 
 def test_records_at_the_size_limit_are_exported(task, lead, settings):
     approve(task, 3, input="x" * 1_000)
     first = build(task, export_format="prompt-completion", user=lead)
-    folder = services.export_dir(first)
+    folder = version_folder(first)
     longest = max(len(line) for name in ("train.jsonl", "validation.jsonl") for line in
                   (folder / name).read_bytes().split(b"\n"))  # fmt: skip
     settings.MAX_RENDERED_RECORD_BYTES = longest
     again = build(task, export_format="prompt-completion", user=lead)
     assert again.state == JobState.SUCCEEDED, again.error
-    assert len(read_lines(services.export_dir(again) / "train.jsonl")) + again.counts["validation"] == 3
+    assert len(read_lines(version_folder(again) / "train.jsonl")) + again.counts["validation"] == 3
 
 
 def test_a_template_with_thousands_of_placeholders_cannot_blow_up_an_export(task, lead):

@@ -14,7 +14,7 @@ from exports import retention, services
 from exports.models import Export
 from pairsmith.jobs import JobState
 
-from .conftest import approve, build
+from .conftest import approve, build, stored_folders
 
 pytestmark = pytest.mark.django_db
 
@@ -32,8 +32,7 @@ def run_after_commit(django_capture_on_commit_callbacks):
 
 
 def folders(task) -> list[str]:
-    task_dir = services.export_dir(Export(task=task, version=0)).parent
-    return sorted(path.name for path in task_dir.iterdir()) if task_dir.exists() else []
+    return stored_folders(task)
 
 
 def keep(task, n: int) -> None:

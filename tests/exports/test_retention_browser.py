@@ -4,11 +4,10 @@ hand through the confirmation."""
 import pytest
 from playwright.sync_api import expect
 
-from exports import services
 from exports.models import Export
 from tests.browser import login
 
-from .conftest import approve, build
+from .conftest import approve, build, version_folder
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -24,7 +23,7 @@ def test_lead_sets_the_versions_kept_and_deletes_a_version(page, screenshot, tas
 
     for _ in range(3):
         build(task, user=lead)  # in this process, outside any test transaction: v1 is pruned after v3 commits
-    assert not services.export_dir(Export.objects.get(task=task, version=1)).exists()
+    assert not version_folder(Export.objects.get(task=task, version=1)).exists()
 
     page.goto(f"/tasks/{task.slug}/exports/")
     expect(page.get_by_test_id("retention")).to_contain_text("This task keeps its 2 newest succeeded versions")
@@ -42,5 +41,5 @@ def test_lead_sets_the_versions_kept_and_deletes_a_version(page, screenshot, tas
     expect(page.locator("#export-3").get_by_role("link", name="train.jsonl")).to_be_visible()
     screenshot("deleted")
     second_row = Export.objects.get(task=task, version=2)
-    assert second_row.deletion == Export.Deletion.DELETED and not services.export_dir(second_row).exists()
+    assert second_row.deletion == Export.Deletion.DELETED and not version_folder(second_row).exists()
     assert page.request.get(f"/tasks/{task.slug}/exports/v2/files/train.jsonl").status == 404

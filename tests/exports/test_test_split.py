@@ -15,13 +15,13 @@ from exports.models import Export
 from exports.services import split_of
 from pairsmith.jobs import JobState
 
-from .conftest import approve, build, read_lines
+from .conftest import approve, build, read_lines, version_folder
 
 pytestmark = pytest.mark.django_db
 
 
 def sides_of(export: Export) -> dict[str, str]:
-    manifest = json.loads((services.export_dir(export) / "manifest.json").read_text())
+    manifest = json.loads((version_folder(export) / "manifest.json").read_text())
     return {uuid: name.split(".")[0] for name, rows in manifest["examples"].items() for _, uuid, _, _ in rows}
 
 
@@ -82,7 +82,7 @@ def test_changing_the_ratios_moves_examples_and_the_diff_says_so(task, lead):
 def test_test_jsonl_manifest_and_card_describe_the_test_split(task, lead):
     approve(task, 80)
     export = build(task, user=lead, validation_ratio=0.2, test_ratio=0.2)
-    folder = services.export_dir(export)
+    folder = version_folder(export)
     assert sorted(p.name for p in folder.iterdir()) == [
         "README.md", "manifest.json", "test.jsonl", "train.jsonl", "validation.jsonl"
     ]  # fmt: skip
@@ -100,7 +100,7 @@ def test_test_jsonl_manifest_and_card_describe_the_test_split(task, lead):
     assert "      - split: test\n        path: test.jsonl\n" in card
     assert "`test.jsonl` is held out" in card
     summary = services.export_summary(export=export)
-    assert summary["files"]["test"] == str(folder / "test.jsonl")
+    assert summary["files"]["test"].endswith(f"{task.slug}/v{export.version}/test.jsonl")
     assert summary["sha256"]["test"] == export.files["test.jsonl"]["sha256"]
 
 

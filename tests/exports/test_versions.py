@@ -12,14 +12,14 @@ from exports.models import Export, ExportChange
 from exports.tasks import export_build_task
 from pairsmith.jobs import JobState, job_cancel, job_claim, job_fail, job_finish, job_heartbeat
 
-from .conftest import approve, build, file_sha256, read_lines
+from .conftest import approve, build, file_sha256, read_lines, version_folder
 
 pytestmark = pytest.mark.django_db
 
 
 def sides(export: Export) -> dict[str, str]:
     """uuid -> split, from the manifest."""
-    manifest = json.loads((services.export_dir(export) / "manifest.json").read_text())
+    manifest = json.loads((version_folder(export) / "manifest.json").read_text())
     return {uuid: name.split(".")[0] for name, rows in manifest["examples"].items() for _, uuid, _, _ in rows}
 
 
@@ -36,7 +36,7 @@ def test_same_approved_set_gives_byte_identical_files(task, lead):
     assert (first.version, second.version) == (1, 2)
     for name in ("train.jsonl", "validation.jsonl"):
         assert first.files[name]["sha256"] == second.files[name]["sha256"]
-        assert file_sha256(services.export_dir(first) / name) == file_sha256(services.export_dir(second) / name)
+        assert file_sha256(version_folder(first) / name) == file_sha256(version_folder(second) / name)
     assert second.base_version == 1
     assert second.changes == {"added": 0, "removed": 0, "changed": 0, "moved": 0, "unchanged": 60}
     assert not ExportChange.objects.filter(export=second).exists()
@@ -53,8 +53,8 @@ def test_adding_approvals_changes_only_the_records_they_add(task, lead):
     old_sides, new_sides = sides(before), sides(after)
     assert {u: s for u, s in new_sides.items() if u in old_sides} == old_sides  # nobody changed sides
     for name in ("train.jsonl", "validation.jsonl"):
-        old_lines = (services.export_dir(before) / name).read_bytes().split(b"\n")
-        new_lines = (services.export_dir(after) / name).read_bytes().split(b"\n")
+        old_lines = (version_folder(before) / name).read_bytes().split(b"\n")
+        new_lines = (version_folder(after) / name).read_bytes().split(b"\n")
         # The new records are extra lines; every old line is still there, unchanged and in the same order.
         assert [line for line in new_lines if line in set(old_lines)] == old_lines
         assert len(new_lines) - len(old_lines) == after.counts[name.split(".")[0]] - before.counts[name.split(".")[0]]
@@ -105,7 +105,7 @@ def test_cancel_stops_a_running_export_and_leaves_nothing(task, lead, monkeypatc
     export_build_task(job_id=export.pk)
     export.refresh_from_db()
     assert export.state == JobState.CANCELLED
-    task_dir = services.export_dir(export).parent
+    task_dir = version_folder(export).parent
     assert not list(task_dir.iterdir())  # no version folder, no partial folder
 
 
@@ -116,12 +116,13 @@ def test_cancel_of_a_finished_export_is_refused(task, lead):
         services.export_cancel(export=export)
 
 
+@pytest.mark.local_storage  # the object store's counterpart: tests/exports/test_object_storage.py
 def test_a_retry_after_a_killed_worker_cleans_up_and_completes(task, lead):
     """What a worker killed mid-export leaves: a partial folder, a running row whose lease runs out."""
     approve(task, 30)
     export = services.export_request(task=task, export_format="openai-chat", user=lead)
     claimed = job_claim(Export, export.pk)
-    task_dir = services.export_dir(export).parent
+    task_dir = version_folder(export).parent
     (task_dir / f".partial-v{export.version}-deadbeef").mkdir(parents=True)
     (task_dir / f".partial-v{export.version}-deadbeef" / "train.jsonl").write_text('{"half": ')
     Export.objects.filter(pk=export.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
@@ -137,10 +138,11 @@ def test_a_retry_after_a_killed_worker_cleans_up_and_completes(task, lead):
     assert export.state == JobState.SUCCEEDED and export.error == ""
 
 
+@pytest.mark.local_storage  # the object store's counterpart: tests/exports/test_object_storage.py
 def test_files_published_by_an_attempt_that_died_before_marking_are_replaced(task, lead):
     approve(task, 8)
     export = services.export_request(task=task, export_format="alpaca", user=lead)
-    final = services.export_dir(export)
+    final = version_folder(export)
     final.mkdir(parents=True)
     (final / "train.jsonl").write_text("stale\n")
     export_build_task(job_id=export.pk)
@@ -150,14 +152,15 @@ def test_files_published_by_an_attempt_that_died_before_marking_are_replaced(tas
     assert len(read_lines(final / "train.jsonl")) + len(read_lines(final / "validation.jsonl")) == 8
 
 
+@pytest.mark.local_storage  # the object store's counterpart: tests/exports/test_object_storage.py
 def test_a_duplicate_message_does_not_rebuild_a_finished_export(task, lead):
     approve(task, 5)
     export = build(task, user=lead)
-    stamp = (services.export_dir(export) / "manifest.json").stat().st_mtime_ns
+    stamp = (version_folder(export) / "manifest.json").stat().st_mtime_ns
     export_build_task(job_id=export.pk)
     export.refresh_from_db()
     assert export.attempts == 1 and export.state == JobState.SUCCEEDED
-    assert (services.export_dir(export) / "manifest.json").stat().st_mtime_ns == stamp
+    assert (version_folder(export) / "manifest.json").stat().st_mtime_ns == stamp
 
 
 def test_an_unexpected_error_fails_the_export_with_the_reason(task, lead, monkeypatch):
@@ -170,7 +173,7 @@ def test_an_unexpected_error_fails_the_export_with_the_reason(task, lead, monkey
     export = build(task, user=lead)
     assert export.state == JobState.FAILED
     assert export.error == "The export stopped on an unexpected error: RuntimeError: disk on fire"
-    assert not list(services.export_dir(export).parent.iterdir())
+    assert not list(version_folder(export).parent.iterdir())
 
 
 def test_a_cancelled_queued_export_is_never_built(task, lead):
@@ -180,7 +183,7 @@ def test_a_cancelled_queued_export_is_never_built(task, lead):
     export_build_task(job_id=export.pk)
     export.refresh_from_db()
     assert export.state == JobState.CANCELLED and export.attempts == 0
-    assert not services.export_dir(export).exists()
+    assert not version_folder(export).exists()
 
 
 def test_request_sends_the_job_after_commit(task, lead, django_capture_on_commit_callbacks, monkeypatch):
@@ -214,7 +217,7 @@ def test_a_database_outage_leaves_the_export_running_for_the_sweep_to_retry(task
         export_build_task(job_id=export.pk)
     export.refresh_from_db()
     assert export.state == JobState.RUNNING and export.attempts == 1 and export.error == ""
-    assert not list(services.export_dir(export).parent.iterdir())  # its partial folder is gone
+    assert not list(version_folder(export).parent.iterdir())  # its partial folder is gone
     monkeypatch.undo()
     Export.objects.filter(pk=export.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     export_build_task(job_id=export.pk)  # what the sweep's message does once the lease has run out

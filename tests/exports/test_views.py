@@ -11,7 +11,7 @@ from exports import services
 from exports.models import ApiToken, Export
 from pairsmith.jobs import QUEUE_UNREACHABLE, JobState
 
-from .conftest import approve, build
+from .conftest import approve, build, version_folder
 
 pytestmark = pytest.mark.django_db
 
@@ -227,7 +227,7 @@ def test_download_streams_the_file(client, task, reviewer, export):
 
 @pytest.mark.parametrize("name", ["settings.py", "..", ".train.index", "train.jsonl.tmp", "TRAIN.JSONL", "%2e%2e"])
 def test_download_refuses_other_file_names(client, task, lead, export, name):
-    (services.export_dir(export) / "settings.py").write_text("SECRET")
+    (version_folder(export) / "settings.py").write_text("SECRET")
     client.force_login(lead)
     assert client.get(reverse("exports:download", args=[task.slug, export.version, name])).status_code == 404
 
@@ -445,4 +445,4 @@ def test_files_a_version_does_not_have_are_404_and_its_own_download(client, task
         assert missing.status_code == 404 and missing.content == b"No such file in this export.\n"
         found = api(client, task, version=f"v{split.version}", file=name, token=token)
         assert found.status_code == 200
-        assert b"".join(found.streaming_content) == (services.export_dir(split) / name).read_bytes()
+        assert b"".join(found.streaming_content) == (version_folder(split) / name).read_bytes()

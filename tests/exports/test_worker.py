@@ -6,6 +6,7 @@ from datetime import timedelta
 from hashlib import sha256
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,7 +16,7 @@ from pairsmith.celery import app
 from pairsmith.jobs import QUEUE_UNREACHABLE, JobState
 from tests.conftest import redis_available
 
-from .conftest import approve, read_lines
+from .conftest import approve, read_lines, stored_folders, version_folder
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -31,7 +32,7 @@ def wait_for(export: Export, condition, timeout: float = 30, what: str = "") -> 
 
 
 def assert_complete(export: Export, n: int) -> None:
-    folder = services.export_dir(export)
+    folder = version_folder(export)
     assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name]  # no partial folder left
     for name, meta in export.files.items():
         data = (folder / name).read_bytes()
@@ -70,8 +71,11 @@ def test_worker_killed_mid_export_leaves_nothing_visible_and_a_restart_completes
 
     export.refresh_from_db()
     assert export.state == JobState.RUNNING and export.progress < n
-    folder = services.export_dir(export)
-    assert not folder.exists() and list(folder.parent.glob(".partial-v1-*"))  # only the hidden partial folder
+    folder = version_folder(export)
+    if settings.STORAGE_URL:  # the files were still in the worker's scratch folder: nothing of v1 in the store
+        assert not folder.exists() and "v1" not in stored_folders(task)
+    else:
+        assert not folder.exists() and list(folder.parent.glob(".partial-v1-*"))  # only the hidden partial folder
     client.force_login(lead)
     assert client.get(reverse("exports:download", args=[task.slug, 1, "train.jsonl"])).status_code == 404
     assert client.get(reverse("exports:list", args=[task.slug])).status_code == 200

@@ -99,7 +99,7 @@ class Command(BaseCommand):
         if as_json:
             self.stdout.write(_dumps(services.export_summary(export=export)))
         elif export.state == JobState.SUCCEEDED:
-            folder = services.export_dir(export)
+            folder = services.export_location(export, "manifest.json").rsplit("/", 1)[0]
             test = f", {export.counts['test']} test" if export.test_ratio > 0 else ""
             self.stdout.write(
                 f"Wrote {export.counts['train']} train, {export.counts['validation']} validation{test} records to "
