@@ -13,9 +13,10 @@ from exports import services
 from exports.models import Export
 from tests.factories import MembershipFactory, TaskFactory, UserFactory
 
+from ..conftest import stored_keys
 from ..exports.conftest import approve, build
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("both_storages")]  # local folders, then S3
 
 
 @pytest.fixture(autouse=True)
@@ -24,8 +25,13 @@ def _own_var(settings, tmp_path):
 
 
 def uploads(settings) -> list:
+    """The uploads kept anywhere: in the local folder, and in the bucket when the test runs on object storage."""
     folder = settings.VAR_DIR / "imports"
-    return sorted(folder.glob("*.upload")) if folder.exists() else []
+    found = sorted(str(p) for p in folder.glob("*.upload")) if folder.exists() else []
+    if getattr(settings, "STORAGE_BUCKET", None):
+        keys = stored_keys(settings.AWS_S3_ENDPOINT_URL, settings.STORAGE_BUCKET, "pairsmith/imports/")
+        found += [key for key in keys if key.endswith(".upload")]
+    return found
 
 
 def auth(token: str) -> dict:
