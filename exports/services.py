@@ -710,6 +710,7 @@ def _publish_remote(export: Export, partial: Path, temporary: str, built: _Built
             changes=built.changes,
             base_version=built.base_version,
             contamination=built.contamination,
+            preflight=built.preflight,
             progress=built.counts["total"],
             total=built.counts["total"],
             error="",

@@ -10,11 +10,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from tokenizers import Tokenizer
 
-from exports import preflight, services
+from exports import preflight
 from exports.models import TaskTokenizer
 from pairsmith.jobs import JobState
 
-from .conftest import approve, build, read_lines
+from .conftest import approve, build, read_lines, version_folder
 from .small_tokenizer import MARKED, UNMARKED, config_json, rendered, tokenizer_json
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +52,7 @@ def test_exact_tokens_per_split_over_length_list_and_trained_share(task, lead):
     export = build(task, user=lead, validation_ratio=0.2, test_ratio=0.2, max_length=60)
     assert export.state == JobState.SUCCEEDED, export.error
     report = export.preflight
-    folder = services.export_dir(export)
+    folder = version_folder(export)
     total_tokens = total_trained = 0
     over = set()
     for split in ("train", "validation", "test"):
@@ -87,7 +87,7 @@ def test_a_template_without_generation_markers_warns_and_counts_the_assistant_te
     set_tokenizer(task, template=UNMARKED)
     export = build(task, validation_ratio=0.0)
     report = export.preflight
-    records = read_lines(services.export_dir(export) / "train.jsonl")
+    records = read_lines(version_folder(export) / "train.jsonl")
     tokenizer = Tokenizer.from_str(tokenizer_json().decode())
     trained = sum(
         len(tokenizer.encode(m["content"], add_special_tokens=False).ids)
@@ -98,7 +98,7 @@ def test_a_template_without_generation_markers_warns_and_counts_the_assistant_te
     assert report["trained_tokens"] == trained
     assert report["masks_prompt"] is False
     assert "no {% generation %} markers" in report["warning"]
-    card = (services.export_dir(export) / "README.md").read_text()
+    card = (version_folder(export) / "README.md").read_text()
     assert "**Warning:**" in card and "mask the prompt" in card
 
 
@@ -106,7 +106,7 @@ def test_without_a_tokenizer_the_card_says_counts_are_not_exact(task, lead):
     approve(task, 5)
     export = build(task)
     assert export.preflight == {}
-    card = (services.export_dir(export) / "README.md").read_text()
+    card = (version_folder(export) / "README.md").read_text()
     assert "No tokenizer was set for this task: no exact token counts" in card
     assert "estimate" in card
 
@@ -147,7 +147,7 @@ def test_a_template_that_fails_on_one_example_fails_the_export_naming_it(task, l
     export = build(task)
     assert export.state == JobState.FAILED
     assert f"failed on example {bad.pk} ({bad.uuid}): the template raised: no boom" in export.error
-    assert not services.export_dir(export).exists()
+    assert not version_folder(export).exists()
 
 
 @pytest.mark.parametrize(
@@ -240,7 +240,7 @@ def test_the_editor_counts_exact_tokens_with_the_tasks_tokenizer(client, task, a
     )
     tokenizer = Tokenizer.from_str(tokenizer_json().decode())
     own = len(tokenizer.encode(completion, add_special_tokens=False).ids)
-    records = read_lines(services.export_dir(build_one(task)) / "train.jsonl")
+    records = read_lines(version_folder(build_one(task)) / "train.jsonl")
     text, _ = rendered(records[0]["messages"][:-1] + [{"role": "assistant", "content": completion}])
     whole = len(tokenizer.encode(text, add_special_tokens=False).ids)
     body = response.text

@@ -3,11 +3,10 @@ documents, every record is still checked, the card says what was done, and `data
 
 import pytest
 
-from exports import services
 from exports.formats import FORMATS, PAIR_FORMATS, messages
 from exports.services import record_problem
 
-from .conftest import approve, build, read_lines
+from .conftest import approve, build, read_lines, version_folder
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +64,7 @@ def test_each_format_carries_the_reasoning_as_its_trainer_reads_it(reasoning_tas
 
     export = build(reasoning_task, export_format=export_format, user=lead, validation_ratio=0.25)
     assert export.state == "succeeded", export.error
-    folder = services.export_dir(export)
+    folder = version_folder(export)
     stored = {ex.uuid.hex: ex for ex in reasoning_task.examples.all()}
     by_completion = {ex.completion: ex for ex in stored.values()}
     seen = 0
@@ -94,11 +93,11 @@ def test_each_format_carries_the_reasoning_as_its_trainer_reads_it(reasoning_tas
 def test_without_the_setting_the_records_are_as_before(task, lead):
     approve(task, 4, reasoning="Stored but not asked for.")
     export = build(task, export_format="messages", user=lead, validation_ratio=0)
-    records = read_lines(services.export_dir(export) / "train.jsonl")
+    records = read_lines(version_folder(export) / "train.jsonl")
     assert all(list(r["messages"][-1]) == ["role", "content"] for r in records)
-    assert "**Reasoning.**" not in (services.export_dir(export) / "README.md").read_text()
+    assert "**Reasoning.**" not in (version_folder(export) / "README.md").read_text()
     export = build(task, export_format="sharegpt", user=lead, validation_ratio=0)
-    records = read_lines(services.export_dir(export) / "train.jsonl")
+    records = read_lines(version_folder(export) / "train.jsonl")
     assert not any("<think>" in r["conversations"][-1]["value"] for r in records)
 
 

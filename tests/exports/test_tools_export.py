@@ -13,12 +13,11 @@ import pytest
 from django.core.management import call_command
 
 from annotate.models import Example, Task
-from exports import services
 from exports.models import Export
 from exports.services import record_problem
 from tests.tool_fixtures import RECORDS, TOOLS, call, jsonl
 
-from .conftest import build
+from .conftest import build, version_folder
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +42,7 @@ def _task(tmp_path, tools=TOOLS, records=RECORDS) -> Task:
 def _export(task, export_format: str) -> tuple[Export, list[bytes]]:
     export = build(task, export_format=export_format, validation_ratio=0)
     assert export.state == "succeeded", export.error
-    data = (services.export_dir(export) / "train.jsonl").read_bytes()
+    data = (version_folder(export) / "train.jsonl").read_bytes()
     return export, [line for line in data.split(b"\n") if line]
 
 
@@ -136,14 +135,14 @@ def test_sharegpt_exports_function_call_and_observation_turns_and_dataset_info(t
     task = _task(tmp_path)
     export, lines = _export(task, "sharegpt")
     assert sorted(lines) == sorted(orjson.dumps(sharegpt_shape(r)) for r in RECORDS)
-    info = json.loads((services.export_dir(export) / "dataset_info.json").read_text())
+    info = json.loads((version_folder(export) / "dataset_info.json").read_text())
     assert info["concierge_train"]["columns"] == {"messages": "conversations", "system": "system", "tools": "tools"}
 
 
 def _loads(export, tmp_path, lines):
     from datasets import load_dataset
 
-    path = services.export_dir(export) / "train.jsonl"
+    path = version_folder(export) / "train.jsonl"
     dataset = load_dataset("json", data_files={"train": str(path)}, cache_dir=str(tmp_path / f"hf-{export.format}"))
     assert dataset["train"].num_rows == len(lines) == 6
     return dataset["train"]
