@@ -2,6 +2,7 @@
 
 import json
 from hashlib import sha256
+from uuid import uuid4
 
 import orjson
 import pytest
@@ -42,6 +43,14 @@ def test_only_approved_examples_are_exported_exactly_as_rendered(task, lead, exp
     approved = approve(task, 30)
     approve(task, 5, start=100, status=Example.Status.SUBMITTED)
     approve(task, 5, start=200, status=Example.Status.REJECTED)
+    if all(split_of(seed=task.split_seed, uuid=str(e.uuid), ratio=0.2) == "train" for e in approved):
+        first = approved[0]  # one chance in 800 with random UUIDs: give validation one example, found by its rule
+        first.uuid = next(
+            u
+            for u in (uuid4() for _ in range(1000))
+            if split_of(seed=task.split_seed, uuid=str(u), ratio=0.2) == "validation"
+        )
+        first.save(update_fields=["uuid"])
     export = build(task, export_format=export_format, user=lead, validation_ratio=0.2)
     assert export.state == JobState.SUCCEEDED, export.error
     folder = version_folder(export)
