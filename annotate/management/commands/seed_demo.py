@@ -63,26 +63,7 @@ class Command(BaseCommand):
         for record in tool_examples():
             if record["external_id"] in existing:
                 continue
-            status = record["status"]
-            example = services.example_create(
-                task=task,
-                fields=record,
-                completion=record["completion"],
-                kind=record["kind"],
-                source=Example.Source.IMPORTED,
-                status=status,
-                messages=record["messages"],
-                external_id=record["external_id"],
-                author=users["annotator"] if status != Example.Status.NEW else None,
-            )
-            if status == Example.Status.APPROVED:
-                Verdict.objects.create(
-                    example=example,
-                    revision=example.revisions.get(),
-                    example_version=example.version,
-                    reviewer=users["reviewer"],
-                    decision="approve",
-                )
+            _demo_example(task, record, users, messages=record["messages"])
             created += 1
         self.stdout.write(f"Tool-calling examples: {created} created, {task.examples.count()} in {task.slug!r}.")
 
@@ -120,26 +101,8 @@ class Command(BaseCommand):
             if record["external_id"] in existing:
                 continue
             status = record["status"]
-            example = services.example_create(
-                task=task,
-                fields=record,
-                completion=record["completion"],
-                kind=record["kind"],
-                source=Example.Source.IMPORTED,
-                status=status,
-                external_id=record["external_id"],
-                author=users["annotator"] if status != Example.Status.NEW else None,
-            )
-            if status == Example.Status.APPROVED:
-                # An approved demo pair carries the reviewer's verdict, as a real one would.
-                Verdict.objects.create(
-                    example=example,
-                    revision=example.revisions.get(),
-                    example_version=example.version,
-                    reviewer=users["reviewer"],
-                    decision="approve",
-                )
-            elif status == Example.Status.SUBMITTED:
+            example = _demo_example(task, record, users)
+            if status == Example.Status.SUBMITTED:
                 fresh_submitted.append(example)
             created += 1
         self._some_reviewed(fresh_submitted, users["reviewer"])
@@ -154,3 +117,28 @@ class Command(BaseCommand):
             for username, password, roles in DEMO_ACCOUNTS:
                 self.stdout.write(f"  {username:<10} password: {password:<22} roles: {', '.join(roles)}")
             self.stdout.write("")
+
+
+def _demo_example(task, record: dict, users: dict, *, messages: list | None = None) -> Example:
+    """One demo example as imported; an approved one carries the reviewer's verdict, as a real one would."""
+    status = record["status"]
+    example = services.example_create(
+        task=task,
+        fields=record,
+        completion=record["completion"],
+        kind=record["kind"],
+        source=Example.Source.IMPORTED,
+        status=status,
+        messages=messages,
+        external_id=record["external_id"],
+        author=users["annotator"] if status != Example.Status.NEW else None,
+    )
+    if status == Example.Status.APPROVED:
+        Verdict.objects.create(
+            example=example,
+            revision=example.revisions.get(),
+            example_version=example.version,
+            reviewer=users["reviewer"],
+            decision="approve",
+        )
+    return example
