@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from annotate import importing
 from annotate.forms_import import ImportUploadHandler, StoredUpload
 from annotate.importing import pending as pending_uploads
-from annotate.importing.mapping import Mapping, PathError
+from annotate.importing.mapping import Mapping, PathError, key_list, key_list_text
 from annotate.models import ImportJob, Task
 
 FILE_FORMATS = ("", *ImportJob.FileFormat.values)
@@ -52,7 +52,7 @@ def _mapping(text: str, allow_unmapped: str, keep_unmapped: str) -> Mapping:
         if target and target not in importing.FIELDS:
             known = ", ".join(importing.FIELDS)
             raise Refused(f"Unknown field {target!r} for key {key!r}.", [(f"mapping.keys.{key}", f"use {known}")])
-    drop, keep = _keys(allow_unmapped), _keys(keep_unmapped)
+    drop, keep = key_list(allow_unmapped), key_list(keep_unmapped)
     if both := drop & keep:
         raise Refused("Keys both dropped and kept.", [("keep_unmapped", ", ".join(sorted(both)))])
     mapping = Mapping(keys=dict(keys), paths=dict(paths), drop=drop, keep=keep)
@@ -61,10 +61,6 @@ def _mapping(text: str, allow_unmapped: str, keep_unmapped: str) -> Mapping:
     except PathError as exc:
         raise Refused(f"A path cannot be read: {exc}.", [("mapping.paths", str(exc))]) from None
     return mapping
-
-
-def _keys(text: str) -> frozenset[str]:
-    return frozenset(part.strip() for part in text.split(",") if part.strip())
 
 
 def import_from_request(request: HttpRequest, *, task: Task) -> ImportJob:
@@ -107,7 +103,7 @@ def _start(request: HttpRequest, task: Task, handler: ImportUploadHandler) -> Im
     except ValidationError as exc:  # ImportFailed: every problem with its line and field; nothing was imported
         problems = [("file", m) for m in exc.messages]
         if unmapped := getattr(exc, "unmapped", None):
-            listed = ",".join(unmapped)
+            listed = key_list_text(unmapped)
             problems.append(("allow_unmapped", f"to import without them, send allow_unmapped={listed}"))
         raise Refused("Nothing was imported.", problems) from None
     finally:

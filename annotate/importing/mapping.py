@@ -39,6 +39,18 @@ _STEP = re.compile(r'\.([^.\[\]"]+)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
 _FIRST = re.compile(r'([^.\[\]"]+)|\[("(?:[^"\\]|\\.)*")\]')
 
 
+def key_list(text: str) -> frozenset[str]:
+    """KEY,KEY,... as a set (import_examples --allow-unmapped, the API's allow_unmapped); "\\," is a comma inside a
+    key."""
+    parts = re.split(r"(?<!\\),", text)
+    return frozenset(part.replace("\\,", ",").strip() for part in parts if part.strip())
+
+
+def key_list_text(keys: Iterable[str]) -> str:
+    """The keys as key_list reads them back: commas inside a key escaped."""
+    return ",".join(key.replace(",", "\\,") for key in keys)
+
+
 class PathError(ValueError):
     """A path that cannot be read; the message says what and where."""
 

@@ -1,4 +1,3 @@
-import re
 import time
 from pathlib import Path
 
@@ -7,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotate import importing
 from annotate.importing import IMPORT_STATUSES, Progress, Reporter
-from annotate.importing.mapping import Mapping, PathError, parse_path
+from annotate.importing.mapping import Mapping, PathError, key_list, key_list_text, parse_path
 from annotate.models import ImportJob, Task
 
 
@@ -72,7 +71,7 @@ class Command(BaseCommand):
         path = Path(file)
         if not path.is_file():  # a local, regular file: never a URL (nothing is fetched), a device or a pipe
             raise CommandError(f"No such file: {file}")
-        mapping = Mapping(paths=_paths(paths), drop=_keys(allow_unmapped), keep=_keys(keep_unmapped))
+        mapping = Mapping(paths=_paths(paths), drop=key_list(allow_unmapped), keep=key_list(keep_unmapped))
         if both := mapping.drop & mapping.keep:
             raise CommandError(f"Keys both dropped and kept: {', '.join(sorted(both))}; choose one for each.")
         try:
@@ -88,7 +87,7 @@ class Command(BaseCommand):
         except ValidationError as exc:
             hint = ""
             if unmapped := getattr(exc, "unmapped", None):
-                listed = ",".join(key.replace(",", "\\,") for key in unmapped)
+                listed = key_list_text(unmapped)
                 hint = f"\nTo import without them: --allow-unmapped {listed} (or keep them: --keep-unmapped {listed})"
             raise CommandError("Nothing was imported.\n" + "\n".join(exc.messages) + hint) from exc
         except OSError as exc:  # unreadable (permissions), or gone meanwhile
@@ -128,12 +127,6 @@ class _Printer(Reporter):
             self.stdout.write(f"Stopped at a problem, nothing kept; listing every problem: {percent}% of the file read")
         else:
             self.stdout.write(f"Inserted {progress.records:,} records ({percent}% of the file)")
-
-
-def _keys(text: str) -> frozenset[str]:
-    """KEY,KEY,... as a set; "\\," is a comma inside a key."""
-    parts = re.split(r"(?<!\\),", text)
-    return frozenset(part.replace("\\,", ",").strip() for part in parts if part.strip())
 
 
 def _paths(given: list[str]) -> dict[str, str]:
