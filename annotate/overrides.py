@@ -90,7 +90,10 @@ def marks_for(example: Example, overrides: list[QualityOverride], *, completion:
 
 
 def example_marked(example: Example, warnings: list[dict], *, completion: str | None = None) -> list[dict]:
-    """`warnings` of the example's text now (or with `completion`), marked where an override stands on that text."""
+    """`warnings` of the example's text now (or with `completion`), marked where an override stands on that text.
+    No warnings, nothing to mark: no query (most saves and every keystroke's feedback of a clean text)."""
+    if not warnings:
+        return warnings
     return apply_marks(warnings, marks_for(example, standing(example), completion=completion))
 
 
