@@ -631,18 +631,39 @@ def _write_manifest(export: Export, folder: Path, built: _Built) -> dict:
     return {"size": size, "sha256": digest.hexdigest()}
 
 
+def _lock_if_ours(export: Export) -> None:
+    """Lock the row, inside the publishing transaction. The lock makes a concurrent cancel wait for this step; the
+    attempt number fences off a worker whose lease ran out and whose export another worker took over. Raise
+    ExportCancelled when the row is no longer this attempt's."""
+    still_ours = Export.objects.select_for_update().filter(
+        pk=export.pk, state=JobState.RUNNING, attempts=export.attempts
+    )
+    if not still_ours.exists():
+        raise ExportCancelled
+
+
+def _finished(built: _Built) -> dict:
+    """What the row holds once its files are published: one list for both ways of publishing (a field added to one
+    and not the other lost the preflight's figures on object storage)."""
+    return {
+        "counts": built.counts,
+        "files": built.files,
+        "changes": built.changes,
+        "base_version": built.base_version,
+        "contamination": built.contamination,
+        "preflight": built.preflight,
+        "progress": built.counts["total"],
+        "total": built.counts["total"],
+        "error": "",
+    }
+
+
 def _publish(export: Export, partial: Path, built: _Built) -> None:
     """Store the changes, rename the partial folder into place and mark the row succeeded: one transaction, under
     the row's lock."""
     final = export_dir(export)
     with transaction.atomic():
-        # The lock makes a concurrent cancel wait for this step; the attempt number fences off a worker whose lease
-        # ran out and whose export another worker took over.
-        still_ours = Export.objects.select_for_update().filter(
-            pk=export.pk, state=JobState.RUNNING, attempts=export.attempts
-        )
-        if not still_ours.exists():
-            raise ExportCancelled
+        _lock_if_ours(export)
         insert_changes(export, partial / ".changes")
         (partial / ".changes").unlink()
         fsync_dir(partial)
@@ -652,18 +673,7 @@ def _publish(export: Export, partial: Path, built: _Built) -> None:
             shutil.rmtree(stale, ignore_errors=True)
         partial.rename(final)
         fsync_dir(final.parent)
-        marked = job_finish(
-            export,
-            counts=built.counts,
-            files=built.files,
-            changes=built.changes,
-            base_version=built.base_version,
-            contamination=built.contamination,
-            preflight=built.preflight,
-            progress=built.counts["total"],
-            total=built.counts["total"],
-            error="",
-        )
+        marked = job_finish(export, **_finished(built))
         if not marked:  # cannot happen under the lock; never leave files of an unfinished row in place
             shutil.rmtree(final, ignore_errors=True)
             raise ExportCancelled
@@ -695,26 +705,11 @@ def _publish_remote(export: Export, partial: Path, temporary: str, built: _Built
     succeeded no page, download or command offers it, and a worker killed before leaves only temporary keys (and
     perhaps final keys of an attempt that no row names, overwritten by the next attempt)."""
     with transaction.atomic():
-        still_ours = Export.objects.select_for_update().filter(
-            pk=export.pk, state=JobState.RUNNING, attempts=export.attempts
-        )
-        if not still_ours.exists():
-            raise ExportCancelled
+        _lock_if_ours(export)
         insert_changes(export, partial / ".changes")
         for name, meta in built.files.items():
             filestore.copy("exports", f"{temporary}/{name}", export_key(export, name), size=meta["size"])
-        marked = job_finish(
-            export,
-            counts=built.counts,
-            files=built.files,
-            changes=built.changes,
-            base_version=built.base_version,
-            contamination=built.contamination,
-            preflight=built.preflight,
-            progress=built.counts["total"],
-            total=built.counts["total"],
-            error="",
-        )
+        marked = job_finish(export, **_finished(built))
         if not marked:
             raise ExportCancelled
 
