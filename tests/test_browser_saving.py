@@ -201,3 +201,45 @@ def test_back_after_a_submit_shows_the_submitted_example_not_a_live_editor(page,
     first.refresh_from_db()
     assert (first.status, first.completion) == ("submitted", "Hold the button for ten seconds.")
     assert_every_word_stored(first, "Hold the button for ten seconds.")
+
+
+def test_an_older_save_answering_while_newer_typing_waits_never_shows_saved(page, task, annotator):
+    """The race of the tab test (test_browser_annotate): an autosave of "Yes, th" is in flight, the annotator types
+    on and the page queues a save of "Yes, through" behind it. When the older save answers, the status must not say
+    "Saved" (the box holds text the server does not have) until the newer save is stored. The row lock holds the
+    first save, so the order is pinned; every text the status shows is recorded as it is swapped in."""
+    ExampleFactory(task=task, instruction="Does the Skylark work with solar panels?")
+    login(page, annotator.username)
+    example = claim_and_open(page, task)
+    box = page.locator("#id_completion")
+    page.evaluate(
+        """() => {
+            window.statuses = [];
+            new MutationObserver(() => {
+                const status = document.getElementById("save-status");
+                if (status) window.statuses.push(status.textContent.trim());
+            }).observe(document.body, {childList: true, subtree: true, characterData: true});
+        }"""
+    )
+    hide = (
+        "Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});"
+        "document.dispatchEvent(new Event('visibilitychange'));"
+    )
+    show = hide.replace("'hidden'", "'visible'")
+    lock = RowLock(example)
+    try:
+        box.press_sequentially("Yes, th", delay=5)
+        page.evaluate(hide)  # saved at once: this save waits for the row lock
+        wait_until(lambda: lock.waiting() >= 1, "the first save reaching the database")
+        page.evaluate(show)
+        box.press_sequentially("rough", delay=5)
+        page.evaluate(hide)  # queued behind the first (hx-sync "queue last")
+    finally:
+        lock.release()
+    expect(page.locator("#save-status")).to_contain_text("version 3", timeout=8000)
+    statuses = page.evaluate("window.statuses")
+    assert any("Changes since version 2" in text for text in statuses), statuses
+    assert not any(text.startswith("Saved") and "version 2" in text for text in statuses), statuses
+    expect(page.locator("#save-status")).to_have_class(re.compile(r"\bok\b"))
+    assert Example.objects.get(pk=example.pk).completion == "Yes, through"
+    assert stored_texts(example)[-1] == "Yes, through"  # autosaves of one editor share a revision (revisions.py)

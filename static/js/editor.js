@@ -98,20 +98,30 @@
     if (!seq || !sent.has(seq)) return;
     storedEdits = Math.max(storedEdits, sent.get(seq));
     sent.delete(seq);
-    if (!dirty()) { forget(); replays.splice(0).forEach(replay); }
+    if (!dirty()) { forget(); replays.splice(0).forEach(replay); return; }
+    // An older text was stored while newer typing waits for its own save. The text changes here, in the swap's own
+    // task, so that "Saved" is never shown; the class after the settle (htmx gives a swapped element its old classes
+    // until then, then its own).
+    showUnsaved(status);
   });
-  // An older text was stored while newer typing waits for its own save: "Saved" would tell the annotator the box is
-  // safe when it is not yet. After the settle (htmx gives a swapped element its old classes until then).
   document.body.addEventListener("htmx:afterSettle", function () {
     const status = document.getElementById("save-status");
-    if (!status || !status.dataset.savedVersion || !status.classList.contains("ok") || !dirty()) return;
+    if (!status || !status.dataset.unsaved) return;
     status.classList.remove("ok");
     status.classList.add("pending");
-    status.textContent = "Changes since version " + status.dataset.savedVersion + ": saving…";
   });
+  // "Saved" is shown only while the box holds what the server stored: typing (or an older save answering while
+  // newer typing waits) turns it into "Changes since version N", until the save of those changes answers.
+  function showUnsaved(status) {
+    if (!status || !status.dataset.savedVersion || status.dataset.unsaved) return;
+    status.textContent = "Changes since version " + status.dataset.savedVersion + ": saving…";
+    status.dataset.unsaved = "1";
+    status.classList.remove("ok");
+    status.classList.add("pending");
+  }
 
   function saveNow() { if (window.htmx) window.htmx.trigger(form, "pairsmith:save"); }
-  function changed() { edits += 1; remember(); }
+  function changed() { edits += 1; remember(); showUnsaved(document.getElementById("save-status")); }
   form.addEventListener("input", changed);
   // A text box fires "change" when it loses focus, after its input events: only the kind and roles count here.
   form.addEventListener("change", function (event) { if (event.target.tagName !== "TEXTAREA") changed(); });
