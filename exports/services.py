@@ -5,13 +5,12 @@ examples in id order, renders each through its own template version, checks it a
 it deterministically, and writes train.jsonl, validation.jsonl, manifest.json and README.md into a hidden partial
 folder. The folder is fsynced and renamed to EXPORT_ROOT/<slug>/v<N> in the same transaction that marks the row
 succeeded, so a reader never sees half an export, and a worker killed mid-way leaves only a partial folder that the
-next attempt removes.
+next attempt removes (exports.publishing: both ways of publishing, local and object storage).
 """
 
 import logging
 import math
 import os
-import re
 import secrets
 import shutil
 import time
@@ -19,7 +18,6 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
 from hashlib import sha256
 from itertools import chain
 from pathlib import Path
@@ -36,19 +34,20 @@ from annotate.audit import Action, audit_record
 from annotate.models import Example, Kind, PromptTemplate, Task
 from annotate.rendering import TemplateError, TemplateSpec, limit, record_renderer, spec_limits_error
 from pairsmith import filestore
-from pairsmith.jobs import LIVE_STATES, JobState, job_cancel, job_fail, job_finish, job_heartbeat, job_send
+from pairsmith.jobs import JobState, job_cancel, job_fail, job_heartbeat, job_send
 
 from . import retention
 from .card import dataset_card
-from .changes import Diff, base_export, insert_changes, manifest_entries
+from .changes import Diff, base_export, manifest_entries
 from .contamination import Contamination, contamination_summary
 from .formats import EXTRA_FILE_NAMES, FORMATS, PAIR_FORMATS
 from .models import FILE_KEYS, Export, TaskTokenizer
 from .preflight import DEFAULT_MAX_LENGTH, MAX_MAX_LENGTH, Preflight, PreflightFailed
+from .publishing import Built, ExportCancelled, forget_remote, publish, publish_remote, remove_partials, send
 from .reading import approved, approved_rows
 from .reading import read_ahead as _read_ahead  # noqa: F401 (tests reach it here)
 from .splits import RULE, SIDES, SPLIT_FILES, SPLITS, split_of  # noqa: F401 (split_of: read here by tests)
-from .storage import export_dir, export_key, export_location, fsync_dir, remote_partials_remove
+from .storage import export_dir, export_key, export_location, remote_partials_remove
 from .storage import export_file_path as export_file_path  # views, commands and tests read both from here
 from .tokens import TOKEN_PREFIX, token_create, token_revoke, token_tasks, token_user  # noqa: F401 (views read here)
 from .writing import DISK_FULL, ExportDiskFull, SplitWriter, write_small, writing
@@ -66,10 +65,6 @@ THROTTLE_ENV = "PAIRSMITH_EXPORT_THROTTLE"
 
 # The fields each format's record holds, exactly; order as written.
 RECORD_KEYS = {name: module.RECORD_KEYS for name, module in FORMATS.items()}
-
-
-class ExportCancelled(Exception):
-    """The export was cancelled (or taken over by another worker) while it was being written."""
 
 
 class ExportContaminated(Exception):
@@ -249,18 +244,18 @@ def export_build(*, export: Export) -> Export:
             if remote:
                 remote_partials_remove(export)
             else:
-                _remove_partials(task_dir, export)
+                remove_partials(task_dir, export)
             partial.mkdir()
         built = _write_files(export, partial)
         if remote:
             temporary = f"{export.task.slug}/{name}"
             try:
-                _send(export, partial, temporary, built)
-                _publish_remote(export, partial, temporary, built)
+                send(export, partial, temporary, built)
+                publish_remote(export, partial, temporary, built)
             finally:
-                _forget_remote(temporary)
+                forget_remote(temporary)
         else:
-            _publish(export, partial, built)
+            publish(export, partial, built)
         published = True
     except ExportCancelled:
         logger.info("Export %s stopped: cancelled or taken over.", export.pk)
@@ -296,36 +291,6 @@ def export_build(*, export: Export) -> Export:
     return export
 
 
-_PARTIAL = re.compile(r"\.partial-v([0-9]+)-")
-
-
-def _remove_partials(task_dir: Path, export: Export) -> None:
-    """Remove what killed workers left: earlier attempts at this version, and the hidden folders of versions that
-    ended (cancelled, or failed after their last attempt) while a dead worker's folder was still there. A folder of
-    another version still in progress is that build's own and stays."""
-    live = set(
-        Export.objects.filter(task=export.task, state__in=LIVE_STATES)
-        .exclude(pk=export.pk)
-        .values_list("version", flat=True)
-    )
-    for stale in task_dir.glob(".partial-v*-*"):
-        match = _PARTIAL.match(stale.name)
-        if match and (int(match.group(1)) == export.version or int(match.group(1)) not in live):
-            shutil.rmtree(stale, ignore_errors=True)
-
-
-@dataclass
-class _Built:
-    counts: dict
-    files: dict
-    templates: list
-    changes: dict
-    base_version: int | None
-    warnings: dict
-    contamination: dict
-    preflight: dict
-
-
 def _throttle() -> float:
     try:
         return max(0.0, float(os.environ.get(THROTTLE_ENV) or 0))
@@ -333,7 +298,7 @@ def _throttle() -> float:
         return 0.0
 
 
-def _write_files(export: Export, folder: Path) -> _Built:
+def _write_files(export: Export, folder: Path) -> Built:
     """Write the files of the version into `folder`. Raise ExportCancelled, ExportRecordsInvalid or
     ExportContaminated."""
     task = export.task
@@ -494,7 +459,7 @@ def _write_files(export: Export, folder: Path) -> _Built:
     for name, data in target.extra_files(dataset=dataset, splits=written, tools=tools).items():
         files[name] = write_small(folder / name, data)
     template_rows = [{"version": version, "examples": n} for version, n in sorted(by_template.items())]
-    built = _Built(
+    built = Built(
         counts=counts,
         files=files,
         templates=template_rows,
@@ -569,7 +534,7 @@ def _foreign_template(template_id: int) -> tuple[int, TemplateSpec]:
     return template.version, TemplateSpec.of(template)
 
 
-def _manifest_head(export: Export, built: _Built) -> dict:
+def _manifest_head(export: Export, built: Built) -> dict:
     task = export.task
     who = export.created_by.get_username() if export.created_by_id else None
     return {
@@ -599,7 +564,7 @@ def _manifest_head(export: Export, built: _Built) -> dict:
     }
 
 
-def _write_manifest(export: Export, folder: Path, built: _Built) -> dict:
+def _write_manifest(export: Export, folder: Path, built: Built) -> dict:
     """manifest.json, with the (possibly millions of) example entries copied from the index files, not memory."""
     head = orjson.dumps(_manifest_head(export, built), option=orjson.OPT_INDENT_2)
     digest = sha256()
@@ -631,54 +596,6 @@ def _write_manifest(export: Export, folder: Path, built: _Built) -> dict:
     return {"size": size, "sha256": digest.hexdigest()}
 
 
-def _lock_if_ours(export: Export) -> None:
-    """Lock the row, inside the publishing transaction. The lock makes a concurrent cancel wait for this step; the
-    attempt number fences off a worker whose lease ran out and whose export another worker took over. Raise
-    ExportCancelled when the row is no longer this attempt's."""
-    still_ours = Export.objects.select_for_update().filter(
-        pk=export.pk, state=JobState.RUNNING, attempts=export.attempts
-    )
-    if not still_ours.exists():
-        raise ExportCancelled
-
-
-def _finished(built: _Built) -> dict:
-    """What the row holds once its files are published: one list for both ways of publishing (a field added to one
-    and not the other lost the preflight's figures on object storage)."""
-    return {
-        "counts": built.counts,
-        "files": built.files,
-        "changes": built.changes,
-        "base_version": built.base_version,
-        "contamination": built.contamination,
-        "preflight": built.preflight,
-        "progress": built.counts["total"],
-        "total": built.counts["total"],
-        "error": "",
-    }
-
-
-def _publish(export: Export, partial: Path, built: _Built) -> None:
-    """Store the changes, rename the partial folder into place and mark the row succeeded: one transaction, under
-    the row's lock."""
-    final = export_dir(export)
-    with transaction.atomic():
-        _lock_if_ours(export)
-        insert_changes(export, partial / ".changes")
-        (partial / ".changes").unlink()
-        fsync_dir(partial)
-        if final.exists():  # published by an attempt that died before its row was marked: never seen by a reader
-            stale = final.with_name(f".partial-v{export.version}-stale-{secrets.token_hex(4)}")
-            final.rename(stale)
-            shutil.rmtree(stale, ignore_errors=True)
-        partial.rename(final)
-        fsync_dir(final.parent)
-        marked = job_finish(export, **_finished(built))
-        if not marked:  # cannot happen under the lock; never leave files of an unfinished row in place
-            shutil.rmtree(final, ignore_errors=True)
-            raise ExportCancelled
-
-
 def _base_manifest(base: Export, folder: Path) -> Path:
     """The previous version's manifest as a local file: its own path, or a copy fetched from the object store into
     the build's folder. Raise FileNotFoundError when it is gone."""
@@ -688,38 +605,6 @@ def _base_manifest(base: Export, folder: Path) -> Path:
     if not filestore.download_file("exports", export_key(base, "manifest.json"), local):
         raise FileNotFoundError(export_key(base, "manifest.json"))
     return local
-
-
-def _send(export: Export, partial: Path, temporary: str, built: _Built) -> None:
-    """Upload the version's files to temporary keys (multipart, a part at a time), the row's lease kept alive between
-    files. Raise ExportCancelled when the export was cancelled meanwhile, StoreUnavailable when the store fails."""
-    for name in built.files:
-        filestore.upload_file("exports", f"{temporary}/{name}", partial / name)
-        if not job_heartbeat(export, progress=built.counts["total"]):
-            raise ExportCancelled
-
-
-def _publish_remote(export: Export, partial: Path, temporary: str, built: _Built) -> None:
-    """Copy the files from their temporary keys to their final ones (inside the store) and mark the row succeeded,
-    in one transaction under the row's lock. A version is visible only through its row: until the row says
-    succeeded no page, download or command offers it, and a worker killed before leaves only temporary keys (and
-    perhaps final keys of an attempt that no row names, overwritten by the next attempt)."""
-    with transaction.atomic():
-        _lock_if_ours(export)
-        insert_changes(export, partial / ".changes")
-        for name, meta in built.files.items():
-            filestore.copy("exports", f"{temporary}/{name}", export_key(export, name), size=meta["size"])
-        marked = job_finish(export, **_finished(built))
-        if not marked:
-            raise ExportCancelled
-
-
-def _forget_remote(temporary: str) -> None:
-    """Delete the temporary keys; when the store is down, the next build of the task or the sweep does it."""
-    try:
-        filestore.delete_prefix("exports", temporary)
-    except filestore.StoreUnavailable:
-        logger.warning("Could not delete %s from the object store; the next export of the task will.", temporary)
 
 
 # --- reading, for views and the command ------------------------------------------------------------------------------
