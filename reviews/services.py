@@ -255,6 +255,16 @@ def _clean_edit(completion: str) -> str:
     return completion
 
 
+def _clean_reasoning(reasoning: str, task: Task) -> str:
+    """The reviewer's reasoning as stored (CRLF folded). Raise ValidationError when it is over the limits, or empty in
+    a task that asks for it (as an annotator's submit is refused)."""
+    reasoning = reasoning.replace("\r\n", "\n")
+    if task.asks_reasoning and not reasoning.strip():
+        raise ValidationError("The edited reasoning is empty; this task asks for it.")
+    check_text(reasoning, label="the edited reasoning")
+    return reasoning
+
+
 def _latest_revision(example: Example) -> Revision:
     """The revision a verdict is on: the example's latest; one is recorded now for text loaded outside the app."""
     revision = Revision.objects.filter(example=example).current_line().defer("text").order_by("-id").first()
@@ -287,15 +297,18 @@ def verdict_record(
     comment: str = "",
     completion: str | None = None,
     kind: str | None = None,
+    reasoning: str | None = None,
 ) -> Verdict:
     """Record the reviewer's decision on the example's current text and move the example on.
 
     `completion` (with an approval) is the reviewer's fix: it becomes a revision in their name (the version is
-    bumped) and the approval is on that revision. With two approvals required, an approval keeps the example
+    bumped) and the approval is on that revision. `reasoning` (with it) is the fixed reasoning stored with that
+    revision; None keeps the example's. With two approvals required, an approval keeps the example
     submitted until a second, distinct reviewer approves the same version; an approval and a flag or rejection of
     one version send it to triage. Raise StaleReview when `version` is not the example's, ValidationError when the
     example is not submitted (or in triage), is the reviewer's own work, is held by another reviewer, was already
-    judged by this reviewer at this version, or when a flag or rejection has no reason. Nothing is written then.
+    judged by this reviewer at this version, when a flag or rejection has no reason, or when the edited reasoning is
+    empty in a task that asks for it (or either text is over the limits). Nothing is written then.
     """
     task = example.task
     current = Example.objects.select_for_update().get(pk=example.pk)
@@ -320,26 +333,29 @@ def verdict_record(
     verdict = Verdict(example=current, reviewer=reviewer, decision=decision, reasons=reasons, comment=comment.strip())
     verdict.clean()  # flag and reject need a reason; only known codes
     edited = False
+    if reasoning is not None and completion is None:
+        raise ValidationError("The reasoning can only be edited with the completion.")
     if completion is not None:
         if decision != Decision.APPROVE:
             raise ValidationError("Only an approval can carry an edit.")
         completion = _clean_edit(completion)
+        reasoning = current.reasoning if reasoning is None else _clean_reasoning(reasoning, task)
         kind = kind or current.kind
         if kind not in Kind.values:
             raise ValidationError(f"Unknown kind {kind!r}.")
-        edited = completion != current.completion or kind != current.kind
+        edited = completion != current.completion or kind != current.kind or reasoning != current.reasoning
 
     values: dict = {"claimed_by": None, "claim_expires_at": None, "updated_at": now}
     if edited:
         previous = _latest_revision(current)  # the text the annotator submitted, kept for the diff
         current.version += 1
-        current.completion, current.kind = completion, kind
-        values.update(completion=completion, kind=kind, version=current.version)
+        current.completion, current.kind, current.reasoning = completion, kind, reasoning
+        values.update(completion=completion, kind=kind, reasoning=reasoning, version=current.version)
         values.update(example_warnings(current))  # the checks of the fixed text, as an annotator's save runs them
         verdict.revision = Revision.objects.create(
             example=current,
             text=completion,
-            reasoning=current.reasoning,  # the reviewer fixes the answer; the reasoning stays, kept with it
+            reasoning=reasoning,
             kind=kind,
             author=reviewer,
             reason=Revision.Reason.REVIEWER_EDIT,
@@ -619,7 +635,7 @@ def revision_history(example: Example) -> list[RevisionStep]:
     """The texts that went to review, oldest first, without loading any text (a single query)."""
     steps: list[RevisionStep] = []
     drafts = 0
-    for revision in example.revisions.select_related("author").defer("text").order_by("id"):
+    for revision in example.revisions.select_related("author").defer("text", "reasoning").order_by("id"):
         if revision.reason in REVIEWED_REASONS:
             steps.append(RevisionStep(revision, drafts))
             drafts = 0
@@ -628,17 +644,29 @@ def revision_history(example: Example) -> list[RevisionStep]:
     return steps
 
 
-def step_diffs(steps: list[RevisionStep]) -> dict[int, SafeString]:
-    """Each reviewed text marked against the one before it, by revision id (one query for the texts)."""
+DIFFED_FIELDS = ("text", "reasoning")  # the revision fields a diff is shown of (an allow-list: it names a column)
+
+
+def step_diffs(
+    steps: list[RevisionStep], *, field: str = "text", budget: Budget | None = None
+) -> dict[int, SafeString]:
+    """Each reviewed text (or, with field="reasoning", each reasoning that changed) marked against the one before it,
+    by revision id (one query for the texts). Pass the page's `budget` to share it between the calls of one page."""
+    if field not in DIFFED_FIELDS:
+        raise ValueError(f"no diff of {field!r}")
     if len(steps) < 2:
         return {}
     ids = [step.revision.pk for step in steps]
-    texts = dict(Revision.objects.filter(pk__in=ids).values_list("id", "text"))
+    texts = dict(Revision.objects.filter(pk__in=ids).values_list("id", field))
     # One budget for the page, newest diff first: however many long texts an example went through, the page does
     # a bounded amount of comparing, and the diffs a reviewer reads first get it.
-    budget = Budget()
+    budget = budget if budget is not None else Budget()
     pairs = list(zip(ids, ids[1:], strict=False))
-    return {new: text_diff(texts[old], texts[new], budget=budget) for old, new in reversed(pairs)}
+    return {
+        new: text_diff(texts[old], texts[new], budget=budget)
+        for old, new in reversed(pairs)
+        if field == "text" or texts[old] != texts[new]  # a reasoning left as it was has nothing to show
+    }
 
 
 @dataclass
@@ -655,7 +683,7 @@ def example_timeline(example: Example) -> list[TimelineEvent]:
     and its import, for an example imported as new."""
     events = [
         TimelineEvent(r.created_at, r.author, "revision", r, 0)
-        for r in example.revisions.select_related("author").defer("text")
+        for r in example.revisions.select_related("author").defer("text", "reasoning")
     ]
     events += [
         TimelineEvent(v.created_at, v.reviewer, "verdict", v, 1) for v in example.verdicts.select_related("reviewer")

@@ -24,6 +24,7 @@ from annotate.templatetags.tool_tags import calls_diff
 from pairsmith.ratelimit import rate_limited
 
 from . import services
+from .diff import Budget
 from .discard import DISCARDABLE, discard_outcome, last_good_revision
 from .forms import QueueFilterForm, TriageActionForm, TriageFilterForm, VerdictForm
 from .models import ReasonCode, Verdict, reason_choices
@@ -198,6 +199,8 @@ def _decide_context(task: Task, example: Example, form: VerdictForm, filters: se
         "comment": posted.get("comment", "") if form.is_bound else "",
         "edited": posted.get("completion", example.completion) if form.is_bound else example.completion,
         "edited_kind": posted.get("kind", example.kind) if form.is_bound else example.kind,
+        "edits_reasoning": task.asks_reasoning or bool(example.reasoning),
+        "edited_reasoning": posted.get("reasoning", example.reasoning) if form.is_bound else example.reasoning,
         "kinds": Kind.choices,
         "querystring": filters.querystring(),
         **extra,
@@ -223,7 +226,9 @@ def _review_context(
     verdicts = list(example.verdicts.select_related("reviewer").order_by("id"))
     blocked = _why_not(task, example, request.user, verdicts)
     steps = services.revision_history(example)
-    diffs = services.step_diffs(steps)
+    budget = Budget()  # one for the page's diffs
+    diffs = services.step_diffs(steps, budget=budget)
+    reasoning_diffs = services.step_diffs(steps, field="reasoning", budget=budget)
     return {
         **_decide_context(task, example, form, filters, **extra),
         "template": example.template,
@@ -233,8 +238,11 @@ def _review_context(
         # A second reviewer judges blind: the verdicts on this version show once this reviewer cannot judge it.
         "this_version": [v for v in verdicts if v.example_version == example.version] if blocked else [],
         "earlier": [v for v in verdicts if v.example_version != example.version][-5:],
-        "steps": [(step, diffs.get(step.revision.pk)) for step in reversed(steps)],
+        "steps": [
+            (step, diffs.get(step.revision.pk), reasoning_diffs.get(step.revision.pk)) for step in reversed(steps)
+        ],
         "latest_diff": diffs.get(steps[-1].revision.pk) if steps else None,
+        "latest_reasoning_diff": reasoning_diffs.get(steps[-1].revision.pk) if steps else None,
         "tool_diff": _tool_diff(task, steps),
         "roles": request.task_roles,
     }
@@ -417,12 +425,14 @@ def example_detail(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpR
     if not request.task_roles.intersection(REVIEWERS) and example.author_id != request.user.pk:
         raise Http404("No such example.")
     steps = services.revision_history(example)
+    budget = Budget()  # one for the page's diffs
     context = {
         "task": task,
         "example": example,
         "template": example.template,
         "events": services.example_timeline(example),
-        "diffs": services.step_diffs(steps),
+        "diffs": services.step_diffs(steps, budget=budget),
+        "reasoning_diffs": services.step_diffs(steps, field="reasoning", budget=budget),
         "is_reviewer": bool(request.task_roles.intersection(REVIEWERS)),
         "reason_choices": ReasonCode.choices,
         "rendered_prompt": render_prompt(TemplateSpec.of(example.template), fields=example.prompt_fields()),
