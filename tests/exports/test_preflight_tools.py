@@ -7,12 +7,14 @@ import json
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 from tokenizers import Tokenizer
 
-from annotate.models import Example, Task
+from annotate.models import Example, Role, Task
 from annotate.rendering import TemplateSpec
 from exports import preflight
 from exports.chat_template import ChatTemplate
+from tests.factories import MembershipFactory, UserFactory
 from tests.tool_fixtures import RECORDS, TOOLS, function, jsonl
 
 from .conftest import build
@@ -22,13 +24,13 @@ from .test_preflight import set_tokenizer
 pytestmark = pytest.mark.django_db
 
 
-def tools_task(tmp_path) -> Task:
+def tools_task(tmp_path, records=RECORDS, status="approved") -> Task:
     (tmp_path / "tools.json").write_text(json.dumps(TOOLS))
-    (tmp_path / "data.jsonl").write_bytes(jsonl(RECORDS))
+    (tmp_path / "data.jsonl").write_bytes(jsonl(records))
     out = io.StringIO()
     call_command("create_task", "concierge", "--name", "C", "--output-format", "tools", "--tools",
                  str(tmp_path / "tools.json"), stdout=out)  # fmt: skip
-    call_command("import_examples", "concierge", str(tmp_path / "data.jsonl"), "--status", "approved", stdout=out)
+    call_command("import_examples", "concierge", str(tmp_path / "data.jsonl"), "--status", status, stdout=out)
     return Task.objects.get(slug="concierge")
 
 
@@ -77,3 +79,24 @@ def test_a_newer_template_version_passes_its_own_tool_set(tmp_path):
     template.save()
     example.template = template
     assert "cancel_order" in rendered_by_preflight(example)
+
+
+def test_the_editors_exact_count_renders_a_tool_example_with_its_tools(tmp_path, client):
+    record = RECORDS[2]  # system, a call, its result, the final answer
+    task = tools_task(tmp_path, records=[record], status="new")
+    annotator = UserFactory(username="anna")
+    MembershipFactory(task=task, user=annotator, role=Role.ANNOTATOR)
+    set_tokenizer(task, TOOLS_TEMPLATE)  # it raises when no tools are passed
+    client.force_login(annotator)
+    assert client.post(reverse("annotate:work", args=[task.slug])).status_code == 302
+    example = Example.objects.get(task=task)
+    response = client.post(
+        reverse("annotate:feedback", args=[task.slug, example.uuid]),
+        {"completion": example.completion},
+        headers={"HX-Request": "true"},
+    )
+    tokenizer = Tokenizer.from_str(tokenizer_json().decode())
+    text, _ = rendered_tools(record)
+    whole = len(tokenizer.encode(text, add_special_tokens=False).ids)
+    assert f"({whole} with the prompt, tiny/word-level)" in response.text
+    assert "≈" not in response.text
