@@ -10,6 +10,7 @@ share of tokens trained on: the `{% generation %}` spans when the template marks
 trains on), else the assistant messages' own text, with a warning that the template cannot mask the prompt.
 """
 
+import json
 import re
 from bisect import bisect_left
 from collections import OrderedDict
@@ -264,18 +265,31 @@ def _trained(starts: list[int], spans: list[tuple[int, int]]) -> int:
 
 
 def _content_spans(text: str, messages: list) -> list[tuple[int, int]]:
-    """Without markers: where each assistant message's text appears in the rendered conversation, in order."""
+    """Without markers: where each assistant message's text appears in the rendered conversation, in order, and each
+    of its calls: from the function's name to the end of its arguments as JSON (what most tool templates write, with
+    `tojson`); a call whose arguments are not found in the text is not counted."""
     spans = []
     position = 0
     for message in messages:
-        content = message.get("content")
-        content = content.strip() if message.get("role") == "assistant" and isinstance(content, str) else ""
-        if not content:
+        if message.get("role") != "assistant":
             continue
-        found = text.find(content, position)  # stripped: templates often trim the content
-        if found >= 0:
-            spans.append((found, found + len(content)))
-            position = found + len(content)
+        content = message.get("content")
+        content = content.strip() if isinstance(content, str) else ""
+        if content:
+            found = text.find(content, position)  # stripped: templates often trim the content
+            if found >= 0:
+                spans.append((found, found + len(content)))
+                position = found + len(content)
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            name, arguments = function.get("name") or "", function.get("arguments")
+            written = json.dumps(arguments, ensure_ascii=False) if not isinstance(arguments, str) else arguments
+            found = text.find(written, position)
+            if found < 0:
+                continue
+            named = text.rfind(name, position, found) if name else -1  # the name is written before the arguments
+            spans.append((named if named >= 0 else found, found + len(written)))
+            position = found + len(written)
     return spans
 
 

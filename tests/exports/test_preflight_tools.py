@@ -100,3 +100,28 @@ def test_the_editors_exact_count_renders_a_tool_example_with_its_tools(tmp_path,
     whole = len(tokenizer.encode(text, add_special_tokens=False).ids)
     assert f"({whole} with the prompt, tiny/word-level)" in response.text
     assert "≈" not in response.text
+
+
+def test_without_generation_markers_the_calls_count_as_trained_from_the_name_to_the_arguments(tmp_path, lead):
+    task = tools_task(tmp_path)
+    set_tokenizer(task, TOOLS_TEMPLATE.replace("{% generation %}", "").replace("{% endgeneration %}", ""))
+    export = build(task, export_format="openai-chat", user=lead, validation_ratio=0)
+    assert export.state == "succeeded", export.error
+    tokenizer = Tokenizer.from_str(tokenizer_json().decode())
+
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    # Read independently from the imported records: each answer's text, and each call's "name {arguments}".
+    trained = 0
+    for record in RECORDS:
+        for message in record["messages"]:
+            if message["role"] != "assistant":
+                continue
+            trained += count(message.get("content") or "")
+            for c in message.get("tool_calls", []):
+                arguments = json.dumps(json.loads(c["function"]["arguments"]), ensure_ascii=False)
+                trained += count(f"{c['function']['name']} {arguments}")
+    report = export.preflight
+    assert report["masks_prompt"] is False and report["warning"]
+    assert report["trained_tokens"] == trained
