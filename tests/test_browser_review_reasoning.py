@@ -50,7 +50,7 @@ def test_reviewer_edits_the_reasoning_beside_the_completion_from_the_keyboard(
     )  # fmt: skip
     page.keyboard.press("Control+Enter")
     error = page.get_by_test_id("decide-error")
-    expect(error).to_contain_text("since you opened it")
+    expect(error).to_contain_text("remy changed this example since you opened it")
     expect(page.get_by_test_id("edit-reasoning")).to_have_value("Mine: hold the button for 10 seconds.")
     stored = Example.objects.get(pk=example.pk)
     assert stored.reasoning == "Theirs: hold the <button> for ten seconds, then wait."

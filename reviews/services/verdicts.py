@@ -22,12 +22,23 @@ Decision = Verdict.Decision
 class StaleReview(ValidationError):
     """The example changed since the reviewer opened it: nothing was written."""
 
-    def __init__(self, current: Example) -> None:
+    def __init__(self, current: Example, *, by: str = "") -> None:
         self.current = current
+        who = by or "Someone"
         super().__init__(
-            f"The annotator changed this example since you opened it (now version {current.version}); "
+            f"{who} changed this example since you opened it (now version {current.version}); "
             "reload to review the new text."
         )
+
+
+def _changed_by(current: Example) -> str:
+    """Who saved the example's latest text (the annotator, or another reviewer with an edit), or "" when nobody did
+    (an import). Only on the refusal path: one query."""
+    revisions = Revision.objects.filter(example=current).current_line().select_related("author")
+    latest = revisions.defer("text", "reasoning").order_by("-id").first()
+    if latest is None or latest.author is None:
+        return ""
+    return latest.author.username
 
 
 def _clean_reasons(reasons: Iterable[str]) -> list[str]:
@@ -104,7 +115,7 @@ def verdict_record(
     task = example.task
     current = Example.objects.select_for_update().get(pk=example.pk)
     if current.version != version:
-        raise StaleReview(current)
+        raise StaleReview(current, by=_changed_by(current))
     if current.status != Status.SUBMITTED:
         raise ValidationError(
             f"This example is {current.get_status_display().lower()}; only a submitted example can be reviewed."
