@@ -208,8 +208,7 @@ def feedback(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpRespons
 
 def _token_counts(task: Task, example: Example, completion: str) -> dict:
     """The counts line: exact with the task's tokenizer (exports' trainer preflight), else estimates."""
-    from exports.formats._rules import chat_turns
-    from exports.preflight import token_counter
+    from exports.preflight import conversation, token_counter
 
     from . import quality
 
@@ -218,10 +217,10 @@ def _token_counts(task: Task, example: Example, completion: str) -> dict:
         spec = TemplateSpec.of(example.template)
         prior = [turn for turn in example.messages or [] if isinstance(turn, dict)]
         try:
-            turns = chat_turns(spec)(example.prompt_fields(), completion, prior)
-        except (KeyError, TypeError):
-            turns = None
-        whole = counter.conversation(turns) if turns is not None else None
+            turns, tools = conversation(spec)(example.prompt_fields(), completion, prior)
+        except (KeyError, TypeError, ValueError):
+            turns = tools = None
+        whole = counter.conversation(turns, tools) if turns is not None else None
         if whole is not None:
             return {"tokens": counter.count(completion), "total_tokens": whole, "exact": counter.name}
     tokens = quality.count_tokens(completion)

@@ -10,9 +10,11 @@ share of tokens trained on: the `{% generation %}` spans when the template marks
 trains on), else the assistant messages' own text, with a warning that the template cannot mask the prompt.
 """
 
+import json
 import re
 from bisect import bisect_left
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from hashlib import sha256
 from threading import Lock
 
@@ -25,6 +27,7 @@ from annotate.audit import Action, audit_record
 
 from .chat_template import ChatTemplate, ChatTemplateError
 from .formats._rules import chat_turns
+from .formats._tools import call_names, tool_turns
 from .models import TaskTokenizer
 from .splits import SPLITS
 
@@ -39,6 +42,26 @@ SAMPLE = [
     {"role": "user", "content": "Hello"},
     {"role": "assistant", "content": "Hi! How can I help?"},
 ]
+# A tool conversation in the shape `conversation` passes, for templates that only render with `tools` (the tool
+# templates of some models raise without them): a template is usable when either sample renders.
+SAMPLE_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current weather in a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+]
+SAMPLE_TOOL_CALL = [
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    ]},
+    {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "18 °C"},
+    {"role": "assistant", "content": "It is 18 °C in Paris."},
+]  # fmt: skip
 NO_MASK_WARNING = (
     "The chat template has no {% generation %} markers: a trainer cannot mask the prompt from the loss with it "
     "(TRL's assistant_only_loss needs them), so it trains on every token unless the data is prompt-completion."
@@ -134,7 +157,13 @@ def tokenizer_check(tokenizer_bytes: bytes, config_bytes: bytes) -> tuple[Tokeni
         )
     try:
         template = ChatTemplate(source, config)
-        template.render(SAMPLE)
+        try:
+            template.render(SAMPLE)
+        except ChatTemplateError as plain:
+            try:
+                template.render(SAMPLE_TOOL_CALL, tools=SAMPLE_TOOLS)
+            except ChatTemplateError:
+                raise plain from None
     except ChatTemplateError as exc:
         raise ValidationError({field: f"The chat template cannot be used: {exc}."}) from None
     return tokenizer, config, template
@@ -188,24 +217,79 @@ def tokenizer_remove(*, task, user=None) -> bool:
     return bool(deleted)
 
 
+# (fields, completion, prior turns) -> (the messages, the `tools` given to the chat template: None outside tools tasks)
+Conversation = Callable[[Mapping[str, str], str, list | None], tuple[list[dict], list | None]]
+
+
+def conversation(spec) -> Conversation:
+    """How a trainer hands an example of this template version to the chat template: TRL's conversational messages,
+    and for a tools task the tool set as `tools` with the calls and results in the shape transformers documents for
+    `apply_chat_template` ("Tool use" in its chat templating guide; TRL and Axolotl pass the same): the tool set as
+    OpenAI function definitions, an assistant turn's `tool_calls` as `{"id", "type": "function", "function": {"name",
+    "arguments": <an object, not a JSON string>}}` (its `content` left out when it has no text, as the guide shows), and
+    each result as `{"role": "tool", "tool_call_id", "name", "content"}` (some templates read the id, others the name).
+    Made once per template version."""
+    if spec.tools is None:
+        turns = chat_turns(spec)
+        return lambda fields, completion, prior: (turns(fields, completion, prior), None)
+    tool_conversation = tool_turns(spec)
+    tools = spec.tools
+
+    def messages(fields: Mapping[str, str], completion: str, prior: list | None) -> tuple[list[dict], list | None]:
+        system, turns = tool_conversation(fields, completion, prior)
+        names = call_names(turns)
+        out: list[dict] = [{"role": "system", "content": system}] if system else []
+        for turn in turns:
+            if turn["role"] == "tool":
+                call_id = turn["tool_call_id"]
+                out.append({"role": "tool", "tool_call_id": call_id, "name": names.get(call_id, ""),
+                            "content": turn["content"]})  # fmt: skip
+            elif turn.get("tool_calls"):
+                message: dict = {"role": "assistant", **({"content": turn["content"]} if turn["content"] else {})}
+                message["tool_calls"] = [
+                    {"id": call["id"], "type": "function",
+                     "function": {"name": call["name"], "arguments": call["arguments"]}}
+                    for call in turn["tool_calls"]
+                ]  # fmt: skip
+                out.append(message)
+            else:
+                out.append({"role": turn["role"], "content": turn["content"]})
+        return out, tools
+
+    return messages
+
+
 def _trained(starts: list[int], spans: list[tuple[int, int]]) -> int:
     """Tokens whose first character lies inside one of `spans` (sorted, disjoint)."""
     return sum(bisect_left(starts, end) - bisect_left(starts, start) for start, end in spans)
 
 
 def _content_spans(text: str, messages: list) -> list[tuple[int, int]]:
-    """Without markers: where each assistant message's text appears in the rendered conversation, in order."""
+    """Without markers: where each assistant message's text appears in the rendered conversation, in order, and each
+    of its calls: from the function's name to the end of its arguments as JSON (what most tool templates write, with
+    `tojson`); a call whose arguments are not found in the text is not counted."""
     spans = []
     position = 0
     for message in messages:
-        content = message.get("content")
-        content = content.strip() if message.get("role") == "assistant" and isinstance(content, str) else ""
-        if not content:
+        if message.get("role") != "assistant":
             continue
-        found = text.find(content, position)  # stripped: templates often trim the content
-        if found >= 0:
-            spans.append((found, found + len(content)))
-            position = found + len(content)
+        content = message.get("content")
+        content = content.strip() if isinstance(content, str) else ""
+        if content:
+            found = text.find(content, position)  # stripped: templates often trim the content
+            if found >= 0:
+                spans.append((found, found + len(content)))
+                position = found + len(content)
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            name, arguments = function.get("name") or "", function.get("arguments")
+            written = json.dumps(arguments, ensure_ascii=False) if not isinstance(arguments, str) else arguments
+            found = text.find(written, position)
+            if found < 0:
+                continue
+            named = text.rfind(name, position, found) if name else -1  # the name is written before the arguments
+            spans.append((named if named >= 0 else found, found + len(written)))
+            position = found + len(written)
     return spans
 
 
@@ -230,11 +314,11 @@ class Preflight:
         PreflightFailed naming the example); it is counted at the next full batch."""
         turns = self.turns.get(id(spec))
         if turns is None:
-            turns = self.turns[id(spec)] = (spec, chat_turns(spec))  # the spec is kept, so its id stays its own
+            turns = self.turns[id(spec)] = (spec, conversation(spec))  # the spec is kept, so its id stays its own
         try:
-            messages = turns[1](fields, completion, prior)
-            text, spans = self.template.render(messages)
-        except (KeyError, TypeError) as exc:
+            messages, tools = turns[1](fields, completion, prior)
+            text, spans = self.template.render(messages, tools=tools)
+        except (KeyError, TypeError, ValueError) as exc:  # ValueError: a stored call's arguments that are not JSON
             raise PreflightFailed(f"Trainer preflight: example {pk} ({uuid}) has malformed turns: {exc}") from None
         except ChatTemplateError as exc:
             raise PreflightFailed(
@@ -321,11 +405,11 @@ class TokenCounter:
     def count(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
-    def conversation(self, messages: list) -> int | None:
-        """Tokens of the conversation as the trainer renders it; None when the template fails on it."""
+    def conversation(self, messages: list, tools: list | None = None) -> int | None:
+        """Tokens of the conversation (and tool set) as the trainer renders it; None when the template fails on it."""
         try:
             with self.lock:
-                text, _ = self.template.render(messages)
+                text, _ = self.template.render(messages, tools=tools)
         except ChatTemplateError:
             return None
         return self.count(text)

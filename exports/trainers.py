@@ -53,6 +53,39 @@ _DPO_MAP = {
 }
 
 
+# LLaMA-Factory and reasoning data (its data/README.md, the tip on reasoning models, and DataArguments.enable_thinking
+# in src/llamafactory/hparams/data_args.py): a reasoning template (`qwen3`, not `qwen3_nothink`: README.md, "Supported
+# Models") reads the `<think>…</think>` before the answer as the chain of thought. `enable_thinking: true` ("slow
+# thinking", its default) keeps that CoT in the response and computes the loss on it; `false` removes every CoT from
+# the data (ReasoningTemplate.encode_oneturn/encode_multiturn). A response without CoT gets an empty one added, in the
+# response (true) or in the prompt (false). Set explicitly, so that a config copied from a non-reasoning run cannot
+# silently drop the reasoning; the same value is to be used at inference.
+_FACTORY_THINKING = "enable_thinking: true\n"
+_FACTORY_THINKING_NOTE = (
+    "\n**Reasoning with LLaMA-Factory.** The answers of this version hold the reasoning inline "
+    "(`<think>` … `</think>` before the answer), which is the chain-of-thought data LLaMA-Factory documents "
+    "(its `data/README.md`). The config sets `enable_thinking: true` (slow thinking): the reasoning stays in the "
+    "response and is trained on, while `false` would remove it from every example. Choose the model's reasoning "
+    "template (for example `qwen3`, not `qwen3_nothink`), and keep `enable_thinking` the same at inference. An "
+    "example with no reasoning written gets an empty `<think></think>` added to its response by LLaMA-Factory.\n"
+)
+_FACTORY_UNREAD_NOTE = (
+    "\n**Reasoning with LLaMA-Factory.** In `messages` the reasoning is each answer's `reasoning_content`, which "
+    "LLaMA-Factory's dataset reader does not read (it takes `role` and `content`): trained this way, the model learns "
+    "the answers without their reasoning. To train the reasoning with LLaMA-Factory, export `openai-chat` or "
+    "`sharegpt` (the reasoning inline, in `<think>` … `</think>`), whose config sets `enable_thinking: true`.\n"
+)
+
+
+def _factory_thinking(export: Export) -> tuple[str, str]:
+    """The LLaMA-Factory config line for reasoning data (or "") and the card's note on it (or "")."""
+    if not export.task.asks_reasoning:
+        return "", ""
+    if export.format == "messages":  # reasoning_content: not in what LLaMA-Factory reads
+        return "", _FACTORY_UNREAD_NOTE
+    return _FACTORY_THINKING, _FACTORY_THINKING_NOTE
+
+
 def _preference_section(*, export: Export, splits: list[str]) -> str:
     """Markdown: how to train on a preference version with TRL's DPO trainer (and, for openai-preference, where the
     file goes in OpenAI's fine-tuning)."""
@@ -110,9 +143,11 @@ def trainer_section(*, export: Export, splits: list[str]) -> str:
         axolotl += f"test_datasets:\n  - path: {folder}/validation.jsonl\n    ds_type: json\n    split: train\n"
         axolotl += _AXOLOTL_TYPE[fmt]
     axolotl += "output_dir: ./out"
+    thinking, thinking_note = _factory_thinking(export)
     factory = (
         f"model_name_or_path: <base model>\nstage: sft\ndo_train: true\nfinetuning_type: lora\n"
-        f"template: <the model's template>\ndataset_dir: {folder}\ndataset: {name}_train\n"
+        f"template: <the model's {'reasoning ' if thinking else ''}template>\n{thinking}"
+        f"dataset_dir: {folder}\ndataset: {name}_train\n"
         + (f"eval_dataset: {name}_validation\n" if evaluation else "")
         + "output_dir: out"
     )
@@ -136,5 +171,6 @@ def trainer_section(*, export: Export, splits: list[str]) -> str:
         + fenced("Axolotl (config.yaml)", axolotl)
         + factory_files
         + fenced("LLaMA-Factory (train.yaml)", factory)
+        + thinking_note
         + test_note
     )

@@ -64,6 +64,8 @@ class VerdictForm(forms.Form):
     reasons = forms.MultipleChoiceField(choices=ReasonCode.choices, required=False)
     comment = forms.CharField(required=False, max_length=2000)
     completion = forms.CharField(required=False, strip=False)
+    # Posted only where the edit panel shows the reasoning (tasks that ask for it, or an example that has one).
+    reasoning = forms.CharField(required=False, strip=False)
     kind = forms.ChoiceField(choices=Kind.choices, required=False)
     queue = forms.CharField(required=False, max_length=1000)
 
@@ -87,6 +89,8 @@ class VerdictForm(forms.Form):
             "comment": data["comment"],
             "completion": data["completion"] if edit else None,
             "kind": (data["kind"] or None) if edit else None,
+            # Absent (not shown): None keeps the example's reasoning; posted empty: "", refused where it is asked for.
+            "reasoning": data["reasoning"] if edit and "reasoning" in self.data else None,
         }
 
 

@@ -1,13 +1,11 @@
 """The reviewer's day: the queue, the review screen and its verdicts, triage, and the timeline of an example."""
 
 from dataclasses import dataclass
-from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, OuterRef
-from django.http import Http404, HttpResponse, QueryDict
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -24,8 +22,9 @@ from annotate.templatetags.tool_tags import calls_diff
 from pairsmith.ratelimit import rate_limited
 
 from . import services
+from .diff import Budget
 from .discard import DISCARDABLE, discard_outcome, last_good_revision
-from .forms import QueueFilterForm, TriageActionForm, TriageFilterForm, VerdictForm
+from .forms import QueueFilterForm, VerdictForm
 from .models import ReasonCode, Verdict, reason_choices
 
 REVIEWERS = (Role.REVIEWER, Role.LEAD)
@@ -198,6 +197,8 @@ def _decide_context(task: Task, example: Example, form: VerdictForm, filters: se
         "comment": posted.get("comment", "") if form.is_bound else "",
         "edited": posted.get("completion", example.completion) if form.is_bound else example.completion,
         "edited_kind": posted.get("kind", example.kind) if form.is_bound else example.kind,
+        "edits_reasoning": task.asks_reasoning or bool(example.reasoning),
+        "edited_reasoning": posted.get("reasoning", example.reasoning) if form.is_bound else example.reasoning,
         "kinds": Kind.choices,
         "querystring": filters.querystring(),
         **extra,
@@ -223,7 +224,9 @@ def _review_context(
     verdicts = list(example.verdicts.select_related("reviewer").order_by("id"))
     blocked = _why_not(task, example, request.user, verdicts)
     steps = services.revision_history(example)
-    diffs = services.step_diffs(steps)
+    budget = Budget()  # one for the page's diffs
+    diffs = services.step_diffs(steps, budget=budget)
+    reasoning_diffs = services.step_diffs(steps, field="reasoning", budget=budget)
     return {
         **_decide_context(task, example, form, filters, **extra),
         "template": example.template,
@@ -233,8 +236,11 @@ def _review_context(
         # A second reviewer judges blind: the verdicts on this version show once this reviewer cannot judge it.
         "this_version": [v for v in verdicts if v.example_version == example.version] if blocked else [],
         "earlier": [v for v in verdicts if v.example_version != example.version][-5:],
-        "steps": [(step, diffs.get(step.revision.pk)) for step in reversed(steps)],
+        "steps": [
+            (step, diffs.get(step.revision.pk), reasoning_diffs.get(step.revision.pk)) for step in reversed(steps)
+        ],
         "latest_diff": diffs.get(steps[-1].revision.pk) if steps else None,
+        "latest_reasoning_diff": reasoning_diffs.get(steps[-1].revision.pk) if steps else None,
         "tool_diff": _tool_diff(task, steps),
         "roles": request.task_roles,
     }
@@ -305,104 +311,6 @@ def decide(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
     return render(request, "reviews/review.html", context)
 
 
-# --- triage ------------------------------------------------------------------------------------------------------
-
-TRIAGE_STATES = {
-    "flagged": {"status": Status.FLAGGED},
-    "rejected": {"status": Status.REJECTED},
-    "split": {"status": Status.SUBMITTED, "triage": True},
-}
-
-
-def _triage_rows(task: Task, values: dict):
-    rows = services.triage_queryset(task)
-    if values.get("state"):
-        rows = rows.filter(**TRIAGE_STATES[values["state"]])
-    if values.get("annotator"):
-        rows = rows.filter(author_id=values["annotator"])
-    if values.get("kind"):
-        rows = rows.filter(kind=values["kind"])
-    if values.get("reason"):  # a code of the allow-list, quoted as it is in the JSON text
-        rows = rows.filter(
-            Exists(Verdict.objects.filter(example=OuterRef("pk"), reasons__icontains=f'"{values["reason"]}"'))
-        )
-    return rows.select_related("author").order_by("-updated_at", "-id")
-
-
-@task_role(*REVIEWERS)
-@require_GET
-def triage(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
-    """Flagged, rejected and split examples with the verdicts that put them here; bulk actions on a selection."""
-    annotators = services.annotators_of(task)
-    filter_form = TriageFilterForm(request.GET, annotators=annotators)
-    values = filter_form.values()
-    window = _window(_triage_rows(task, values), request.GET.get("page"))
-    examples = window.rows
-    judged: dict[int, list[Verdict]] = {}
-    for verdict in Verdict.objects.filter(example__in=examples).select_related("reviewer").order_by("example_id", "id"):
-        judged.setdefault(verdict.example_id, []).append(verdict)
-    rows = []
-    for example in examples:
-        verdicts = judged.get(example.pk, [])
-        current = [v for v in verdicts if v.example_version == example.version]
-        rows.append({"example": example, "verdicts": current or verdicts[-1:]})
-    counts = {"flagged": 0, "rejected": 0, "split": 0}
-    for row in services.triage_queryset(task).order_by().values("status", "triage").annotate(n=Count("id")):
-        state = "split" if row["status"] == Status.SUBMITTED else row["status"]
-        counts[state] += row["n"]
-    context = {
-        "task": task,
-        "filter_form": filter_form,
-        "action_form": TriageActionForm(annotators=annotators, auto_id="bulk_%s"),
-        "filters": urlencode(values),
-        "rows": rows,
-        "window": window,
-        "counts": counts,
-        "total": sum(counts.values()),
-        "reasons": ReasonCode.choices,
-    }
-    if request.htmx:
-        return render(request, "reviews/triage.html#triage-table", context)
-    return render(request, "reviews/triage.html", context)
-
-
-TRIAGE_VERBS = {"send_back": "sent back", "reject": "rejected", "reassign": "reassigned", "approve": "approved"}
-
-
-@task_role(*REVIEWERS)
-@require_POST
-@rate_limited("write")
-def triage_act(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
-    """One bulk action on the selected examples; ids of other tasks (or not in triage) are ignored, with a message."""
-    form = TriageActionForm(request.POST, annotators=services.annotators_of(task))
-    values = TriageFilterForm(QueryDict(request.POST.get("filters", "")[:1000])).values()
-    back = _with_query(reverse("reviews:triage", args=[task.slug]), urlencode(values))
-    if not form.is_valid():
-        errors = [str(e) for field_errors in form.errors.values() for e in field_errors]
-        messages.error(request, "Nothing was changed: " + " ".join(errors))
-        return redirect(back)
-    data = form.cleaned_data
-    common = {"task": task, "uuids": data["uuids"], "actor": request.user, "comment": data["comment"]}
-    try:
-        if data["action"] == "send_back":
-            result = services.triage_send_back(**common, reasons=data["reasons"])
-        elif data["action"] == "reject":
-            result = services.triage_reject(**common, reasons=data["reasons"])
-        elif data["action"] == "reassign":
-            result = services.triage_reassign(**common, annotator=data["annotator"], reasons=data["reasons"])
-        else:
-            result = services.triage_approve(**common)
-    except ValidationError as exc:
-        messages.error(request, "Nothing was changed: " + " ".join(exc.messages))
-        return redirect(back)
-    verb = TRIAGE_VERBS[data["action"]]
-    if data["action"] == "reassign":
-        verb = f"reassigned to {data['annotator']}"
-    level = messages.SUCCESS if result.done and not (result.left or result.missing) else messages.WARNING
-    messages.add_message(request, level, result.summary(verb))
-    return redirect(back)
-
-
 # --- the timeline of one example ---------------------------------------------------------------------------------
 
 
@@ -417,12 +325,14 @@ def example_detail(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpR
     if not request.task_roles.intersection(REVIEWERS) and example.author_id != request.user.pk:
         raise Http404("No such example.")
     steps = services.revision_history(example)
+    budget = Budget()  # one for the page's diffs
     context = {
         "task": task,
         "example": example,
         "template": example.template,
         "events": services.example_timeline(example),
-        "diffs": services.step_diffs(steps),
+        "diffs": services.step_diffs(steps, budget=budget),
+        "reasoning_diffs": services.step_diffs(steps, field="reasoning", budget=budget),
         "is_reviewer": bool(request.task_roles.intersection(REVIEWERS)),
         "reason_choices": ReasonCode.choices,
         "rendered_prompt": render_prompt(TemplateSpec.of(example.template), fields=example.prompt_fields()),

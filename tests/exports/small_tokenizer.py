@@ -49,3 +49,49 @@ def rendered(messages: list[dict]) -> tuple[str, list[str]]:
         if message["role"] == "assistant":
             trained.append(body)
     return text, trained
+
+
+# A tool-calling template in the shape transformers documents: the tool set from `tools` (OpenAI function definitions),
+# an assistant's calls from `tool_calls[].function` with the arguments as an object, results as `tool` messages that
+# name their function. It refuses what a real tool template cannot read: no tools, arguments as a JSON string.
+TOOLS_TEMPLATE = (
+    "{% if tools is none %}{{ raise_exception('no tools were passed') }}{% endif %}"
+    "{{ bos_token }}<|system|> tools: {% for t in tools %}{{ t['function']['name'] }} {% endfor %}<|end|> "
+    "{% for m in messages %}{{ '<|' + m['role'] + '|>' }} "
+    "{% if m['role'] == 'assistant' %}{% generation %}{% if m['content'] %}{{ m['content'] }} {% endif %}"
+    "{% for c in m['tool_calls'] or [] %}"
+    "{% if c['function']['arguments'] is not mapping %}{{ raise_exception('arguments must be an object') }}{% endif %}"
+    "call {{ c['id'] }} {{ c['function']['name'] }} {{ c['function']['arguments'] | tojson }} {% endfor %}"
+    "<|end|>{% endgeneration %}"
+    "{% elif m['role'] == 'tool' %}{{ m['tool_call_id'] }} {{ m['name'] }} {{ m['content'] }} <|end|>"
+    "{% else %}{{ m['content'] }} <|end|>{% endif %} {% endfor %}"
+)
+
+
+def rendered_tools(record: dict) -> tuple[str, list[str]]:
+    """TOOLS_TEMPLATE written out by hand for an OpenAI-style tool record (a second reading): text, trained parts."""
+    text = "<s><|system|> tools: " + "".join(t["function"]["name"] + " " for t in record["tools"]) + "<|end|> "
+    names = {}
+    trained = []
+    for message in record["messages"]:
+        if message["role"] == "assistant":
+            body = f"{message['content']} " if message.get("content") else ""
+            for call in message.get("tool_calls", []):
+                names[call["id"]] = call["function"]["name"]
+                arguments = json_text(orjson.loads(call["function"]["arguments"]))
+                body += f"call {call['id']} {call['function']['name']} {arguments} "
+            body += "<|end|>"
+            trained.append(body)
+        elif message["role"] == "tool":
+            body = f"{message['tool_call_id']} {names[message['tool_call_id']]} {message['content']} <|end|>"
+        else:
+            body = f"{message['content']} <|end|>"
+        text += f"<|{message['role']}|> {body} "
+    return text, trained
+
+
+def json_text(value) -> str:
+    """What the sandbox's `tojson` writes (json.dumps, characters as they are): written here with the json module."""
+    import json
+
+    return json.dumps(value, ensure_ascii=False)

@@ -63,3 +63,45 @@ def test_card_gives_trainer_configs_for_this_format_and_its_splits(task, lead, e
     columns = set(services.RECORD_KEYS[export_format])
     named = {column for entry in info.values() for column in entry.get("columns", {}).values()}
     assert named <= columns  # every column LLaMA-Factory is told about exists in the records
+
+
+@pytest.mark.parametrize("export_format", ["openai-chat", "sharegpt", "alpaca", "prompt-completion"])
+def test_with_inline_reasoning_the_llama_factory_config_enables_thinking_and_says_why(task, lead, export_format):
+    task.asks_reasoning = True
+    task.save()
+    approve(task, 3, reasoning="First check the tracking page.")
+    export = build(task, export_format=export_format, user=lead)
+    card = (version_folder(export) / "README.md").read_text()
+    factory = yaml.safe_load(fences(card)["LLaMA-Factory (train.yaml)"])
+    # LLaMA-Factory data/README.md: enable_thinking true keeps the CoT in the response; false removes it.
+    assert factory["enable_thinking"] is True
+    assert factory["template"] == "<the model's reasoning template>"
+    assert "**Reasoning with LLaMA-Factory.**" in card
+    assert "sets `enable_thinking: true` (slow thinking)" in card
+    assert "not `qwen3_nothink`" in card
+    assert "keep `enable_thinking` the same at inference" in card
+    lines = (version_folder(export) / "train.jsonl").read_text().split("\n")[:-1]
+    assert lines and all("<think>\\nFirst check the tracking page.\\n</think>" in line for line in lines)
+
+
+def test_with_reasoning_in_messages_the_card_says_llama_factory_does_not_read_it(task, lead):
+    task.asks_reasoning = True
+    task.save()
+    approve(task, 3, reasoning="First check the tracking page.")
+    export = build(task, export_format="messages", user=lead)
+    card = (version_folder(export) / "README.md").read_text()
+    factory = yaml.safe_load(fences(card)["LLaMA-Factory (train.yaml)"])
+    assert "enable_thinking" not in factory  # the data it reads holds no CoT: nothing to keep
+    assert "`reasoning_content`, which LLaMA-Factory's dataset reader does not read" in card
+    assert "export `openai-chat` or `sharegpt`" in card
+
+
+@pytest.mark.parametrize("export_format", ["openai-chat", "messages", "sharegpt"])
+def test_without_reasoning_the_llama_factory_config_is_as_before(task, lead, export_format):
+    approve(task, 3)
+    export = build(task, export_format=export_format, user=lead)
+    card = (version_folder(export) / "README.md").read_text()
+    factory = yaml.safe_load(fences(card)["LLaMA-Factory (train.yaml)"])
+    assert "enable_thinking" not in factory
+    assert factory["template"] == "<the model's template>"
+    assert "Reasoning with LLaMA-Factory" not in card

@@ -118,7 +118,7 @@ def test_a_stale_version_is_refused_with_a_reload_link(client, task, reviewer, e
     response = decide(client, task, example, decision="approve", version=example.version - 1, htmx=True)
     assertContains(
         response,
-        f"The annotator changed this example since you opened it (now version {example.version}); "
+        f"anna changed this example since you opened it (now version {example.version}); "
         "reload to review the new text.",
     )
     assertContains(response, f"Reload version {example.version}")

@@ -129,8 +129,7 @@ def test_a_verdict_on_a_stale_version_is_refused_and_writes_nothing(example, ann
     with pytest.raises(services.StaleReview) as refused:
         record(example, reviewer, version=seen)
     assert str(refused.value.messages[0]) == (
-        f"The annotator changed this example since you opened it (now version {seen + 2}); "
-        "reload to review the new text."
+        f"anna changed this example since you opened it (now version {seen + 2}); reload to review the new text."
     )
     assert not Verdict.objects.exists()
     assert Example.objects.get(pk=example.pk).status == Status.SUBMITTED
