@@ -185,6 +185,11 @@ class ToolSet:
             return None
         return _cached(template.tools, template.parallel_tool_calls)
 
+    @classmethod
+    def of_text(cls, text: str, *, parallel: bool) -> "ToolSet":
+        """The tool set stored as `text` (a template's `tools`), shared as ToolSet.of shares it."""
+        return _cached(text, parallel)
+
     def arguments_problem(self, name: str, arguments: Any) -> tuple[str, str] | None:
         """(field under the arguments, why) when `arguments` is not valid for function `name`; None when it is.
         The field is "" for the arguments as a whole. Results are remembered per (function, arguments), at most

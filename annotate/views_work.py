@@ -42,7 +42,12 @@ def checks_for(example: Example, completion: str, *, fields: dict | None = None)
     fields = fields or example.prompt_fields()
     required = required_fields(example.template.prompt_format)
     return quality.check_example(
-        example.task, completion=completion, messages=example.messages, required=required, **fields
+        example.task,
+        completion=completion,
+        messages=example.messages,
+        required=required,
+        template=example.template,  # a tools task: the calls against this version's tool set
+        **fields,
     )
 
 
