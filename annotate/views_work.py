@@ -332,7 +332,10 @@ def write_new(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
         else:
             messages.success(request, "New example saved as a draft. Check it and submit.")
             return redirect("annotate:edit", task.slug, example.uuid)
-    return render(request, "annotate/write_new.html", {"task": task, "form": form, "template": task.current_template})
+    template = task.current_template  # a new example is written with it: its tool set is the builder's
+    tool_set = tools_of(template.tools) if task.output_format == "tools" else None
+    context = {"task": task, "form": form, "template": template, "tool_set": tool_set}
+    return render(request, "annotate/write_new.html", context)
 
 
 MY_WORK_TABS = [Status.FLAGGED, Status.DRAFT, Status.SUBMITTED, Status.APPROVED, Status.REJECTED]
