@@ -153,7 +153,10 @@ CHECKS: dict[str, Check] = {
         Check("label_balance", "Label balance", "A label is used for less than half of an even share.", "summary"),
         # Tools tasks (quality/tools.py)
         Check(
-            "unknown_tool", "Unknown tool", "A call names a function the task's tool set does not define.", "example"
+            "unknown_tool",
+            "Unknown tool",
+            "A call names a function the tool set of the example's template version does not define.",
+            "example",
         ),
         Check(
             "tool_arguments",
