@@ -181,3 +181,19 @@ def test_the_review_edit_and_the_new_example_page_use_the_builder_with_the_right
     assertContains(response, 'data-tool-builder data-for="id_completion"')
     assertContains(response, 'id="tool-set"')
     assert response.context["tool_set"] == TOOLS[:2]
+
+
+def test_a_refused_edit_comes_back_in_the_builder_with_what_the_reviewer_wrote(client, tool_task, people):
+    """htmx swaps the decision form in again (tools_editor.js mounts builders that htmx loads): the text is kept."""
+    example = Example.objects.order_by("id").first()
+    client.force_login(people["reviewer"])
+    mine = completion_text("", [{"id": "x", "name": "get_weather", "arguments": '{"city": "Oslo"}'}])
+    response = client.post(
+        reverse("reviews:decide", args=[tool_task.slug, example.uuid]),
+        {"decision": "edit", "version": example.version + 5, "completion": mine},
+        headers={"HX-Request": "true"},
+    )
+    assertNotContains(response, "<html")
+    assertContains(response, 'data-tool-builder data-for="id_edit_completion"')
+    assertContains(response, "Oslo")
+    assert Example.objects.get(pk=example.pk).completion == example.completion
