@@ -140,6 +140,10 @@ class TaskForm(NoColonMixin, forms.ModelForm):
             "test_ratio": forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": "0.99"}),
             "export_keep_versions": forms.NumberInput(attrs={"min": "1", "max": str(EXPORT_KEEP_MAX)}),
         }
+        help_texts = {  # the model's text names chat tasks only; tools tasks' earlier turns are editable too
+            "chat_turns_editable": "In a chat or tools task, annotators may edit the earlier turns (a tools task's "
+            "calls and tool results too), not only the final reply."
+        }
 
 
 class TaskCreateForm(TaskForm):

@@ -219,7 +219,8 @@ class TemplateSpec:
     def of(cls, template) -> "TemplateSpec":
         extra = {}
         if getattr(template, "tools", None) is not None:
-            from .tools import arguments_agree, tools_of, values_agree
+            from .tool_types import arguments_agree, values_agree
+            from .tools import tools_of
 
             tools = tools_of(template.tools)
             sets = [tools]

@@ -66,14 +66,18 @@ def findings_of(
     required: tuple[str, ...],
     unwritten: bool = False,
     folded: tuple[dict[str, bytes], bytes] | None = None,
+    template=None,
 ) -> list[dict]:
     """The per-example checks of one text, as stored (dicts). `task` is a Task or its TaskRules; `unwritten` (a new
     example, no completion yet) drops the warnings that say nothing there; `folded`: the fields and the completion
-    already folded (quality.fold), when the caller has them."""
+    already folded (quality.fold), when the caller has them; `template`: the example's template version (a tools
+    task's calls are checked against its tool set)."""
     if folded is None:
-        found = quality.check_example(task, messages=messages, completion=completion, required=required, **fields)
+        found = quality.check_example(
+            task, messages=messages, completion=completion, required=required, template=template, **fields
+        )
     else:
-        rules = quality.TaskRules.of(task)
+        rules = quality.TaskRules.of(task, template=template)
         found = quality.check_folded(rules, fields, folded[0], messages, completion, folded[1], required)
     return [f.as_dict() for f in found if not (unwritten and f.code in UNWRITTEN_NOISE)]
 
@@ -86,6 +90,7 @@ def example_warnings(example: Example, *, completion: str | None = None) -> dict
         messages=example.messages,
         completion=example.completion if completion is None else completion,
         required=required_fields(example.template.prompt_format),
+        template=example.template,
     )
     kept = [w for w in example.warnings or [] if w.get("code") not in EXAMPLE_SCOPE]
     from .overrides import example_marked  # overrides imports this module

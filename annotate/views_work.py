@@ -15,7 +15,7 @@ from models_loop.drafts import shown_completion
 from pairsmith.ratelimit import rate_limited
 from reviews.models import Verdict
 
-from . import limits, overrides, quality_display, services
+from . import limits, overrides, quality_display, services, tool_turns
 from .access import example_for_editor, task_role
 from .forms import CompletionForm, NewExampleForm, SkipForm
 from .models import Example, Kind, Role, Skip, Task
@@ -35,14 +35,20 @@ def _may_edit(example: Example, user) -> bool:
     return example.claimed_by_id == user.pk and (example.claim_expires_at or now) >= now
 
 
-def checks_for(example: Example, completion: str, *, fields: dict | None = None) -> list:
-    """The quality warnings of this text, as the annotator types (the shared check library)."""
+def checks_for(example: Example, completion: str, *, fields: dict | None = None, messages=None) -> list:
+    """The quality warnings of this text (and of the prior turns being edited, `messages`), as the annotator types
+    (the shared check library)."""
     from . import quality
 
     fields = fields or example.prompt_fields()
     required = required_fields(example.template.prompt_format)
     return quality.check_example(
-        example.task, completion=completion, messages=example.messages, required=required, **fields
+        example.task,
+        completion=completion,
+        messages=example.messages if messages is None else messages,
+        required=required,
+        template=example.template,  # a tools task: the calls against this version's tool set
+        **fields,
     )
 
 
@@ -61,7 +67,7 @@ def _editor_context(request, task: Task, example: Example, form: CompletionForm,
         "skip_form": SkipForm(),
         "kinds": Kind.choices,
         "template": example.template,
-        "turns_editable": task.output_format == "chat"
+        "turns_editable": task.output_format in ("chat", "tools")
         and task.chat_turns_editable
         and _may_edit(example, request.user),
         "roles": ("system", "user", "assistant"),
@@ -126,12 +132,25 @@ def _reasoning(task: Task, data: dict) -> dict:
     return {"reasoning": data["reasoning"]} if task.asks_reasoning else {}
 
 
-def _posted_turns(task: Task, form: CompletionForm) -> dict:
-    """The edited prior turns, as example_save's `messages`, where the task lets annotators edit them."""
-    if task.output_format != "chat" or not task.chat_turns_editable:
+def _posted_turns(task: Task, form: CompletionForm, example: Example, *, submitting: bool = False) -> dict:
+    """The edited prior turns, as example_save's `messages`, where the task lets annotators edit them. A tools task's
+    last user turn is the instruction (its `fields` follow it), and a submission refuses turns out of order (a call
+    with no result, a result answering no call) as an import does. Raise ValidationError naming the turn."""
+    if task.output_format not in ("chat", "tools") or not task.chat_turns_editable:
         return {}
-    turns = form.turns()
-    return {} if turns is None else {"messages": turns}
+    if task.output_format == "chat":
+        turns = form.turns()
+        return {} if turns is None else {"messages": turns}
+    turns = tool_turns.posted_tool_turns(form.data)
+    if turns is None:
+        return {}
+    instruction = tool_turns.instruction_of(turns)
+    instruction = example.instruction if instruction is None else instruction
+    if submitting:
+        tool_turns.order_refusal(turns, instruction=instruction, completion=form.cleaned_data["completion"])
+    if instruction != example.instruction:
+        return {"messages": turns, "fields": {"instruction": instruction}}
+    return {"messages": turns}
 
 
 def _conflict(exc: services.StaleVersion, mine: str) -> dict:
@@ -172,7 +191,7 @@ def save(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
             reason=reason,
             client=data["client"],
             seq=seq,
-            **_posted_turns(task, form),
+            **_posted_turns(task, form, example),
             **_reasoning(task, data),
         )
     except services.StaleVersion as exc:
@@ -195,8 +214,15 @@ def feedback(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpRespons
     if problem := limits.text_problem(completion):  # no check runs on a text that cannot be saved anyway
         warnings = [{"code": "limit", "message": f"The completion {problem}: it cannot be saved.", "blocking": True}]
     else:
+        try:  # the prior turns being edited (a tools task), checked as they stand
+            edited = _posted_turns(task, CompletionForm(request.POST), example) if task.output_format == "tools" else {}
+        except ValidationError as exc:
+            edited = {"problem": " ".join(exc.messages)}
         # marked where a reviewer said "not a problem" about this very text (then it blocks nothing either)
-        found = [f.as_dict() for f in checks_for(example, completion)]
+        fields = {**example.prompt_fields(), **edited.get("fields", {})}
+        found = [f.as_dict() for f in checks_for(example, completion, fields=fields, messages=edited.get("messages"))]
+        if "problem" in edited:
+            found.insert(0, {"code": "format", "message": edited["problem"], "blocking": True})
         warnings = overrides.example_marked(example, found, completion=completion)
     context = {
         "warnings": quality_display.shown_warnings(warnings, task=task, example=example, completion=completion),
@@ -255,7 +281,7 @@ def submit(request: HtmxHttpRequest, uuid: UUID, *, task: Task) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            turns = _posted_turns(task, form)
+            turns = _posted_turns(task, form, example, submitting=True)
         except ValidationError as exc:
             turns = None
             form.add_error(None, exc)
@@ -326,7 +352,10 @@ def write_new(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
         else:
             messages.success(request, "New example saved as a draft. Check it and submit.")
             return redirect("annotate:edit", task.slug, example.uuid)
-    return render(request, "annotate/write_new.html", {"task": task, "form": form, "template": task.current_template})
+    template = task.current_template  # a new example is written with it: its tool set is the builder's
+    tool_set = tools_of(template.tools) if task.output_format == "tools" else None
+    context = {"task": task, "form": form, "template": template, "tool_set": tool_set}
+    return render(request, "annotate/write_new.html", context)
 
 
 MY_WORK_TABS = [Status.FLAGGED, Status.DRAFT, Status.SUBMITTED, Status.APPROVED, Status.REJECTED]

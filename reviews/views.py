@@ -19,6 +19,7 @@ from annotate.access import task_role
 from annotate.models import Example, Kind, Role, Task
 from annotate.rendering import TemplateSpec, render_prompt
 from annotate.templatetags.tool_tags import calls_diff
+from annotate.tools import tools_of
 from pairsmith.ratelimit import rate_limited
 
 from . import services
@@ -242,6 +243,8 @@ def _review_context(
         "latest_diff": diffs.get(steps[-1].revision.pk) if steps else None,
         "latest_reasoning_diff": reasoning_diffs.get(steps[-1].revision.pk) if steps else None,
         "tool_diff": _tool_diff(task, steps),
+        # the builder of the reviewer's fix: the tool set of the example's own template version
+        "tool_set": tools_of(example.template.tools) if task.output_format == "tools" else None,
         "roles": request.task_roles,
     }
 

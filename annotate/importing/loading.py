@@ -149,8 +149,9 @@ class _Loader:
         self.entered_review = {"submitted_at": self.now} if status != NEW and "submitted_at" in fields else {}
         # The per-example quality checks, as a save runs them, so that queues can filter and sort imported
         # examples by their warnings at once (the task-wide ones come with the next scan).
-        self.rules = quality.TaskRules.of(task)
-        self.required = required_fields(PromptTemplate.objects.get(pk=template_id).prompt_format)
+        template = PromptTemplate.objects.get(pk=template_id)
+        self.rules = quality.TaskRules.of(task, template=template)  # the version the rows are written with
+        self.required = required_fields(template.prompt_format)
 
     def derived(self, r: Record) -> tuple[str, dict]:
         """The prompt hash of a record (services.prompt_hash) and its stored warnings, each text folded once for

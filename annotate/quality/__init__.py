@@ -1,7 +1,8 @@
 """Dataset quality checks (issue 6): pure Python + numpy/pandas, no Django ORM, so they run anywhere and fast.
 
-- `check_example(task, *, instruction, context, input, messages, completion) -> list[Finding]`: the per-example
-  checks (missing_field, format, label_case, empty, whitespace, leak: leaks.py), cheap enough for every autosave;
+- `check_example(task, *, instruction, context, input, messages, completion, template) -> list[Finding]`: the
+  per-example checks (missing_field, format, label_case, empty, whitespace, leak: leaks.py; a tools task's calls
+  against the tool set of `template`, the example's version: tools.py), cheap enough for every autosave;
   `check_folded` is the same from texts already folded with `fold` (an import folds each text once).
 - `check_task(data, task) -> TaskReport`: a DataFrame (or an iterator of DataFrame chunks) of a task's examples in,
   the task-wide checks (duplicate, near_duplicate, contradiction; short, inconsistent_prefix, inconsistent_signoff,
@@ -11,7 +12,9 @@
 - `CHECKS` (code -> Check(title, description, scope)) and `check_choices()` for the lead's block/warn settings.
 
 `task` is a Task or anything with its attributes (output_format, labels, json_schema, blocking_checks,
-coverage_targets, input_reuse), or a TaskRules built once and reused.
+coverage_targets, input_reuse), or a TaskRules built once and reused. A tools task's tool sets are the one place
+read through the task's relations (`current_template`, and `templates` for the scan's other versions:
+TaskRules.tools_for).
 """
 
 from .checks import CHECKS, Check, Finding, TaskRules, check_choices, check_example, check_folded

@@ -3,6 +3,7 @@
 Thresholds are named constants here so a reviewer can read what triggers a warning without reading code.
 """
 
+import copy
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -152,7 +153,10 @@ CHECKS: dict[str, Check] = {
         Check("label_balance", "Label balance", "A label is used for less than half of an even share.", "summary"),
         # Tools tasks (quality/tools.py)
         Check(
-            "unknown_tool", "Unknown tool", "A call names a function the task's tool set does not define.", "example"
+            "unknown_tool",
+            "Unknown tool",
+            "A call names a function the tool set of the example's template version does not define.",
+            "example",
         ),
         Check(
             "tool_arguments",
@@ -171,13 +175,25 @@ CHECKS: dict[str, Check] = {
 }
 
 
-def _toolset(task: Any) -> Any:
-    """The tool set of a tools task's current template version (None for other tasks)."""
+def _toolset(task: Any, template: Any = None) -> Any:
+    """The tool set of a tools task's template version `template` (default: its current one); None for other
+    tasks."""
     if getattr(task, "output_format", TEXT) != TOOLS:
         return None
     from ..tools import ToolSet
 
-    return ToolSet.of(getattr(task, "current_template", None))
+    return ToolSet.of(template if template is not None else getattr(task, "current_template", None))
+
+
+def _version_toolsets(task: Any) -> dict:
+    """Template pk -> ToolSet of every version of a tools task that has a tool set (one query); {} without a task."""
+    templates = getattr(task, "templates", None)
+    if templates is None or getattr(task, "pk", None) is None:
+        return {}
+    from ..tools import ToolSet
+
+    rows = templates.exclude(tools=None).values_list("pk", "tools", "parallel_tool_calls")
+    return {pk: ToolSet.of_text(text, parallel=parallel) for pk, text, parallel in rows}
 
 
 def check_choices(*, blockable_only: bool = True) -> list[tuple[str, str]]:
@@ -198,8 +214,13 @@ class TaskRules:
         coverage_targets: Mapping[str, float] | None = None,
         input_reuse: str = "",
         tools: Any = None,
+        task: Any = None,
     ) -> None:
-        self.tools = tools  # a tools task's ToolSet (annotate/tools.py), or None
+        # A tools task's ToolSet (annotate/tools.py), or None: of the template version the rules were made for (the
+        # current one unless told), the one the task-wide figures (coverage) use.
+        self.tools = tools
+        self._task = task  # where tools_for finds the other versions' tool sets
+        self._tool_sets: dict | None = None
         self.output_format = output_format or TEXT
         # how the completion uses its prompt ("" automatic): what the leak check treats as the task (leaks.py)
         self.input_reuse = input_reuse_of(input_reuse or "", self.output_format)
@@ -214,10 +235,15 @@ class TaskRules:
         self.schema = schemas.compile_schema(json_schema)
 
     @classmethod
-    def of(cls, task: Any) -> "TaskRules":
-        """The rules of a Task (or a TaskRules, returned as is)."""
+    def of(cls, task: Any, *, template: Any = None) -> "TaskRules":
+        """The rules of a Task (or a TaskRules, returned as is). `template`: the template version of the example to
+        check; a tools task's calls are checked against that version's tool set (default: the current version's)."""
         if isinstance(task, TaskRules):
-            return task
+            if template is None or task.output_format != TOOLS:
+                return task
+            rules = copy.copy(task)
+            rules.tools = _toolset(task, template)
+            return rules
         return cls(
             output_format=getattr(task, "output_format", TEXT),
             labels=getattr(task, "labels", None) or (),
@@ -225,8 +251,19 @@ class TaskRules:
             blocking_checks=getattr(task, "blocking_checks", None) or (),
             coverage_targets=getattr(task, "coverage_targets", None) or {},
             input_reuse=getattr(task, "input_reuse", "") or "",
-            tools=_toolset(task),
+            tools=_toolset(task, template),
+            task=task,
         )
+
+    def tools_for(self, template_id: Any) -> Any:
+        """The tool set of the task's template version `template_id`: a tools task's example is checked against
+        the tools of its own version (an example of v1 may call a function v2 dropped). The rules' own tool set for
+        a version it does not know, and None outside tools tasks. One query, for all versions, on the first call."""
+        if self.output_format != TOOLS:
+            return None
+        if self._tool_sets is None:
+            self._tool_sets = _version_toolsets(self._task)
+        return self._tool_sets.get(template_id, self.tools)
 
     def finding(self, code: str, message: str, **detail) -> Finding:
         return Finding(code, message, code in self.blocking, detail)
@@ -247,13 +284,16 @@ def check_example(
     messages: Any = None,
     completion: str = "",
     required: Sequence[str] = ("instruction",),
+    template: Any = None,
 ) -> list[Finding]:
     """The per-example warnings of one example, as it stands (fast enough to run on every autosave). `required`: the
-    prompt fields the template uses outside its optional sections (rendering.required_fields)."""
+    prompt fields the template uses outside its optional sections (rendering.required_fields); `template`: the
+    example's template version (a tools task checks calls against its tool set; default: the current version)."""
     fields = {"instruction": instruction or "", "context": context or "", "input": input or ""}
     folded = {name: fold(value) for name, value in fields.items()}
     completion = completion or ""
-    return check_folded(TaskRules.of(task), fields, folded, messages, completion, fold(completion), required)
+    rules = TaskRules.of(task, template=template)
+    return check_folded(rules, fields, folded, messages, completion, fold(completion), required)
 
 
 def check_folded(
@@ -278,14 +318,16 @@ def example_findings(
     completion: str,
     completion_folded: bytes,
     required: Sequence[str] = ("instruction",),
+    tools: Any = None,
 ) -> list[Finding]:
     """check_example's work, from texts already folded (the task-wide scan folds each text once for all checks).
     `required`: the prompt fields the example's template uses outside its optional sections; each empty one is a
-    missing field (the instruction always, outside chat)."""
+    missing field (the instruction always, outside chat). `tools`: the ToolSet of the example's template version
+    (a tools task; default: the rules' own)."""
     if rules.output_format == TOOLS:
         from .tools import tool_findings
 
-        return tool_findings(rules, fields, messages, completion)
+        return tool_findings(rules, fields, messages, completion, tools if tools is not None else rules.tools)
     found: list[Finding] = []
     turns = _as_turns(messages) if rules.output_format == CHAT else None
     if rules.output_format == CHAT:

@@ -6,7 +6,9 @@ memory grows with the rows, not with their text. Feed `check_task` an iterator o
 cursor read 20,000 rows at a time) to keep the text of one chunk in memory at a time.
 
 Columns read (missing ones count as empty): id, instruction, context, input, messages (chat turns: a list or its
-JSON text), completion, kind, status, and prompt_hash (the stored services.prompt_hash; computed when absent).
+JSON text), completion, kind, status, prompt_hash (the stored services.prompt_hash; computed when absent), and
+template_id (a tools task checks each example's calls against its own template version's tool set; without it, the
+current version's).
 """
 
 import hashlib
@@ -167,6 +169,8 @@ class TaskScan:
         hashes = _column(frame, "prompt_hash", n)
         # the fields each row's template requires (scans.py adds them per template version); else the instruction
         required = _column(frame, "required", n)
+        # a tools task's example is checked against the tool set of its own template version (rules.tools_for)
+        template_ids = _column(frame, "template_id", n) if rules.output_format == TOOLS else None
         self.has_status |= "status" in frame.columns
         self.has_kind |= "kind" in frame.columns
         statuses = _column(frame, "status", n) if "status" in frame.columns else [APPROVED] * n
@@ -251,7 +255,10 @@ class TaskScan:
 
             if self.per_example:
                 needs = required[i] if isinstance(required[i], tuple) else _NO_REQUIRED
-                for finding in example_findings(rules, fields, folded, turns, completion, completion_folded, needs):
+                tools = rules.tools_for(_json_id(template_ids[i])) if template_ids is not None else None
+                for finding in example_findings(
+                    rules, fields, folded, turns, completion, completion_folded, needs, tools
+                ):
                     self.found_rows.append(base + i)
                     self.found.append(finding)
             if is_label:

@@ -48,8 +48,11 @@ def _calls(turns: list, final: list[dict]) -> list[tuple[str, dict]]:
     return out
 
 
-def tool_findings(rules, fields: Mapping[str, str], messages: Any, completion: str) -> list[Finding]:
-    """The per-example findings of a tools task's example."""
+def tool_findings(
+    rules, fields: Mapping[str, str], messages: Any, completion: str, toolset: ToolSet | None
+) -> list[Finding]:
+    """The per-example findings of a tools task's example, its calls checked against `toolset`: the tool set of the
+    example's own template version."""
     found: list[Finding] = []
     turns = messages if isinstance(messages, list) else []
     if not fields["instruction"].strip() and not any(
@@ -60,7 +63,6 @@ def tool_findings(rules, fields: Mapping[str, str], messages: Any, completion: s
     if not content.strip() and not calls:
         found.append(rules.finding("empty", "The final turn has neither text nor a tool call."))
         return found
-    toolset: ToolSet | None = rules.tools
     unknown: list[str] = []
     invalid: list[str] = []
     for where, call in _calls(turns, calls):

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from django import template
 
-from annotate.tools import completion_parts, tools_of
+from annotate.tools import completion_parts, completion_text, tools_of
 
 register = template.Library()
 
@@ -120,3 +120,21 @@ def calls_diff(before: str, after: str) -> list[dict]:
 @register.simple_tag
 def tool_calls_diff(before: str, after: str) -> list[dict]:
     return calls_diff(before, after)
+
+
+@register.filter
+def turn_json(message: dict) -> str:
+    """An earlier assistant turn as the tool-call builder edits it: the stored shape of a final turn."""
+    calls = [c for c in (message.get("tool_calls") or ()) if isinstance(c, dict)]
+    return completion_text(str(message.get("content") or ""), calls)
+
+
+@register.filter
+def turn_field(index: int, name: str) -> str:
+    """The posted name of an earlier turn's field: turn-<index>-<name> (annotate/tool_turns.py reads them)."""
+    return f"turn-{index}-{name}"
+
+
+@register.filter
+def numbered(number: int, text: str) -> str:
+    return f"{text} {number}"

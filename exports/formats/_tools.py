@@ -27,9 +27,21 @@ def arguments_text(arguments: dict) -> str:
 def tool_turns(spec: TemplateSpec) -> Turns:
     """The turns of a tool example: the system text (the example's own system turn replaces the template's), then
     the turns in order, the instruction's user turn rendered through the template, the final assistant turn last.
-    A final call without an id gets `call_<n>` (n from 1, in the turn), so records stay byte-identical."""
+    A final call without an id gets `call_<n>` (n from 1, in the turn), so records stay byte-identical. A call to a
+    function the spec's tool set (the example's template version's) does not define raises ValueError: the record
+    would call a tool it does not list. Arguments were checked against the parameters when the example was saved or
+    imported (its warnings); a set lookup here, not a second schema check per call."""
     system = spec.system_message
     user_format = spec.chat_user_format
+    defined = frozenset(definition["function"]["name"] for definition in spec.tools or ())
+
+    def known(calls: list[dict], where: str) -> list[dict]:
+        for call in calls:
+            if call.get("name") not in defined:
+                raise ValueError(
+                    f"{where} calls “{call.get('name')}”, which the tool set of its template version does not define"
+                )
+        return calls
 
     def turns(fields: Mapping[str, str], completion: str, messages: list | None = None) -> tuple[str, list[dict]]:
         prior = list(messages or ())
@@ -45,7 +57,8 @@ def tool_turns(spec: TemplateSpec) -> Turns:
             if i == place and user and not user.isspace():
                 turn["content"] = user
             if message.get("tool_calls"):
-                turn["tool_calls"] = [{**call, "arguments": arguments_of(call)} for call in message["tool_calls"]]
+                calls = known(message["tool_calls"], f"turn {i + 1}")
+                turn["tool_calls"] = [{**call, "arguments": arguments_of(call)} for call in calls]
             if message["role"] == "tool":
                 turn["tool_call_id"] = message.get("tool_call_id", "")
             out.append(turn)
@@ -54,6 +67,7 @@ def tool_turns(spec: TemplateSpec) -> Turns:
         content, calls = completion_parts(completion)
         final: dict = {"role": "assistant", "content": content}
         if calls:
+            known(calls, "the final turn")
             final["tool_calls"] = [
                 {**call, "id": call.get("id") or f"call_{n}", "arguments": arguments_of(call)}
                 for n, call in enumerate(calls, 1)

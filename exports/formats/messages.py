@@ -20,7 +20,7 @@ Tools tasks, as TRL's "Dataset formats and types › Tool calling" shows: the re
 definitions); an assistant turn that calls holds `tool_calls: [{"type": "function", "function": {"name",
 "arguments"}}]`, and each result is `{"role": "tool", "name": <the function>, "content"}`. `datasets` gives each
 column one Arrow type, so `arguments` are JSON objects only when every call of every version of the task fits one
-struct (annotate/tools.arguments_agree: the parameters' schemas say so), else JSON strings; `tools` likewise is the
+struct (annotate/tool_types.arguments_agree: the parameters' schemas say so), else JSON strings; `tools` likewise is the
 list of objects when the task's tool sets fit one type, else its JSON text. The chat templates TRL and Axolotl apply
 read both; either way `datasets.load_dataset("json", ...)` loads every file.
 """

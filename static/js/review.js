@@ -21,8 +21,8 @@
 
   function focusFor(f) {
     const m = f.dataset.mode || "";
-    if (m === "edit") {
-      const box = f.querySelector("#id_edit_completion");
+    if (m === "edit") {  // a tools task: the builder's text box (the raw JSON stays folded away)
+      const box = f.querySelector("[data-tool-builder] [data-tool-content]") || f.querySelector("#id_edit_completion");
       box.focus();
       box.setSelectionRange(box.value.length, box.value.length);
     } else if (m === "flag" || m === "reject") {

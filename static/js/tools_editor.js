@@ -1,19 +1,22 @@
-// The final assistant turn of a tools task: its text, and tool calls built from the task's tool set. Each call picks
-// a function and fills its arguments in a form generated from the function's JSON Schema (enums as choices,
-// required fields marked, nested objects as nested fields), or as raw JSON checked as it is typed. Every change is
-// written to the completion textarea as {"content", "tool_calls"} (annotate/tools.py's stored shape) and an input
-// event sent, so editor.js saves it and the server's checks (unknown function, invalid arguments) answer inline.
-// Keyboard: Alt+C adds a call; every control is a native input in tab order.
+// A tool-calling turn: its text, and tool calls built from the task's tool set. Each call picks a function and
+// fills its arguments in a form generated from the function's JSON Schema (enums as choices, required fields marked,
+// nested objects as nested fields), or as raw JSON checked as it is typed. Every change is written to the turn's
+// textarea as {"content", "tool_calls"} (annotate/tools.py's stored shape) and an input event sent, so the page's own
+// script saves it and the server's checks (unknown function, invalid arguments) answer inline.
+// One builder per [data-tool-builder] (templates/annotate/_tool_builder.html): data-for names its textarea (default
+// #id_completion), data-label its text box's label, data-show-ids shows each call's id (earlier turns: the tool
+// results answer them); the tool set is the page's json_script #tool-set. Builders that htmx swaps in are mounted
+// too. Keyboard: Alt+C adds a call to the builder holding the focus, else to the visible one marked data-shortcut;
+// every control is a native input in tab order.
 (function () {
   "use strict";
-  const root = document.querySelector("[data-tool-builder]");
   const source = document.getElementById("tool-set");
-  const box = document.getElementById("id_completion");
-  if (!root || !source || !box) return;
+  if (!source) return;
   const tools = JSON.parse(source.textContent);
   const functions = {};
   tools.forEach(function (t) { functions[t.function.name] = t.function; });
   const names = Object.keys(functions);
+  let uid = 0;
 
   function parse(text) {
     try {
@@ -23,12 +26,6 @@
       }
     } catch (e) { /* not the stored shape: the text is the reply */ }
     return { content: text || "", tool_calls: [] };
-  }
-  let state = parse(box.value);
-
-  function write() {
-    box.value = JSON.stringify({ content: state.content, tool_calls: state.tool_calls });
-    box.dispatchEvent(new Event("input", { bubbles: true }));
   }
   function argumentsOf(call) {
     try { const v = JSON.parse(call.arguments || "{}"); return v && typeof v === "object" && !Array.isArray(v) ? v : null; }
@@ -40,7 +37,6 @@
     if (text !== undefined) node.textContent = text;
     return node;
   }
-  let uid = 0;
   function fieldId() { uid += 1; return "tool-field-" + uid; }
   function newId() {
     const bytes = new Uint8Array(6);
@@ -132,97 +128,122 @@
     });
   }
 
-  function callCard(call, index) {
-    const card = el("fieldset", { class: "tool-call", "data-call": String(index) });
-    card.appendChild(el("legend", {}, "Call " + (index + 1)));
-    const selectId = fieldId();
-    card.appendChild(el("label", { for: selectId }, "Function"));
-    const select = el("select", { id: selectId, "data-function": "" });
-    names.forEach(function (name) {
-      const o = el("option", { value: name }, name);
-      if (name === call.name) o.selected = true;
-      select.appendChild(o);
-    });
-    if (names.indexOf(call.name) < 0) {
-      const o = el("option", { value: call.name || "" }, (call.name || "?") + " (not in the tool set)");
-      o.selected = true;
-      select.appendChild(o);
+  function mount(root) {
+    if (root.dataset.mounted) return;
+    const box = document.getElementById(root.dataset.for || "id_completion");
+    if (!box) return;
+    root.dataset.mounted = "1";
+    const showIds = "showIds" in root.dataset;
+    const what = root.dataset.label || "Reply text (optional when the turn calls a tool)";
+    let state = parse(box.value);
+
+    function write() {
+      box.value = JSON.stringify({ content: state.content, tool_calls: state.tool_calls });
+      box.dispatchEvent(new Event("input", { bubbles: true }));
     }
-    select.addEventListener("change", function () { call.name = select.value; call.arguments = "{}"; write(); render(); });
-    card.appendChild(select);
-    const fn = functions[call.name];
-    if (fn && fn.description) card.appendChild(el("p", { class: "muted small" }, fn.description));
-    const args = argumentsOf(call);
-    const status = el("p", { class: "tool-status small", role: "status", "aria-live": "polite" });
-    function check() {
-      const value = argumentsOf(call);
-      if (value === null) { status.textContent = "The arguments are not a JSON object."; status.className = "tool-status small error"; return; }
-      const found = fn ? problems(fn.parameters || {}, value, "", []) : ["unknown function"];
-      status.textContent = found.length ? found.join("; ") : "Arguments look valid.";
-      status.className = "tool-status small " + (found.length ? "error" : "ok");
-    }
-    const raw = el("details", { class: "tool-raw" });
-    raw.appendChild(el("summary", {}, "Raw JSON of the arguments"));
-    const rawId = fieldId();
-    raw.appendChild(el("label", { for: rawId, class: "visually-hidden" }, "Arguments of call " + (index + 1) + " as JSON"));
-    const area = el("textarea", { id: rawId, rows: "3", class: "mono", spellcheck: "false", "data-raw-arguments": "" });
-    area.value = call.arguments || "{}";
-    area.addEventListener("input", function () { call.arguments = area.value; write(); check(); });
-    area.addEventListener("change", function () { if (argumentsOf(call) !== null) render(); });
-    raw.appendChild(area);
-    if (fn && args !== null) {
-      const form = el("div", { class: "tool-args" });
-      objectFields(form, fn.parameters || {}, args, function (next) {
-        call.arguments = JSON.stringify(next);
-        area.value = call.arguments;
-        write();
-        check();
+
+    function callCard(call, index) {
+      const card = el("fieldset", { class: "tool-call", "data-call": String(index) });
+      card.appendChild(el("legend", {}, "Call " + (index + 1) + (showIds && call.id ? " · " + call.id : "")));
+      const selectId = fieldId();
+      card.appendChild(el("label", { for: selectId }, "Function"));
+      const select = el("select", { id: selectId, "data-function": "" });
+      names.forEach(function (name) {
+        const o = el("option", { value: name }, name);
+        if (name === call.name) o.selected = true;
+        select.appendChild(o);
       });
-      card.appendChild(form);
-    } else {
-      raw.open = true;
+      if (names.indexOf(call.name) < 0) {
+        const o = el("option", { value: call.name || "" }, (call.name || "?") + " (not in the tool set)");
+        o.selected = true;
+        select.appendChild(o);
+      }
+      select.addEventListener("change", function () { call.name = select.value; call.arguments = "{}"; write(); render(); });
+      card.appendChild(select);
+      const fn = functions[call.name];
+      if (fn && fn.description) card.appendChild(el("p", { class: "muted small" }, fn.description));
+      const args = argumentsOf(call);
+      const status = el("p", { class: "tool-status small", role: "status", "aria-live": "polite" });
+      function check() {
+        const value = argumentsOf(call);
+        if (value === null) { status.textContent = "The arguments are not a JSON object."; status.className = "tool-status small error"; return; }
+        const found = fn ? problems(fn.parameters || {}, value, "", []) : ["unknown function"];
+        status.textContent = found.length ? found.join("; ") : "Arguments look valid.";
+        status.className = "tool-status small " + (found.length ? "error" : "ok");
+      }
+      const raw = el("details", { class: "tool-raw" });
+      raw.appendChild(el("summary", {}, "Raw JSON of the arguments"));
+      const rawId = fieldId();
+      raw.appendChild(el("label", { for: rawId, class: "visually-hidden" }, (root.dataset.label ? root.dataset.label + ": a" : "A") + "rguments of call " + (index + 1) + " as JSON"));
+      const area = el("textarea", { id: rawId, rows: "3", class: "mono", spellcheck: "false", "data-raw-arguments": "" });
+      area.value = call.arguments || "{}";
+      area.addEventListener("input", function () { call.arguments = area.value; write(); check(); });
+      area.addEventListener("change", function () { if (argumentsOf(call) !== null) render(); });
+      raw.appendChild(area);
+      if (fn && args !== null) {
+        const form = el("div", { class: "tool-args" });
+        objectFields(form, fn.parameters || {}, args, function (next) {
+          call.arguments = JSON.stringify(next);
+          area.value = call.arguments;
+          write();
+          check();
+        });
+        card.appendChild(form);
+      } else {
+        raw.open = true;
+      }
+      card.appendChild(raw);
+      card.appendChild(status);
+      const remove = el("button", { type: "button", class: "link", "data-remove-call": "" }, "Remove this call");
+      remove.addEventListener("click", function () { state.tool_calls.splice(index, 1); write(); render(); });
+      card.appendChild(remove);
+      check();
+      return card;
     }
-    card.appendChild(raw);
-    card.appendChild(status);
-    const remove = el("button", { type: "button", class: "link", "data-remove-call": "" }, "Remove this call");
-    remove.addEventListener("click", function () { state.tool_calls.splice(index, 1); write(); render(); });
-    card.appendChild(remove);
-    check();
-    return card;
+
+    const contentId = box.id + "-content";
+    function render() {
+      root.textContent = "";
+      root.appendChild(el("label", { for: contentId }, what));
+      const content = el("textarea", { id: contentId, rows: showIds ? "2" : "4", "data-tool-content": "" });
+      content.value = state.content;
+      content.addEventListener("input", function () { state.content = content.value; write(); });
+      root.appendChild(content);
+      const list = el("div", { class: "tool-calls" });
+      state.tool_calls.forEach(function (call, i) { list.appendChild(callCard(call, i)); });
+      if (!state.tool_calls.length) list.appendChild(el("p", { class: "muted small" }, "No tool call: the turn answers with text only."));
+      root.appendChild(list);
+      const add = el("button", { type: "button", "data-add-call": "", title: "Alt+C" }, "Add a tool call ");
+      add.appendChild(el("kbd", {}, "Alt+C"));
+      add.disabled = !names.length;
+      add.addEventListener("click", addCall);
+      root.appendChild(add);
+    }
+    function addCall() {
+      if (!names.length) return;
+      state.tool_calls.push({ id: newId(), name: names[0], arguments: "{}" });
+      write();
+      render();
+      const selects = root.querySelectorAll("select[data-function]");
+      if (selects.length) selects[selects.length - 1].focus();
+    }
+    root.toolBuilderAdd = addCall;
+    // The raw JSON of the whole turn, edited by hand: the builder follows when it parses.
+    box.addEventListener("input", function (event) {
+      if (event.isTrusted) { state = parse(box.value); render(); }
+    });
+    render();
   }
 
-  const contentId = "tool-content";
-  function render() {
-    root.textContent = "";
-    root.appendChild(el("label", { for: contentId }, "Reply text (optional when the turn calls a tool)"));
-    const content = el("textarea", { id: contentId, rows: "4", "data-tool-content": "" });
-    content.value = state.content;
-    content.addEventListener("input", function () { state.content = content.value; write(); });
-    root.appendChild(content);
-    const list = el("div", { class: "tool-calls" });
-    state.tool_calls.forEach(function (call, i) { list.appendChild(callCard(call, i)); });
-    if (!state.tool_calls.length) list.appendChild(el("p", { class: "muted small" }, "No tool call: the turn answers with text only."));
-    root.appendChild(list);
-    const add = el("button", { type: "button", "data-add-call": "", title: "Alt+C" }, "Add a tool call ");
-    add.appendChild(el("kbd", {}, "Alt+C"));
-    add.disabled = !names.length;
-    add.addEventListener("click", addCall);
-    root.appendChild(add);
-  }
-  function addCall() {
-    if (!names.length) return;
-    state.tool_calls.push({ id: newId(), name: names[0], arguments: "{}" });
-    write();
-    render();
-    const selects = root.querySelectorAll("select[data-function]");
-    if (selects.length) selects[selects.length - 1].focus();
-  }
-  // The raw JSON of the whole turn, edited by hand: the builder follows when it parses.
-  box.addEventListener("input", function (event) {
-    if (event.isTrusted) { state = parse(box.value); render(); }
-  });
+  function mountAll(scope) { (scope || document).querySelectorAll("[data-tool-builder]").forEach(mount); }
+  function visible(node) { return node.getClientRects().length > 0; }
   document.addEventListener("keydown", function (event) {
-    if (event.altKey && (event.key === "c" || event.key === "C")) { event.preventDefault(); addCall(); }
+    if (!event.altKey || (event.key !== "c" && event.key !== "C")) return;
+    const active = document.activeElement;
+    const holding = active && active.closest ? active.closest("[data-tool-builder]") : null;
+    const target = holding || Array.from(document.querySelectorAll("[data-tool-builder][data-shortcut]")).find(visible);
+    if (target && target.toolBuilderAdd) { event.preventDefault(); target.toolBuilderAdd(); }
   });
-  render();
+  document.addEventListener("htmx:load", function () { mountAll(document); });
+  mountAll(document);
 })();

@@ -163,3 +163,37 @@ def test_the_lead_imports_a_tool_file_through_the_web_and_tools_keys_are_not_uns
         response.url, {"map_0": "messages", "map_1": "", "map_2": "", "status": "approved", "action": "import"}
     )
     assert task.examples.count() == 6, response.content.decode()[:2000]
+
+
+def test_the_review_edit_and_the_new_example_page_use_the_builder_with_the_right_tool_set(client, tool_task, people):
+    """The reviewer's fix gets the tool set of the example's template version; a new example, the current one's."""
+    example = Example.objects.order_by("id").first()
+    services.template_save(task=tool_task, values={"tools": json.dumps(TOOLS[:2])})
+    client.force_login(people["reviewer"])
+    response = client.get(reverse("reviews:review", args=[tool_task.slug, example.uuid]))
+    assertContains(response, 'data-tool-builder data-for="id_edit_completion"')
+    assertContains(response, "tools_editor.js")
+    assert response.context["tool_set"] == TOOLS
+    tool_task.allow_new_examples = True
+    tool_task.save(update_fields=["allow_new_examples"])
+    client.force_login(people["annotator"])
+    response = client.get(reverse("annotate:write_new", args=[tool_task.slug]))
+    assertContains(response, 'data-tool-builder data-for="id_completion"')
+    assertContains(response, 'id="tool-set"')
+    assert response.context["tool_set"] == TOOLS[:2]
+
+
+def test_a_refused_edit_comes_back_in_the_builder_with_what_the_reviewer_wrote(client, tool_task, people):
+    """htmx swaps the decision form in again (tools_editor.js mounts builders that htmx loads): the text is kept."""
+    example = Example.objects.order_by("id").first()
+    client.force_login(people["reviewer"])
+    mine = completion_text("", [{"id": "x", "name": "get_weather", "arguments": '{"city": "Oslo"}'}])
+    response = client.post(
+        reverse("reviews:decide", args=[tool_task.slug, example.uuid]),
+        {"decision": "edit", "version": example.version + 5, "completion": mine},
+        headers={"HX-Request": "true"},
+    )
+    assertNotContains(response, "<html")
+    assertContains(response, 'data-tool-builder data-for="id_edit_completion"')
+    assertContains(response, "Oslo")
+    assert Example.objects.get(pk=example.pk).completion == example.completion

@@ -187,3 +187,39 @@ def test_final_call_without_id_gets_a_stable_one(tmp_path):
     _, second = _export(task, "openai-chat")
     assert first == second
     assert orjson.loads(first[0])["messages"][1]["tool_calls"][0] == call("call_1", "get_weather", {"city": "Oslo"})
+
+
+@pytest.mark.parametrize("export_format", ["openai-chat", "messages", "sharegpt"])
+def test_each_example_exports_with_its_template_versions_tools_and_a_call_to_none_of_them_fails(
+    tmp_path, export_format
+):
+    """Version 2 of the tool set drops send_message: the version 1 examples that call it still export, with version
+    1's tools; a version 2 example calling it fails the export, named."""
+    from annotate import services
+    from annotate.tools import completion_text
+
+    task = _task(tmp_path)
+    v2_tools = [t for t in TOOLS if t["function"]["name"] != "send_message"]
+    services.template_save(task=task, values={"tools": json.dumps(v2_tools)})
+    assert task.current_template.version == 2
+    _, lines = _export(task, export_format)
+    records = [orjson.loads(line) for line in lines]
+    sends = [r for r in records if "send_message" in line_text(r)]
+    assert len(sends) == 1  # the multi-step trajectory of version 1, with version 1's four functions
+    assert "send_message" in json.dumps(sends[0]["tools"], ensure_ascii=False)
+    late = services.example_create(
+        task=task, fields={"instruction": "Text Ana: hi"}, status="approved",
+        completion=completion_text("", [{"id": "c1", "name": "send_message", "arguments": '{"to": "Ana", "text": "hi"}'}]),
+    )  # fmt: skip
+    assert late.template_id == task.current_template.pk
+    export = build(task, export_format=export_format, validation_ratio=0)
+    assert export.state == "failed"
+    assert [p["uuid"] for p in export.problems] == [str(late.uuid)]
+    assert (
+        "calls “send_message”, which the tool set of its template version does not define"
+        in export.problems[0]["reason"]
+    )
+
+
+def line_text(record: dict) -> str:
+    return json.dumps(record.get("messages") or record.get("conversations"), ensure_ascii=False)
