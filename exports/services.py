@@ -432,16 +432,18 @@ def _write_files(export: Export, folder: Path) -> _Built:
                 split = SIDES[side]
                 writer = writers[split]
                 writer.lines.append(line)
-                found = codes.strip(",").split(",") if codes else []  # warnings, as the last check stored them
-                warned.update(found)
+                if codes:  # warnings, as the last check stored them
+                    found = codes.strip(",").split(",")
+                    warned.update(found)
+                    found_json = orjson.dumps(found).decode()
+                else:  # most records: nothing to count or encode
+                    found_json = "[]"
                 # An imported example's metadata (annotate.importing) as a fifth column, only when it has some.
                 if metadata and metadata != "{}":
                     kept = metadata if metadata.__class__ is str else orjson.dumps(metadata).decode()
-                    writer.entries.append(f'[{pk}, "{uuid}", "{content}", {orjson.dumps(found).decode()}, {kept}]')
-                elif codes:
-                    writer.entries.append(f'[{pk}, "{uuid}", "{content}", {orjson.dumps(found).decode()}]')
+                    writer.entries.append(f'[{pk}, "{uuid}", "{content}", {found_json}, {kept}]')
                 else:
-                    writer.entries.append(f'[{pk}, "{uuid}", "{content}", []]')
+                    writer.entries.append(f'[{pk}, "{uuid}", "{content}", {found_json}]')
                 if len(writer.lines) >= CHUNK:
                     writer.flush()
                 tally[split, kind, version] += 1

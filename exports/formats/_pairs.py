@@ -9,7 +9,7 @@ placeholder as rejected.
 
 from collections.abc import Callable, Mapping
 
-from annotate.rendering import TemplateSpec
+from annotate.rendering import TemplateSpec, render_text
 
 from ._rules import chat_turns, turn_problem
 
@@ -17,13 +17,24 @@ PREVIEW_REJECTED = "(the rejected completion)"
 
 
 def prompt_and_sides(spec: TemplateSpec) -> Callable[[Mapping[str, str], object, list | None], tuple]:
-    """(fields, (chosen, rejected) or a preview's completion, prior turns) -> (prompt turns, chosen, rejected)."""
+    """(fields, (chosen, rejected) or a preview's completion, prior turns) -> (prompt turns, chosen, rejected).
+
+    The turns of chat_turns without its assistant turn; a pair without prior turns (most of them) is rendered here
+    directly, without building the assistant turn only to drop it (this runs once a pair on an export)."""
     turns = chat_turns(spec)
+    system = spec.system_message
+    user_format = spec.chat_user_format
 
     def render(fields: Mapping[str, str], completion, messages: list | None = None) -> tuple:
         chosen, rejected = completion if completion.__class__ is tuple else (completion, PREVIEW_REJECTED)
-        prompt = turns(fields, "", messages)
-        prompt.pop()  # the assistant turn chat_turns ends with: the sides are the completions
+        if messages:
+            prompt = turns(fields, "", messages)
+            prompt.pop()  # the assistant turn chat_turns ends with: the sides are the completions
+        else:
+            prompt = [{"role": "system", "content": system}] if system else []
+            user = render_text(user_format, fields)
+            if user and not user.isspace():
+                prompt.append({"role": "user", "content": user})
         return prompt, [{"role": "assistant", "content": chosen}], [{"role": "assistant", "content": rejected}]
 
     return render
