@@ -4,6 +4,8 @@ the manifest's sources, the changes between versions, pairs from reviewers' edit
 import orjson
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
+from pytest_django.asserts import assertContains, assertNotContains
 
 from annotate.importing import examples_import
 from annotate.models import Example, Revision
@@ -99,6 +101,29 @@ def test_changes_between_versions(task, lead, tmp_path):
     second = build(task, export_format="trl-preference", user=lead, validation_ratio=0)
     assert second.base_version == 1
     assert {k: v for k, v in second.changes.items() if v} == {"added": 1, "removed": 1, "changed": 1, "unchanged": 3}
+
+
+def test_changes_page_links_pairs_to_the_pairs_list_not_to_examples(client, task, lead, tmp_path):
+    examples_import(task=task, path=jsonl(tmp_path, [trl(i) for i in range(3)]), file_format="jsonl",
+                    status="approved")  # fmt: skip
+    build(task, export_format="trl-preference", user=lead, validation_ratio=0)
+    changed = PreferencePair.objects.order_by("id").first()
+    changed.chosen, changed.external_id = "A better answer.", "pair_<1>"
+    changed.save()
+    build(task, export_format="trl-preference", user=lead, validation_ratio=0)
+    client.force_login(lead)
+    page = client.get(reverse("exports:detail", args=[task.slug, 2]), {"change": "changed"})
+    link = reverse("preferences:pairs", args=[task.slug]) + f"?pair={changed.uuid}"
+    assertContains(page, f'<a href="{link}" title="{changed.uuid}">pair_&lt;1&gt;</a>', html=True)
+    assertContains(page, "<th>Pair</th>", html=True)
+    assertNotContains(page, reverse("reviews:example", args=[task.slug, changed.uuid]))
+    assertNotContains(page, "deleted")
+    # The link shows that pair alone.
+    one = client.get(link)
+    assertContains(one, f'data-pair="{changed.uuid}"')
+    assert one.content.decode().count("data-pair=") == 1
+    assertContains(one, 'data-testid="one-pair"')
+    assert client.get(reverse("preferences:pairs", args=[task.slug]), {"pair": "not-a-uuid"}).status_code == 200
 
 
 def _edited(task, reviewer, i: int, submitted: str, approved: str) -> Example:
