@@ -9,6 +9,8 @@ placeholder as rejected.
 
 from collections.abc import Callable, Mapping
 
+import orjson
+
 from annotate.rendering import TemplateSpec, render_text
 from annotate.tools import arguments_of, completion_parts
 
@@ -45,6 +47,42 @@ def prompt_and_sides(
         return prompt, [{"role": "assistant", "content": chosen}], [{"role": "assistant", "content": rejected}]
 
     return render
+
+
+def pair_lines(spec: TemplateSpec, *, head: bytes, middle: bytes, rejected_key: bytes, tail: bytes):
+    """(fields, (chosen, rejected), prior turns) -> the JSON line of a pair without prior turns, built from the JSON
+    of its four texts: the bytes orjson.dumps gives the record the renderer makes (the same strings, keys in the same
+    order, no spaces), without building the record, checking it turn by turn and encoding it whole; this runs once a
+    pair on an export. None when the record would not be plainly valid (prior turns, a blank text or system prompt, a
+    user turn rendering empty) or the spec is a tools task's: the export then renders and checks it the full way,
+    which names the problem. `head` opens the record up to the prompt's turns, `middle` closes them and opens the
+    chosen side's content, `rejected_key` the rejected side's, `tail` closes the record."""
+    if spec.tools is not None:
+        return None
+    system = spec.system_message
+    if system and system.isspace():
+        return None
+    opening = head + (b'{"role":"system","content":' + orjson.dumps(system) + b"}," if system else b"")
+    user_format = spec.chat_user_format
+    dumps = orjson.dumps
+
+    def line(fields: Mapping[str, str], completion, messages: list | None = None) -> bytes | None:
+        if messages or completion.__class__ is not tuple:
+            return None
+        chosen, rejected = completion
+        if chosen.__class__ is not str or rejected.__class__ is not str:
+            return None
+        if not chosen or chosen.isspace() or not rejected or rejected.isspace():
+            return None
+        user = render_text(user_format, fields)
+        if not user or user.isspace():
+            return None
+        return b"".join(
+            (opening, b'{"role":"user","content":', dumps(user), middle, dumps(chosen), rejected_key, dumps(rejected),
+             tail)
+        )  # fmt: skip
+
+    return line
 
 
 def stored_calls(text: str) -> tuple[str, list[dict]]:

@@ -18,7 +18,16 @@ from collections.abc import Mapping
 
 from annotate.rendering import TemplateSpec
 
-from ._pairs import prompt_and_sides, prompt_ok, prompt_problem, side_ok, side_problem, stored_calls, tool_side_problem
+from ._pairs import (
+    pair_lines,
+    prompt_and_sides,
+    prompt_ok,
+    prompt_problem,
+    side_ok,
+    side_problem,
+    stored_calls,
+    tool_side_problem,
+)
 from ._rules import chat_chars, keys_problem
 from ._tools import arguments_text, refuse_reasoning
 
@@ -56,6 +65,17 @@ def renderer(spec: TemplateSpec):
         return {"input": {"messages": prompt}, "preferred_output": chosen, "non_preferred_output": rejected}
 
     return record
+
+
+def line_renderer(spec: TemplateSpec):
+    """The JSON line of a plain pair without building the record (_pairs.pair_lines), or None for a tools task."""
+    return pair_lines(
+        spec,
+        head=b'{"input":{"messages":[',
+        middle=b'}]},"preferred_output":[{"role":"assistant","content":',
+        rejected_key=b'}],"non_preferred_output":[{"role":"assistant","content":',
+        tail=b"}]}",
+    )
 
 
 def _tool_renderer(spec: TemplateSpec):
