@@ -13,10 +13,11 @@ Bounded work, whatever the task holds: the export's thread only hands each row o
 a background thread takes them a batch of BATCH rows at a time: the stored hashes read as 64-bit integers in one
 step, each distinct field text of the batch folded and signed once (a shared context or a constant instruction costs
 one text a batch, not one a row), ASCII text folded with numpy, which runs without the GIL; so the check costs the
-export's own thread almost nothing. Held-out rows keep their hash and signature in memory (the held-out share of
-the task); train rows go to a scratch file (id, hash, signature: 81 bytes a row) read back a block at a time, so
-memory does not grow with the train split. Matching is by sorting: exact by one sorted array of held-out hashes and
-a binary search per train hash; near by a held-out band index (one sort per band), then per train block one binary
+export's own thread almost nothing. Both sides go to scratch files as they come (id, hash, signature: 81 bytes a
+train row, 82 a held-out one with its side), and matching reads them back a chunk of held-out rows (HELD_CHUNK) against
+a block of train rows at a time, with one byte of state per train row, so memory does not grow with the export.
+Matching is by sorting: exact by one sorted array of a chunk's hashes and
+a binary search per train hash; near by a chunk's band index (one sort per band), then per train block one binary
 search per band and at most WINDOW candidates per band and row, so the work is O(n log n) and never quadratic, even
 when thousands of prompts share a band; a train row's search ends at its first verified match (the report names one
 held-out twin per train example), so a task of look-alike prompts costs a few comparisons a row, not bands × WINDOW.
