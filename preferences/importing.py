@@ -162,7 +162,12 @@ def pair_record(raw: Any, drop: frozenset[str] = frozenset(), tools: ToolSet | N
         if type(found) is not list or len(found) != 2:
             problems.append((keys["candidates"], "expected an array of exactly two candidates"))
         else:
-            a, b = (side_of(c, f"{keys['candidates']}[{i}]", problems) for i, c in enumerate(found))
+            no_calls = (
+                "candidates to compare are text: tool calls are not compared yet"
+                if tools is not None
+                else "tool calls need a task of output format tools"
+            )
+            a, b = (side_of(c, f"{keys['candidates']}[{i}]", problems, None, no_calls) for i, c in enumerate(found))
             record.candidates = (a, b)
     else:
         pair = ("preferred_output", "non_preferred_output") if openai else ("chosen", "rejected")

@@ -22,10 +22,17 @@ def text_of(value: Any, where: str, problems: list) -> str:
     return value
 
 
-def side_of(value: Any, where: str, problems: list, tools: ToolSet | None = None) -> str:
+def side_of(
+    value: Any,
+    where: str,
+    problems: list,
+    tools: ToolSet | None = None,
+    no_calls: str = "tool calls need a task of output format tools",
+) -> str:
     """One side of a pair (or a candidate): text, or one assistant message (an object, or a list holding one). With
     `tools` (a tools task's pair), the message may call the task's functions; the side is then stored as a tool
-    completion (text alone too, so that every side of the task reads the same way)."""
+    completion (text alone too, so that every side of the task reads the same way). Without `tools`, a message
+    that calls is refused with `no_calls`."""
     if type(value) is list:
         if len(value) != 1:
             problems.append((where, f"expected one assistant message, got a list of {len(value)}"))
@@ -42,7 +49,7 @@ def side_of(value: Any, where: str, problems: list, tools: ToolSet | None = None
             return ""
         if "tool_calls" in value:
             if tools is None:
-                problems.append((f"{where}.tool_calls", "tool calls need a task of output format tools"))
+                problems.append((f"{where}.tool_calls", no_calls))
                 return ""
             count = len(problems)
             calls = read_calls(value["tool_calls"], f"{where}.tool_calls", tools, problems)

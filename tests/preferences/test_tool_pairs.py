@@ -185,3 +185,10 @@ def test_the_card_passes_the_tools_to_the_dpo_trainer(tool_task, lead, tmp_path)
     card = (services.export_dir(export) / "README.md").read_text()
     assert 'tools = json.loads(records.readline())["input"]["tools"]' in card
     assert 'DPOConfig(output_dir="out", tools=tools)' in card
+
+
+def test_candidates_with_tool_calls_are_refused_saying_they_are_compared_as_text(tool_task, tmp_path):
+    calling = {"role": "assistant", "tool_calls": [call("c1", "list_orders", {})]}
+    record = {"prompt": "My orders?", "candidates": ["Here they are.", calling]}
+    text = "\n".join(_refused(tool_task, tmp_path, [record]))
+    assert "candidates[1].tool_calls" in text and "candidates to compare are text" in text
