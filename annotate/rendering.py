@@ -180,22 +180,28 @@ def _compile(text: str) -> tuple:
     return tuple(compiled)
 
 
-def _join(parts: tuple, values: Mapping[str, str]) -> str:
-    return "".join(part if part.__class__ is str else (values.get(part[0]) or "") for part in parts)
-
-
 def render_text(text: str, values: Mapping[str, str]) -> str:
-    """Fill `text` with `values`; an optional section whose fields are all empty disappears."""
-    out = []
+    """Fill `text` with `values`; an optional section whose fields are all empty disappears. (Plain loops, no
+    generators: this runs once per exported record.)"""
+    out: list[str] = []
+    append = out.append
+    get = values.get
     for part in _compile(text):
         if part.__class__ is str:
-            out.append(part)
+            append(part)
         elif part.__class__ is tuple:
-            out.append(values.get(part[0]) or "")
-        else:  # an optional section
+            append(get(part[0]) or "")
+        else:  # an optional section: kept when one of its fields has more than whitespace (or it names none)
             inner, names = part
-            if not names or any((values.get(name) or "").strip() for name in names):
-                out.append(_join(inner, values))
+            for name in names:
+                value = get(name)
+                if value and not value.isspace():
+                    break
+            else:
+                if names:
+                    continue
+            for piece in inner:
+                append(piece if piece.__class__ is str else (get(piece[0]) or ""))
     return "".join(out)
 
 

@@ -10,6 +10,7 @@ TO STDOUT of the columns the export reads, in id order. trl-preference at both s
 """
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -73,7 +74,9 @@ def _load(conn, *, task_id: int, template_id: int, defaults: dict, n: int, seed:
                 "context": context,
                 "chosen": f"Answer {i}: hold the reset button for ten seconds. " + answers[i % 89],
                 "rejected": f"Answer {i}: no idea, try again later. " + answers[(i + 7) % 89],
-                "prompt_hash": f"{i:064x}",
+                # A real-looking hash: the export's contamination check reads its first 16 hex digits, and
+                # zero-padded counters there made every train pair an exact twin of every held-out one.
+                "prompt_hash": hashlib.sha256(b"prompt %d" % i).hexdigest(),
             }
             batch.append("\t".join(values[name] if name in values else fixed[name] for name in names))
             if len(batch) == LOAD_BATCH:

@@ -308,7 +308,7 @@ def _write_files(export: Export, folder: Path) -> Built:
     for template in task.templates.all():
         template.task = task  # effective_system_message reads the task's system prompt without a query
         spec = TemplateSpec.of(template)
-        templates[template.pk] = (template.version, spec, _renderer(spec, export_format, template.version))
+        templates[template.pk] = (template.version, spec, *_renderers(spec, export_format, template.version))
     max_record = limit("MAX_RENDERED_RECORD_BYTES")
     base = base_export(export)
     throttle = _throttle()
@@ -370,24 +370,31 @@ def _write_files(export: Export, folder: Path) -> Built:
             template = templates.get(template_id)
             if template is None:  # not one of the task's own templates: a data error, rare
                 version, spec = _foreign_template(template_id)
-                template = templates[template_id] = (version, spec, _renderer(spec, export_format, version))
-            version, spec, render = template
+                template = templates[template_id] = (version, spec, *_renderers(spec, export_format, version))
+            version, spec, render, fast = template
             try:
                 fields = {"instruction": instruction, "context": context, "input": input_}
-                # only chat formats carry prior turns
-                record = render(fields, completion, messages if chat else None, reasoning if asks_reasoning else None)
-                problem = None if record_ok(record) else record_explain(record)
+                # A preference pair's line straight from its texts (plainly valid, the same bytes), else the record
+                # rendered and checked the full way; only chat formats carry prior turns.
+                line = fast(fields, completion, messages) if fast is not None else None
+                if line is None:
+                    record = render(
+                        fields, completion, messages if chat else None, reasoning if asks_reasoning else None
+                    )
+                    problem = None if record_ok(record) else record_explain(record)
+                    if problem is None:
+                        line = dumps(record)
+                else:
+                    problem = None
             except TemplateError as exc:  # its template is over a limit
                 problem = str(exc)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:  # malformed prior chat turns
                 problem = f"cannot be rendered: {type(exc).__name__} {exc}"
-            if problem is None:
-                line = dumps(record)
-                if len(line) > max_record:  # the length of what is written anyway: no cost per record to speak of
-                    problem = (
-                        f"the record is {len(line):,} bytes, over the limit of {max_record:,} bytes "
-                        "(MAX_RENDERED_RECORD_BYTES)"
-                    )
+            if problem is None and len(line) > max_record:  # the length of what is written: no cost to speak of
+                problem = (
+                    f"the record is {len(line):,} bytes, over the limit of {max_record:,} bytes "
+                    "(MAX_RENDERED_RECORD_BYTES)"
+                )
             if problem is not None:
                 problem_count += 1
                 if len(problems) < MAX_PROBLEMS:
@@ -397,16 +404,18 @@ def _write_files(export: Export, folder: Path) -> Built:
                 split = SIDES[side]
                 writer = writers[split]
                 writer.lines.append(line)
-                found = codes.strip(",").split(",") if codes else []  # warnings, as the last check stored them
-                warned.update(found)
+                if codes:  # warnings, as the last check stored them
+                    found = codes.strip(",").split(",")
+                    warned.update(found)
+                    found_json = orjson.dumps(found).decode()
+                else:  # most records: nothing to count or encode
+                    found_json = "[]"
                 # An imported example's metadata (annotate.importing) as a fifth column, only when it has some.
                 if metadata and metadata != "{}":
                     kept = metadata if metadata.__class__ is str else orjson.dumps(metadata).decode()
-                    writer.entries.append(f'[{pk}, "{uuid}", "{content}", {orjson.dumps(found).decode()}, {kept}]')
-                elif codes:
-                    writer.entries.append(f'[{pk}, "{uuid}", "{content}", {orjson.dumps(found).decode()}]')
+                    writer.entries.append(f'[{pk}, "{uuid}", "{content}", {found_json}, {kept}]')
                 else:
-                    writer.entries.append(f'[{pk}, "{uuid}", "{content}", []]')
+                    writer.entries.append(f'[{pk}, "{uuid}", "{content}", {found_json}]')
                 if len(writer.lines) >= CHUNK:
                     writer.flush()
                 tally[split, kind, version] += 1
@@ -476,7 +485,7 @@ def _write_files(export: Export, folder: Path) -> Built:
         templates=built.templates,
         changes=built.changes,
         base_version=built.base_version,
-        specs={version: spec for version, spec, _ in templates.values()},
+        specs={version: spec for version, spec, *_ in templates.values()},
         contamination=report,
         preflight=built.preflight,
     )
@@ -514,6 +523,13 @@ def _sum_by(tally: Counter, split: str) -> dict[str, int]:
         if side == split:
             kinds[kind] += n
     return dict(sorted(kinds.items()))
+
+
+def _renderers(spec: TemplateSpec, export_format: str, version: int) -> tuple[Callable[..., dict], Callable | None]:
+    """_renderer, and the format's line renderer when it has one (preference formats) and the template is usable."""
+    lines = getattr(FORMATS[export_format], "line_renderer", None)
+    fast = lines(spec) if lines is not None and spec_limits_error(spec, export_format) is None else None
+    return _renderer(spec, export_format, version), fast
 
 
 def _renderer(spec: TemplateSpec, export_format: str, version: int) -> Callable[..., dict]:

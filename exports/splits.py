@@ -57,9 +57,10 @@ def splitter(seed: str, validation_ratio: float, test_ratio: float = 0.0) -> Cal
     return side
 
 
-def side_sql(seed: str, validation_ratio: float, test_ratio: float = 0.0) -> RawSQL:
-    """splitter as SQL, for PostgreSQL: the side code of each row (bytea compares bytewise, like Python bytes)."""
-    u = 'substring(sha256(convert_to(%s || "annotate_example"."uuid"::text, \'UTF8\')) from 1 for 8)'
+def side_sql(seed: str, validation_ratio: float, test_ratio: float = 0.0, table: str = "annotate_example") -> RawSQL:
+    """splitter as SQL, for PostgreSQL: the side code of each row of `table` (a model's table name, not user text),
+    by its uuid column (bytea compares bytewise, like Python bytes)."""
+    u = f'substring(sha256(convert_to(%s || "{table}"."uuid"::text, \'UTF8\')) from 1 for 8)'
     validation, held_out = _bounds(validation_ratio, test_ratio)
     prefix = f"{seed}:"
     if held_out == validation:  # no test split: one hash a row

@@ -94,11 +94,23 @@ def _preference_section(*, export: Export, splits: list[str]) -> str:
     folder = f"{export.task.slug}/v{export.version}"
     data_files = ", ".join(f'"{split}": "{folder}/{split}.jsonl"' for split in splits)
     evaluation = "validation" if "validation" in splits else None
+    # A tools task: TRL's DPO trainer applies the chat template with DPOConfig's tools, not a column of the file.
+    tools = export.task.output_format == "tools"
+    where = '["input"]["tools"]' if export.format == "openai-preference" else '["tools"]'
+    read_tools = (
+        f'import json\n\nwith open("{folder}/train.jsonl") as records:\n'
+        f"    tools = json.loads(records.readline()){where}\n"
+        "if isinstance(tools, str):  # JSON text when the task's tool sets do not fit one type\n"
+        "    tools = json.loads(tools)\n"
+        if tools
+        else ""
+    )
     trl = (
-        "from datasets import load_dataset\nfrom trl import DPOConfig, DPOTrainer\n\n"
+        read_tools + "from datasets import load_dataset\nfrom trl import DPOConfig, DPOTrainer\n\n"
         f'dataset = load_dataset("json", data_files={{{data_files}}})\n'
         + _DPO_MAP[export.format]
-        + 'trainer = DPOTrainer(\n    model="<model after SFT>",\n    args=DPOConfig(output_dir="out"),\n'
+        + 'trainer = DPOTrainer(\n    model="<model after SFT>",\n'
+        + f'    args=DPOConfig(output_dir="out"{", tools=tools" if tools else ""}),\n'
         '    train_dataset=dataset["train"],\n'
         + (f'    eval_dataset=dataset["{evaluation}"],\n' if evaluation else "")
         + ")\ntrainer.train()"

@@ -16,8 +16,10 @@ from annotate.models import Example, Role, Task
 from pairsmith import filestore
 from pairsmith.jobs import JobState
 from pairsmith.ratelimit import rate_limited
+from preferences.models import PreferencePair
 
 from . import preflight, retention, services
+from .formats import PAIR_FORMATS
 from .forms import ChangeFilterForm, ExportForm, TokenForm, TokenizerForm
 from .models import FILE_NAMES, ApiToken, Export, ExportChange, TaskTokenizer
 
@@ -135,12 +137,14 @@ def export_detail(request: HtmxHttpRequest, *, task: Task, version: int) -> Http
         rows = rows.filter(change=change)
     page = Paginator(rows, CHANGES_PER_PAGE).get_page(request.GET.get("page"))
     uuids = [row.example_uuid for row in page]
-    examples = {
-        example.uuid: example
-        for example in Example.objects.filter(task=task, uuid__in=uuids).only(
-            "uuid", "external_id", "instruction", "status"
+    pairs = export.format in PAIR_FORMATS  # the rows name preference pairs, not examples
+    if pairs:
+        found = PreferencePair.objects.filter(task=task, uuid__in=uuids).only(
+            "uuid", "external_id", "instruction", "reviewed"
         )
-    }
+    else:
+        found = Example.objects.filter(task=task, uuid__in=uuids).only("uuid", "external_id", "instruction", "status")
+    examples = {item.uuid: item for item in found}
     context = {
         "task": task,
         "export": export,
@@ -148,6 +152,7 @@ def export_detail(request: HtmxHttpRequest, *, task: Task, version: int) -> Http
         "page": page,
         "change": change,
         "change_rows": [(row, examples.get(row.example_uuid)) for row in page],
+        "pairs": pairs,
         "change_choices": ExportChange.Change.choices,
     }
     return render(request, "exports/detail.html", context)

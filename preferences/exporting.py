@@ -10,15 +10,15 @@ metadata column says where each pair came from (source, and the example of an ed
 """
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from itertools import islice
 
-import orjson
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Q, QuerySet, TextField, Value, When
+from django.db.models.functions import Cast, Concat
 
 from annotate.models import Example, Revision, Task
-from exports.splits import splitter
+from exports.splits import side_sql, splitter
 from models_loop.change import similarity
 
 from .models import PreferencePair, Source
@@ -132,23 +132,31 @@ def edit_pairs_sync(*, task: Task) -> int:
 
 
 COLUMNS = ("id", "uuid", "template_id", "instruction", "context", "input", "chosen", "rejected", "source", "messages",
-           "prompt_hash", "example__uuid")  # fmt: skip
+           "prompt_hash", "origin", "split_side")  # fmt: skip
 
 
-def _row(side, dumps=orjson.dumps):
-    """A database row -> the row in approved_rows' layout (side: uuid text -> split side)."""
+def _origin() -> Case:
+    """The manifest's metadata column of a pair, as JSON text made by the database (the bytes orjson.dumps gives
+    {"source": …, "example": <uuid>}): the source is one of Source's values and the example a UUID, so nothing needs
+    escaping, and the worker neither builds nor encodes a dict per pair."""
+    return Case(
+        When(example__isnull=True, then=Concat(Value('{"source":"'), "source", Value('"}'), output_field=TextField())),
+        default=Concat(
+            Value('{"source":"'),
+            "source",
+            Value('","example":"'),
+            Cast("example__uuid", TextField()),
+            Value('"}'),
+            output_field=TextField(),
+        ),
+        output_field=TextField(),
+    )
 
-    def convert(row: tuple) -> tuple:
-        pk, uid, template_id, instruction, context, input_, chosen, rejected, source, messages, key, example = row
-        uid = str(uid)
-        if messages.__class__ is str:  # jsonb as text, from PostgreSQL
-            messages = orjson.loads(messages) if messages != "[]" else None
-        origin = {"source": source, "example": str(example)} if example else {"source": source}
-        # None: a pair has no reasoning
-        return (pk, uid, template_id, instruction, context, input_, (chosen, rejected), source, messages or None, "",
-                dumps(origin).decode(), key, None, side(uid))  # fmt: skip
 
-    return convert
+def _layout(row: tuple) -> tuple:
+    """A row of COLUMNS -> approved_rows' layout; the only work left per pair in Python (one tuple)."""
+    return (row[0], row[1], row[2], row[3], row[4], row[5], (row[6], row[7]), row[8], row[9], "", row[11], row[10],
+            None, row[12])  # fmt: skip  # "": a pair has no warning codes; None: no reasoning
 
 
 @contextmanager
@@ -156,40 +164,58 @@ def pair_rows(export) -> Iterator[tuple[int, Iterator[list[tuple]]]]:
     """How many pairs the export writes, and their rows in id order, in batches, in approved_rows' layout: (id,
     uuid, template id, instruction, context, input, (chosen, rejected), source, prior turns, warning codes,
     metadata JSON, prompt hash, reasoning (None), side of the split). On PostgreSQL, as approved_rows reads examples:
-    one snapshot on a connection of its own (REPEATABLE READ, read only), a named cursor streaming the rows, UUIDs and
-    JSON as text, the next batch fetched by a thread while this one is written."""
+    the side of the split and the metadata computed by the database; one snapshot on a connection of its own
+    (REPEATABLE READ, read only), a named cursor streaming the rows, UUIDs and JSON as text, the next batch fetched
+    by a thread while this one is written (inside a transaction, the tests, on this thread and connection)."""
     filters = export.filters or {}
     if filters.get("pairs_from_edits") and edit_pairs_sync(task=export.task):
         from .checks import pair_checks_run
 
         pair_checks_run(task=export.task)  # on the worker already: the new pairs' checks before the list shows them
     pairs = exported_pairs(export.task, filters).order_by("id")
-    convert = _row(splitter(export.split_seed, export.validation_ratio, export.test_ratio))
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        rows = pairs.values_list(*COLUMNS).iterator(chunk_size=CHUNK)
-        yield pairs.count(), iter(lambda: [convert(row) for row in islice(rows, CHUNK)], [])
+    if connection.vendor != "postgresql":
+        side = splitter(export.split_seed, export.validation_ratio, export.test_ratio)
+        rows = pairs.annotate(origin=_origin()).values_list(*COLUMNS[:-1]).iterator(chunk_size=CHUNK)
+        yield (
+            pairs.count(),
+            iter(
+                lambda: [_layout((*row[:1], str(row[1]), *row[2:], side(str(row[1])))) for row in islice(rows, CHUNK)],
+                [],
+            ),
+        )
         return
     import psycopg
     from psycopg.types.string import TextLoader
 
     from exports.reading import read_ahead
 
-    sql, params = pairs.values_list(*COLUMNS).query.sql_with_params()
+    side = side_sql(export.split_seed, export.validation_ratio, export.test_ratio, table=PreferencePair._meta.db_table)
+    sql, params = pairs.annotate(origin=_origin(), split_side=side).values_list(*COLUMNS).query.sql_with_params()
     count_sql, count_params = pairs.order_by().values("id").query.sql_with_params()
-    reader = psycopg.connect(**connection.get_connection_params())
-    reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-    reader.read_only = True
+    if connection.in_atomic_block:  # the caller's transaction (the tests): another connection would not see it
+        connection.ensure_connection()
+        reader, own = connection.connection, False
+    else:
+        reader, own = psycopg.connect(**connection.get_connection_params()), True
+        reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        reader.read_only = True
     try:
-        with reader.transaction():
+        # In the caller's transaction no savepoint: rolling one back would undo the job's own writes (a cancel).
+        with reader.transaction() if own else nullcontext():
             total = reader.execute(f"SELECT count(*) FROM ({count_sql}) AS pairs", count_params).fetchone()[0]
             with reader.cursor(name=f"pairs_{export.pk}") as cursor:
                 cursor.adapters.register_loader("uuid", TextLoader)
                 cursor.adapters.register_loader("jsonb", TextLoader)
                 cursor.execute(sql, params)
-                batches = read_ahead(lambda: [convert(row) for row in cursor.fetchmany(CHUNK)])
+                fetch = lambda: [_layout(row) for row in cursor.fetchmany(CHUNK)]  # noqa: E731
+                if not own:
+                    yield total, iter(fetch, [])
+                    return
+                batches = read_ahead(fetch)
                 try:
                     yield total, batches
                 finally:
                     batches.close()
     finally:
-        reader.close()
+        if own:
+            reader.close()

@@ -12,6 +12,8 @@ class PairFilterForm(forms.Form):
     reviewed = forms.ChoiceField(
         label="Reviewed", choices=[("", "Any"), ("yes", "Reviewed"), ("no", "Waiting for review")], required=False
     )
+    # One pair, by its UUID: where an export's changes link a pair (pairs have no page of their own).
+    pair = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
     def values(self) -> dict:
         return {k: v for k, v in self.cleaned_data.items() if v} if self.is_valid() else {}

@@ -10,6 +10,13 @@ Shapes of a record (keys matched by name; `id` is the external id, unique among 
 - `candidates: [a, b]`: two unjudged completions (each text or one assistant message), for people to compare;
 - OpenAI's DPO shape: `{"input": {"messages": [...]}, "preferred_output": [message], "non_preferred_output": [...]}`.
 
+Tasks of output format `tools`: a side may be an assistant message with `tool_calls` (OpenAI's shape, `{"id", "type":
+"function", "function": {"name", "arguments": <JSON text>}}`, or TRL's, arguments as an object), checked against the
+task's tool set as a tool example's final turn is (a defined function, arguments valid against its parameters,
+distinct ids, no parallel calls unless the task allows them); a side is then stored as a tool completion
+(annotate/tools.completion_text). The record's own `tools` (top level, as trl-preference writes it, or in OpenAI's
+`input`) and `parallel_tool_calls` may only repeat the task's. Candidates to compare stay text.
+
 Pairs imported as approved count as reviewed (exported); imported as new or submitted, they wait for a reviewer.
 The same limits as every import apply (file size, records, record size, field size, storable text).
 """
@@ -27,17 +34,19 @@ from annotate.importing.checking import Progress, Reporter, _check_file, _check_
 from annotate.importing.common import ImportFailed, _shown, max_import_rows
 from annotate.importing.mapping import Mapping
 from annotate.importing.reading import _Fatal, _reader
-from annotate.importing.records import EXTERNAL_ID_MAX, _text_problem, _type_name
+from annotate.importing.records import EXTERNAL_ID_MAX, _type_name
 from annotate.models import AuditEvent, Example, Task
 from annotate.quality.text import fold, prompt_key
 from annotate.rendering import CHAT_ROLES
+from annotate.tools import ToolSet
 
 from .models import Comparison, PreferencePair, Source
+from .sides import side_of, text_of, tools_of_record
 
 # A record holding one of these keys makes the file a preference file.
 PAIR_KEYS = frozenset({"chosen", "rejected", "preferred_output", "non_preferred_output", "candidates"})
 PROMPT_KEYS = frozenset({"instruction", "prompt", "context", "input", "messages"})
-KNOWN_KEYS = PAIR_KEYS | PROMPT_KEYS | {"id", "external_id"}
+KNOWN_KEYS = PAIR_KEYS | PROMPT_KEYS | {"id", "external_id", "tools"}
 ROLES = frozenset(CHAT_ROLES)
 
 
@@ -57,38 +66,6 @@ class _Bad(Exception):
         self.problems = problems
 
 
-def _text(value: Any, where: str, problems: list) -> str:
-    if type(value) is not str:
-        problems.append((where, f"expected a string, got {_type_name(value)}"))
-        return ""
-    if problem := _text_problem(value):
-        problems.append((where, problem))
-        return ""
-    return value
-
-
-def _side(value: Any, where: str, problems: list) -> str:
-    """One side of a pair (or a candidate): text, or one assistant message (an object, or a list holding one)."""
-    if type(value) is list:
-        if len(value) != 1:
-            problems.append((where, f"expected one assistant message, got a list of {len(value)}"))
-            return ""
-        value, where = value[0], f"{where}[0]"
-    if type(value) is dict:
-        if value.get("role") != "assistant":
-            problems.append((f"{where}.role", 'expected "assistant"'))
-            return ""
-        extra = sorted(set(value) - {"role", "content"})
-        if extra:
-            problems.append((where, f"unsupported key {_shown(extra[0], 40)}: a side is text or role and content"))
-            return ""
-        value, where = value.get("content"), f"{where}.content"
-    text = _text(value, where, problems)
-    if type(value) is str and not value.strip():
-        problems.append((where, "empty: a side needs a completion"))
-    return text
-
-
 def _turns(value: Any, where: str, problems: list) -> tuple[str, list]:
     """(instruction, prior turns) of a prompt given as chat messages ending with the user's."""
     if type(value) is not list or not value:
@@ -105,7 +82,7 @@ def _turns(value: Any, where: str, problems: list) -> tuple[str, list]:
             shown = _shown(role, 50) if isinstance(role, str) else _type_name(role)
             problems.append((f"{at}.role", f'unknown role "{shown}"; use system, user or assistant'))
             return "", []
-        turns.append({"role": role, "content": _text(message.get("content"), f"{at}.content", problems)})
+        turns.append({"role": role, "content": text_of(message.get("content"), f"{at}.content", problems)})
     if turns[-1]["role"] != "user":
         problems.append((where, "the prompt's last message must be the user's"))
         return "", []
@@ -127,8 +104,9 @@ class PairRecord:
         return prompt_key((fold(self.instruction), fold(self.context), fold(self.input)), self.messages)
 
 
-def pair_record(raw: Any, drop: frozenset[str] = frozenset()) -> PairRecord:
-    """The pair (or candidates) of one raw record. Raise _Bad with every problem (field, message)."""
+def pair_record(raw: Any, drop: frozenset[str] = frozenset(), tools: ToolSet | None = None) -> PairRecord:
+    """The pair (or candidates) of one raw record; `tools`: the task's tool set, for a tools task. Raise _Bad with
+    every problem (field, message)."""
     if type(raw) is not dict:
         raise _Bad([(None, f"expected a JSON object {{…}}, got {_type_name(raw)}")])
     problems: list[tuple[str | None, str]] = []
@@ -149,13 +127,18 @@ def pair_record(raw: Any, drop: frozenset[str] = frozenset()) -> PairRecord:
         body = values.pop("input")
         if "messages" not in body:
             problems.append((f"{keys['input']}.messages", "missing: the input's chat messages"))
-        other = sorted(set(body) - {"messages"})
+        other = sorted(set(body) - {"messages", "tools", "parallel_tool_calls"})
         if other:
             problems.append((f"{keys['input']}.{_shown(other[0], 40)}", "not supported in a preference pair yet"))
+        if "tools" in body or "parallel_tool_calls" in body:
+            where = f"{keys['input']}.tools"
+            tools_of_record(body.get("tools"), body.get("parallel_tool_calls"), where, tools, problems)
         record.instruction, record.messages = _turns(body.get("messages"), f"{keys['input']}.messages", problems)
+    if "tools" in values:  # trl-preference writes the task's tools beside the pair
+        tools_of_record(values["tools"], None, keys["tools"], tools, problems)
     for name in ("instruction", "context", "input"):
         if name in values:
-            setattr(record, name, _text(values[name], keys[name], problems))
+            setattr(record, name, text_of(values[name], keys[name], problems))
     prompt = values.get("prompt")
     if prompt is not None:
         if "instruction" in values:
@@ -163,7 +146,7 @@ def pair_record(raw: Any, drop: frozenset[str] = frozenset()) -> PairRecord:
         elif type(prompt) is list:
             record.instruction, record.messages = _turns(prompt, keys["prompt"], problems)
         else:
-            record.instruction = _text(prompt, keys["prompt"], problems)
+            record.instruction = text_of(prompt, keys["prompt"], problems)
     if "messages" in values:
         if prompt is not None or openai or "instruction" in values:
             problems.append((keys["messages"], "give the prompt once: messages, prompt, instruction or input"))
@@ -179,7 +162,12 @@ def pair_record(raw: Any, drop: frozenset[str] = frozenset()) -> PairRecord:
         if type(found) is not list or len(found) != 2:
             problems.append((keys["candidates"], "expected an array of exactly two candidates"))
         else:
-            a, b = (_side(c, f"{keys['candidates']}[{i}]", problems) for i, c in enumerate(found))
+            no_calls = (
+                "candidates to compare are text: tool calls are not compared yet"
+                if tools is not None
+                else "tool calls need a task of output format tools"
+            )
+            a, b = (side_of(c, f"{keys['candidates']}[{i}]", problems, None, no_calls) for i, c in enumerate(found))
             record.candidates = (a, b)
     else:
         pair = ("preferred_output", "non_preferred_output") if openai else ("chosen", "rejected")
@@ -191,9 +179,9 @@ def pair_record(raw: Any, drop: frozenset[str] = frozenset()) -> PairRecord:
             if other:
                 problems.append((keys[other], f"does not belong with {' and '.join(pair)}"))
         if pair[0] in values:
-            record.chosen = _side(values[pair[0]], keys[pair[0]], problems)
+            record.chosen = side_of(values[pair[0]], keys[pair[0]], problems, tools)
         if pair[1] in values:
-            record.rejected = _side(values[pair[1]], keys[pair[1]], problems)
+            record.rejected = side_of(values[pair[1]], keys[pair[1]], problems, tools)
     external_id = values.get("external_id", values.get("id", ""))
     id_key = keys.get("external_id", keys.get("id", "id"))
     if type(external_id) is int:
@@ -203,14 +191,16 @@ def pair_record(raw: Any, drop: frozenset[str] = frozenset()) -> PairRecord:
     elif len(external_id.strip()) > EXTERNAL_ID_MAX:
         problems.append((id_key, f"longer than {EXTERNAL_ID_MAX} characters"))
     else:
-        record.external_id = _text(external_id.strip(), id_key, problems)
+        record.external_id = text_of(external_id.strip(), id_key, problems)
     record.id_key = id_key
     if problems:
         raise _Bad(problems)
     return record
 
 
-def _records(path: Path, file_format: str, drop: frozenset[str]) -> Iterator[tuple[int, Any, Any, PairRecord | None]]:
+def _records(
+    path: Path, file_format: str, drop: frozenset[str], tools: ToolSet | None = None
+) -> Iterator[tuple[int, Any, Any, PairRecord | None]]:
     reader = _reader(path, file_format)
     order = 0
     for loc, raw, problem in reader:
@@ -219,7 +209,7 @@ def _records(path: Path, file_format: str, drop: frozenset[str]) -> Iterator[tup
             yield order, reader, loc, [(None, problem)]
             continue
         try:
-            yield order, reader, loc, pair_record(raw, drop)
+            yield order, reader, loc, pair_record(raw, drop, tools)
         except _Bad as exc:
             yield order, reader, loc, exc.problems
 
@@ -274,7 +264,8 @@ def pairs_import(
                 batch_comparisons.clear()
 
             order = 0
-            for order, reader, loc, found in _records(path, file_format, drop):
+            tools = ToolSet.of(template)  # None unless a tools task
+            for order, reader, loc, found in _records(path, file_format, drop, tools):
                 if problems is None:
                     problems = _Problems(reader)
                 if order > max_rows:

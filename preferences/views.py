@@ -40,6 +40,8 @@ def pairs(request: HtmxHttpRequest, *, task: Task) -> HttpResponse:
         rows = rows.filter(source=values["source"])
     if values.get("reviewed"):
         rows = rows.filter(reviewed=values["reviewed"] == "yes")
+    if values.get("pair"):
+        rows = rows.filter(uuid=values["pair"])
     page = Paginator(rows.order_by("-id").only(
         "uuid", "external_id", "instruction", "chosen", "rejected", "source", "reviewed", "checks", "change"
     ), PER_PAGE).get_page(request.GET.get("page"))  # fmt: skip

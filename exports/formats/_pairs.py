@@ -9,24 +9,119 @@ placeholder as rejected.
 
 from collections.abc import Callable, Mapping
 
-from annotate.rendering import TemplateSpec
+import orjson
 
-from ._rules import chat_turns, turn_problem
+from annotate.rendering import TemplateSpec, render_text
+from annotate.tools import arguments_of, completion_parts
+
+from ._rules import chat_turns, text_ok, turn_problem
+from ._tools import calls_problem
 
 PREVIEW_REJECTED = "(the rejected completion)"
 
 
-def prompt_and_sides(spec: TemplateSpec) -> Callable[[Mapping[str, str], object, list | None], tuple]:
-    """(fields, (chosen, rejected) or a preview's completion, prior turns) -> (prompt turns, chosen, rejected)."""
+def prompt_and_sides(
+    spec: TemplateSpec, side: Callable[[str], dict] | None = None
+) -> Callable[[Mapping[str, str], object, list | None], tuple]:
+    """(fields, (chosen, rejected) or a preview's completion, prior turns) -> (prompt turns, chosen, rejected).
+
+    The turns of chat_turns without its assistant turn; a pair without prior turns (most of them) is rendered here
+    directly, without building the assistant turn only to drop it (this runs once a pair on an export). `side`
+    makes the assistant message of a stored side (a tools task's: its text and calls); by default, its text."""
     turns = chat_turns(spec)
+    system = spec.system_message
+    user_format = spec.chat_user_format
 
     def render(fields: Mapping[str, str], completion, messages: list | None = None) -> tuple:
         chosen, rejected = completion if completion.__class__ is tuple else (completion, PREVIEW_REJECTED)
-        prompt = turns(fields, "", messages)
-        prompt.pop()  # the assistant turn chat_turns ends with: the sides are the completions
+        if messages:
+            prompt = turns(fields, "", messages)
+            prompt.pop()  # the assistant turn chat_turns ends with: the sides are the completions
+        else:
+            prompt = [{"role": "system", "content": system}] if system else []
+            user = render_text(user_format, fields)
+            if user and not user.isspace():
+                prompt.append({"role": "user", "content": user})
+        if side is not None:
+            return prompt, [side(chosen)], [side(rejected)]
         return prompt, [{"role": "assistant", "content": chosen}], [{"role": "assistant", "content": rejected}]
 
     return render
+
+
+def pair_lines(spec: TemplateSpec, *, head: bytes, middle: bytes, rejected_key: bytes, tail: bytes):
+    """(fields, (chosen, rejected), prior turns) -> the JSON line of a pair without prior turns, built from the JSON
+    of its four texts: the bytes orjson.dumps gives the record the renderer makes (the same strings, keys in the same
+    order, no spaces), without building the record, checking it turn by turn and encoding it whole; this runs once a
+    pair on an export. None when the record would not be plainly valid (prior turns, a blank text or system prompt, a
+    user turn rendering empty) or the spec is a tools task's: the export then renders and checks it the full way,
+    which names the problem. `head` opens the record up to the prompt's turns, `middle` closes them and opens the
+    chosen side's content, `rejected_key` the rejected side's, `tail` closes the record."""
+    if spec.tools is not None:
+        return None
+    system = spec.system_message
+    if system and system.isspace():
+        return None
+    opening = head + (b'{"role":"system","content":' + orjson.dumps(system) + b"}," if system else b"")
+    user_format = spec.chat_user_format
+    dumps = orjson.dumps
+
+    def line(fields: Mapping[str, str], completion, messages: list | None = None) -> bytes | None:
+        if messages or completion.__class__ is not tuple:
+            return None
+        chosen, rejected = completion
+        if chosen.__class__ is not str or rejected.__class__ is not str:
+            return None
+        if not chosen or chosen.isspace() or not rejected or rejected.isspace():
+            return None
+        user = render_text(user_format, fields)
+        if not user or user.isspace():
+            return None
+        return b"".join(
+            (opening, b'{"role":"user","content":', dumps(user), middle, dumps(chosen), rejected_key, dumps(rejected),
+             tail)
+        )  # fmt: skip
+
+    return line
+
+
+def stored_calls(text: str) -> tuple[str, list[dict]]:
+    """(content, calls with their arguments as objects) of a tools task's side (annotate/tools.completion_text; a
+    plain text, from a comparison, is its content). A call without an id gets `call_<n>`, as tool_turns gives the
+    final turn of an example, so that records stay byte-identical."""
+    content, calls = completion_parts(text)
+    return content, [
+        {"id": call.get("id") or f"call_{n}", "name": call["name"], "arguments": arguments_of(call)}
+        for n, call in enumerate(calls, 1)
+    ]
+
+
+def tool_side_problem(name: str, side, *, style: str) -> str | None:
+    """Why a side of a tools task's pair breaks the rules, or None: one assistant message with text, calls or both;
+    `style` "openai": calls with distinct ids, arguments as JSON text, content only when there is text; "trl": calls
+    without ids, arguments as objects or JSON text, content always there (text or "")."""
+    if not isinstance(side, list) or len(side) != 1:
+        return f"{name} is not a list of exactly one message"
+    message = side[0]
+    if not isinstance(message, dict) or message.get("role") != "assistant":
+        return f"{name}: the message is not the assistant's"
+    if "tool_calls" not in message:
+        return side_problem(name, side)
+    allowed = {"role", "content", "tool_calls"}
+    if not set(message) <= allowed or (style == "trl" and "content" not in message):
+        return f"{name}: the message must have role, {'content and ' if style == 'trl' else ''}tool_calls only"
+    content = message.get("content", "")
+    if not isinstance(content, str) or (style == "openai" and "content" in message and not text_ok(content)):
+        return f"{name}: the content must be text" + (" (left out when there is none)" if style == "openai" else "")
+    problem = calls_problem(1, message["tool_calls"], arguments="string" if style == "openai" else "either")
+    if problem:
+        return f"{name}: {problem}"
+    ids = [call.get("id") for call in message["tool_calls"]]
+    if style == "openai" and (not all(text_ok(i) for i in ids) or len(set(ids)) != len(ids)):
+        return f"{name}: the calls need distinct ids"
+    if style == "trl" and any(i is not None for i in ids):
+        return f"{name}: TRL's calls carry no id"
+    return None
 
 
 def prompt_ok(prompt) -> bool:

@@ -186,3 +186,35 @@ def test_batch_signatures_equal_the_scans_signatures_of_the_folded_fields():
     assert ids.tolist() == list(range(600)) and sides.tolist() == [i % 3 for i in range(600)]
     unhashed = dict(zip(("instruction", "context", "input"), batch[7][3], strict=True))
     assert keys[1] == 1 and keys[7] == int(prompt_hash(unhashed, batch[7][4] or ())[:16], 16)
+
+
+def test_held_out_rows_matched_a_chunk_at_a_time_give_the_same_report(tmp_path, monkeypatch):
+    """Held-out rows wait in a scratch file and are matched a chunk at a time, so memory stays flat however large the
+    export: a train row found near in one chunk and exact in a later one counts as exact, as in one pass; nothing
+    is counted twice."""
+    import exports.contamination as module
+
+    words = "the parcel was shipped on monday and should arrive soon please check the tracking page"
+
+    def run(chunk: int, folder) -> dict:
+        monkeypatch.setattr(module, "HELD_CHUNK", chunk)
+        check = Contamination(folder / ".signatures")
+        for pk in range(1, 401):
+            side = (1, 2, 0, 0, 0)[pk % 5]
+            key = f"{(pk % 37 if pk % 4 == 0 else 1000 + pk) + 1:016x}" * 4  # some prompts repeat exactly
+            text = f"{words} {pk % 11}" if pk % 3 else f"question {pk} alone"  # and nearly
+            check.add(pk, side, key, (text, "", ""), None)
+        report = check.finish()
+        assert not list(folder.glob(".signatures*"))
+        return report
+
+    (tmp_path / "one").mkdir()
+    (tmp_path / "many").mkdir()
+    whole, chunked = run(10_000, tmp_path / "one"), run(7, tmp_path / "many")
+    assert whole["exact"] > 0 and whole["near"] > 0
+    assert whole["exact"] + whole["near"] <= whole["train"]
+    assert (chunked["exact"], chunked["near"], chunked["held_out"], chunked["train"]) == (
+        whole["exact"], whole["near"], whole["held_out"], whole["train"]
+    )  # fmt: skip
+    exact_pairs = [(p["train"], p["kind"]) for p in whole["pairs"] if p["kind"] == "exact"]
+    assert exact_pairs == [(p["train"], p["kind"]) for p in chunked["pairs"] if p["kind"] == "exact"]

@@ -143,3 +143,28 @@ def test_a_reviewers_edit_becomes_an_exported_pair(page, screenshot, task, annot
     expect(row).to_contain_text("Reviewer's edit")
     expect(row).to_contain_text("Restart it.")
     screenshot("pairs-from-edit")
+
+
+def test_the_changes_of_a_pair_export_lead_to_the_pair(page, screenshot, task, lead, inline_celery, tmp_path):
+    from annotate.importing import examples_import
+    from tests.exports.conftest import build
+
+    from .test_export import trl
+    from .test_import import jsonl
+
+    examples_import(task=task, path=jsonl(tmp_path, [trl(i) for i in range(3)]), file_format="jsonl",
+                    status="approved")  # fmt: skip
+    build(task, export_format="trl-preference", user=lead, validation_ratio=0)
+    changed = PreferencePair.objects.order_by("id").first()
+    changed.chosen, changed.external_id = "A better answer.", "parcel-1"
+    changed.save()
+    build(task, export_format="trl-preference", user=lead, validation_ratio=0)
+    login(page, lead.username)
+    page.goto(f"/tasks/{task.slug}/exports/v2/")
+    expect(page.get_by_role("columnheader", name="Pair")).to_be_visible()
+    screenshot("changes")
+    page.get_by_role("link", name="parcel-1").click()
+    page.wait_for_url(re.compile(rf"/pairs/\?pair={changed.uuid}$"))
+    expect(page.locator("tr[data-pair]")).to_have_count(1)
+    expect(page.get_by_test_id("one-pair")).to_be_visible()
+    screenshot("one-pair")

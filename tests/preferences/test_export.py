@@ -4,6 +4,8 @@ the manifest's sources, the changes between versions, pairs from reviewers' edit
 import orjson
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
+from pytest_django.asserts import assertContains, assertNotContains
 
 from annotate.importing import examples_import
 from annotate.models import Example, Revision
@@ -101,6 +103,29 @@ def test_changes_between_versions(task, lead, tmp_path):
     assert {k: v for k, v in second.changes.items() if v} == {"added": 1, "removed": 1, "changed": 1, "unchanged": 3}
 
 
+def test_changes_page_links_pairs_to_the_pairs_list_not_to_examples(client, task, lead, tmp_path):
+    examples_import(task=task, path=jsonl(tmp_path, [trl(i) for i in range(3)]), file_format="jsonl",
+                    status="approved")  # fmt: skip
+    build(task, export_format="trl-preference", user=lead, validation_ratio=0)
+    changed = PreferencePair.objects.order_by("id").first()
+    changed.chosen, changed.external_id = "A better answer.", "pair_<1>"
+    changed.save()
+    build(task, export_format="trl-preference", user=lead, validation_ratio=0)
+    client.force_login(lead)
+    page = client.get(reverse("exports:detail", args=[task.slug, 2]), {"change": "changed"})
+    link = reverse("preferences:pairs", args=[task.slug]) + f"?pair={changed.uuid}"
+    assertContains(page, f'<a href="{link}" title="{changed.uuid}">pair_&lt;1&gt;</a>', html=True)
+    assertContains(page, "<th>Pair</th>", html=True)
+    assertNotContains(page, reverse("reviews:example", args=[task.slug, changed.uuid]))
+    assertNotContains(page, "deleted")
+    # The link shows that pair alone.
+    one = client.get(link)
+    assertContains(one, f'data-pair="{changed.uuid}"')
+    assert one.content.decode().count("data-pair=") == 1
+    assertContains(one, 'data-testid="one-pair"')
+    assert client.get(reverse("preferences:pairs", args=[task.slug]), {"pair": "not-a-uuid"}).status_code == 200
+
+
 def _edited(task, reviewer, i: int, submitted: str, approved: str) -> Example:
     example = Example.objects.create(
         task=task, template=task.current_template, instruction=f"Question {i}?", completion=approved,
@@ -181,3 +206,39 @@ def test_outside_a_transaction_the_worker_reads_its_own_snapshot(task, lead, tmp
     folder = services.export_dir(export)
     written = read_lines(folder / "train.jsonl") + read_lines(folder / "validation.jsonl")
     assert sorted(map(orjson.dumps, written)) == sorted(map(orjson.dumps, records))
+
+
+@pytest.mark.parametrize("export_format", ["trl-preference", "openai-preference"])
+@pytest.mark.parametrize("system", ["", "You are the parcel bot ✓", "  "])
+def test_a_pairs_line_from_its_texts_is_the_rendered_records_json(export_format, system):
+    """The export writes a plain pair's line straight from its texts (line_renderer): the same bytes as the record
+    the renderer makes, encoded whole, for any text; None where the record would not be plainly valid, so that the
+    full path names the problem."""
+    from annotate.rendering import TemplateSpec, record_renderer
+    from exports.formats import FORMATS
+
+    module = FORMATS[export_format]
+    spec = TemplateSpec(
+        prompt_format="{instruction}",
+        chat_user_format="[[Context:\n{context}\n\n]]Q: {instruction}",
+        alpaca_input_format="{input}",
+        system_message=system,
+    )
+    render, line = record_renderer(spec, export_format), module.line_renderer(spec)
+    if system.isspace():  # a blank system prompt: no line from texts; the full path names the problem
+        assert line is None
+        fields = {"instruction": "Where?", "context": "", "input": ""}
+        assert not module.record_ok(render(fields, ("Here.", "No."), None, None))
+        return
+    texts = ['quotes " and \\ backslash', "tab\tnew\nline \x00\x1f\x7f", "emoji 🚚 and 東京", "\u2028 sep", "  ", ""]
+    for instruction in texts:
+        for context in ("", "Shared context ü"):
+            for chosen, rejected in ((texts[0], texts[2]), (texts[1], "  "), (texts[3], texts[1])):
+                fields = {"instruction": instruction, "context": context, "input": ""}
+                record = render(fields, (chosen, rejected), None, None)
+                fast = line(fields, (chosen, rejected), None)
+                if module.record_ok(record):
+                    assert fast == orjson.dumps(record)
+                else:
+                    assert fast is None and record_problem(export_format, record)
+                assert line(fields, (chosen, rejected), [{"role": "user", "content": "Earlier"}]) is None
