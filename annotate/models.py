@@ -303,6 +303,9 @@ class Example(models.Model):
     source = models.CharField(max_length=8, choices=Source, default=Source.IMPORTED)
     external_id = models.CharField(max_length=200, blank=True)
     prompt_hash = models.CharField(max_length=64, blank=True)  # read by the task-wide scan, never looked up alone
+    # The prompt's MinHash signature (annotate.quality.prompt_signature), written with the prompt hash: 64 bytes, or
+    # empty for a prompt too short to sign; NULL for rows stored before it existed (the export signs those itself).
+    prompt_signature = models.BinaryField(null=True, blank=True, editable=False)
     status = models.CharField(max_length=10, choices=Status, default=Status.NEW)
     version = models.PositiveIntegerField(default=1, help_text="Optimistic lock: bumped by every save.")
     author = models.ForeignKey(

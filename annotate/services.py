@@ -17,6 +17,7 @@ from . import limits, revisions
 from .audit import Action, audit_record
 from .models import Example, Kind, Membership, OutputFormat, PromptTemplate, Revision, Role, Skip, Task, Transition
 from .quality.leaks import PRESET_INPUT_REUSE
+from .quality.prompt_signature import prompt_signature
 from .rendering import PRESETS, PROMPT_FIELDS, TEMPLATE_TEXTS, template_limits_error
 from .revisions import Standing
 from .tools import tools_text, toolset_problems
@@ -254,6 +255,7 @@ def example_create(
         external_id=external_id,
         author=author,
         prompt_hash=prompt_hash(fields, messages or ()),
+        prompt_signature=prompt_signature(fields, messages or ()),
         submitted_at=timezone.now() if status == Example.Status.SUBMITTED else None,
         **{name: fields.get(name, "") or "" for name in PROMPT_FIELDS},
     )
@@ -570,6 +572,7 @@ def _store(
     if fields or messages is not None:
         merged = {name: values.get(name, getattr(current, name)) for name in ("instruction", "context", "input")}
         values["prompt_hash"] = prompt_hash(merged, values.get("messages", current.messages))
+        values["prompt_signature"] = prompt_signature(merged, values.get("messages", current.messages))
     from .scans import example_warnings  # the checks import services' siblings; imported here to avoid a cycle
 
     previous_status = current.status

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from annotate.quality import prompt_signature
 from annotate.quality.text import fold, prompt_key
 from benchmarks.common import peak_rss, run_watched
 
@@ -94,18 +95,28 @@ def _load(conn, *, task_id: int, template_id: int, defaults: dict, n: int, start
         "created_at": now,
         "updated_at": now,
     }
-    varying = ("uuid", "instruction", "context", "completion", "kind", "prompt_hash")
+    varying = ("uuid", "instruction", "context", "completion", "kind", "prompt_hash", "prompt_signature")
     names = list(fixed) + [name for name in varying if name not in fixed]
     context = _filler(1, 480)
     folded_context = fold(context)
     questions = [_filler(i, 60) for i in range(97)]
     answers = [_filler(i + 3, 300) for i in range(89)]
     rng = random.Random(start)
+
+    def write(copy, batch: list[dict]) -> None:
+        # the prompt signatures an import stores with each example (annotate.quality.prompt_signature), a batch at once
+        signatures = prompt_signature.stored([((row["instruction"], context, ""), None) for row in batch])
+        for values, signature in zip(batch, signatures, strict=True):
+            values["prompt_signature"] = f"\\\\x{signature.hex()}"
+        lines = ("\t".join(row[name] if name in row else fixed[name] for name in names) for row in batch)
+        copy.write("".join(line + "\n" for line in lines))
+        batch.clear()
+
     with conn.cursor() as cursor, cursor.copy(f"COPY annotate_example ({', '.join(names)}) FROM STDIN") as copy:
         batch = []
         for i in range(start, start + n):
             instruction = f"Customer {i} asks: why does my thermostat blink amber after the update? {questions[i % 97]}"
-            values = {
+            batch.append({
                 "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                 "instruction": instruction,
                 # the hash the app stores for every example (annotate.services.prompt_hash), as an import stores it
@@ -113,13 +124,11 @@ def _load(conn, *, task_id: int, template_id: int, defaults: dict, n: int, start
                 "context": context,
                 "completion": f"Answer {i}: hold the reset button for ten seconds. " + answers[i % 89],
                 "kind": KINDS[i % len(KINDS)],
-            }
-            batch.append("\t".join(values[name] if name in values else fixed[name] for name in names))
+            })  # fmt: skip
             if len(batch) == LOAD_BATCH:
-                copy.write("\n".join(batch) + "\n")
-                batch.clear()
+                write(copy, batch)
         if batch:
-            copy.write("\n".join(batch) + "\n")
+            write(copy, batch)
 
 
 def _copy_rate(conn, *, task_id: int) -> tuple[float, int]:

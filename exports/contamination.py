@@ -9,19 +9,19 @@ check reuses the task-wide quality scan's notion of "the same prompt" and "nearl
   minimums, 16 bands of 4) of prompts of at least NEAR_DUP_MIN_WORDS words, and an estimated similarity of at least
   NEAR_DUP_THRESHOLD; a train example that is an exact duplicate is reported as exact only.
 
-Bounded work, whatever the task holds: the export's thread only hands each row over (a reference to its texts), and
-a background thread takes them a batch of BATCH rows at a time: the stored hashes read as 64-bit integers in one
-step, each distinct field text of the batch folded and signed once (a shared context or a constant instruction costs
-one text a batch, not one a row), ASCII text folded with numpy, which runs without the GIL; so the check costs the
-export's own thread almost nothing. Both sides go to scratch files as they come (id, hash, signature: 81 bytes a
-train row, 82 a held-out one with its side), and matching reads them back a chunk of held-out rows (HELD_CHUNK) against
-a block of train rows at a time, with one byte of state per train row, so memory does not grow with the export.
-Matching is by sorting: exact by one sorted array of a chunk's hashes and
-a binary search per train hash; near by a chunk's band index (one sort per band), then per train block one binary
-search per band and at most WINDOW candidates per band and row, so the work is O(n log n) and never quadratic, even
-when thousands of prompts share a band; a train row's search ends at its first verified match (the report names one
-held-out twin per train example), so a task of look-alike prompts costs a few comparisons a row, not bands × WINDOW.
-Only the first MAX_REPORTED pairs are kept (the counts cover all).
+Bounded work, whatever the task holds: the export's thread only hands each row over (a reference to its texts), and a
+background thread takes them a batch of BATCH rows at a time: the stored hashes read as 64-bit integers in one step, and
+the stored signatures (Example.prompt_signature, written with the example) as one array; a row without one is signed
+there (annotate.quality.prompt_signature: each distinct field text of the batch folded and signed once, ASCII text with
+numpy, which runs without the GIL); so the check costs the export's own thread almost nothing. Both sides go to scratch
+files as they come (id, hash, signature: 81 bytes a train row, 82 a held-out one with its side), and matching reads them
+back a chunk of held-out rows (HELD_CHUNK) against a block of train rows at a time, with one byte of state per train
+row, so memory does not grow with the export. Matching is by sorting: exact by one sorted array of a chunk's hashes and
+a binary search per train hash; near by a chunk's band index (one sort per band), then per train block one binary search
+per band and at most WINDOW candidates per band and row, so the work is O(n log n) and never quadratic, even when
+thousands of prompts share a band; a train row's search ends at its first verified match (the report names one held-out
+twin per train example), so a task of look-alike prompts costs a few comparisons a row, not bands × WINDOW. Only the
+first MAX_REPORTED pairs are kept (the counts cover all).
 """
 
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from annotate.quality import near_duplicates
+from annotate.quality import near_duplicates, prompt_signature
+from annotate.quality.prompt_signature import SIZE
 from annotate.quality.text import fold, prompt_key
 
 MAX_REPORTED = 20  # pairs named in the manifest, on the row and on the page
@@ -50,7 +51,6 @@ HELD_ROW = np.dtype(
 # out, nearly all near twins), the matching's CPU and its memory on top of the rest: 65,536 a chunk, 2.4 s and
 # +31 MB; 32,768, 2.7 s and +21 MB; 16,384, 4.0 s and +15 MB.
 HELD_CHUNK = 32_768
-FIELDS = 4  # instruction, context, input, prior turns: the scan's field numbers
 
 
 class Contamination:
@@ -71,11 +71,14 @@ class Contamination:
         self._held_file = None
         self.compared = 0  # candidate pairs verified: at most bands × WINDOW a train row and held-out chunk
 
-    def add(self, pk: int, side: int, stored_hash: str, fields: tuple[str, str, str], turns) -> None:
-        """One exported example: its id, side (0 train, 1 validation, 2 test), stored prompt hash, prompt fields
-        and prior turns (a list of {"role", "content"}, or None). Only kept here: the export's own thread does
-        nothing more per row; a batch is folded, hashed and signed on the background thread."""
-        self._batch.append((pk, side, stored_hash, fields, turns))
+    def add(
+        self, pk: int, side: int, stored_hash: str, fields: tuple[str, str, str], turns, signature: bytes | None = None
+    ) -> None:
+        """One exported example: its id, side (0 train, 1 validation, 2 test), stored prompt hash, prompt fields,
+        prior turns (a list of {"role", "content"}, or None) and stored signature (None: not stored). Only kept
+        here: the export's own thread does nothing more per row; a batch is read (or folded and signed, for rows
+        without a stored signature) on the background thread."""
+        self._batch.append((pk, side, stored_hash, fields, turns, signature))
         if len(self._batch) >= BATCH:
             self._submit()
 
@@ -261,8 +264,9 @@ def _prepare(batch: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     """On the background thread, for a batch of rows as given to Contamination.add: (ids, sides, 64-bit prompt
     hashes, which rows are signed (at least NEAR_DUP_MIN_WORDS folded words), their signatures).
 
-    Signatures are near_duplicates.signatures of the folded fields; each distinct field text of the batch is folded
-    and signed once (a shared context, a constant instruction), with numpy for ASCII text."""
+    A row's stored signature (Example.prompt_signature: 64 bytes, or empty when the prompt is too short to sign) is
+    read as it is; a row without one (stored before the column existed, or a preference pair) is signed here, as the
+    example's save would have (annotate.quality.prompt_signature)."""
     n = len(batch)
     ids = np.fromiter((row[0] for row in batch), dtype=np.int64, count=n)
     sides = np.fromiter((row[1] for row in batch), dtype=np.int8, count=n)
@@ -272,33 +276,27 @@ def _prepare(batch: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         fields, turns = batch[i][3], batch[i][4]
         hashes[i] = prompt_key([fold(text or "") for text in fields], turns or ())
     keys = np.frombuffer(bytes.fromhex("".join(stored[:16] for stored in hashes)), dtype=">u8").astype(np.uint64)
-    contributions = []
-    segment = np.empty((n, FIELDS), dtype=np.int64)  # each row's text per field, numbered across fields
-    words = np.zeros(n, dtype=np.int64)
-    offset = 0
-    for field in range(FIELDS):
-        if field < 3:
-            texts = [row[3][field] or "" for row in batch]
-        else:  # prior turns: their contents folded and joined (already folded: ASCII or not, folding again keeps it)
-            texts = [
-                b" ".join(fold(str(turn.get("content") or "")) for turn in row[4]).decode() if row[4] else ""
-                for row in batch
-            ]
-        distinct: dict[str, int] = {}
-        numbers = [distinct.setdefault(text, len(distinct)) for text in texts]
-        minimums, counted = near_duplicates.text_minimums(list(distinct))
-        local = np.fromiter(numbers, dtype=np.int64, count=n)
-        segment[:, field] = local + offset
-        words += counted[local]
-        contributions.append(near_duplicates.contribution(minimums, field))
-        offset += len(distinct)
-    signed = words >= near_duplicates.NEAR_DUP_MIN_WORDS
-    table = np.concatenate(contributions)  # a text without words has zero minimums: it adds nothing, as if absent
-    rows = segment[signed]
-    combined = table[rows[:, 0]]
-    for field in range(1, FIELDS):
-        combined ^= table[rows[:, field]]
-    return ids, sides, keys, signed, near_duplicates.combine(combined)
+    known = [row[5] for row in batch]
+    if all(found.__class__ is bytes and len(found) == SIZE for found in known):  # the common case: all stored
+        signed = np.ones(n, dtype=bool)
+        return ids, sides, keys, signed, np.frombuffer(b"".join(known), dtype=np.uint8).reshape(n, SIZE)
+    full = np.zeros((n, SIZE), dtype=np.uint8)
+    signed = np.zeros(n, dtype=bool)
+    todo = []
+    for row, found in enumerate(known):
+        if found is not None and found.__class__ is not bytes:
+            found = bytes(found)  # a memoryview, from Django's connection
+        if found is None or len(found) not in (0, SIZE):
+            todo.append(row)
+        elif found:
+            signed[row] = True
+            full[row] = np.frombuffer(found, dtype=np.uint8)
+    if todo:
+        rows = np.asarray(todo, dtype=np.int64)
+        computed, signature = prompt_signature.signatures([(batch[row][3], batch[row][4]) for row in todo])
+        signed[rows[computed]] = True
+        full[rows[computed]] = signature
+    return ids, sides, keys, signed, full[signed]
 
 
 def contamination_summary(report: dict) -> str:

@@ -31,8 +31,8 @@ def approved(task: Task, kinds: list[str]):
 def approved_rows(export: Export) -> Iterator[tuple[int, Iterator[list[tuple]]]]:
     """How many approved examples there are, and their rows in id order, in batches, streamed through a server-side
     cursor: (id, uuid as text, template id, instruction, context, input, completion, kind, prior messages, the
-    stored warning codes (",leak,short,"), the stored prompt hash, the reasoning, and its side of the split (0 train,
-    1 validation, 2 test: splits.SIDES).
+    stored warning codes (",leak,short,"), the stored prompt hash, the reasoning, the stored prompt signature (bytes,
+    or None), and its side of the split (0 train, 1 validation, 2 test: splits.SIDES).
 
     On PostgreSQL a worker reads on a connection of its own, in one REPEATABLE READ, read-only transaction, with a
     named (server-side) cursor: the count and the rows come from one snapshot; the cursor streams (Django's
@@ -51,7 +51,7 @@ def approved_rows(export: Export) -> Iterator[tuple[int, Iterator[list[tuple]]]]
         return
     columns = [
         "id", "uuid", "template_id", "instruction", "context", "input", "completion", "kind", "messages",
-        "warning_codes", "metadata", "prompt_hash", "reasoning",
+        "warning_codes", "metadata", "prompt_hash", "reasoning", "prompt_signature",
     ]  # fmt: skip
     examples = approved(export.task, export.filters.get("kinds") or list(Kind.values)).order_by("id")
     if connection.vendor != "postgresql":

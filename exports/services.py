@@ -363,6 +363,7 @@ def _write_files(export: Export, folder: Path) -> Built:
             metadata,
             stored_hash,
             reasoning,
+            signature,
             side,
         ) in rows:
             if messages.__class__ is str:  # jsonb as text, from PostgreSQL
@@ -422,7 +423,7 @@ def _write_files(export: Export, folder: Path) -> Built:
                 if diff is not None:
                     diff.feed(pk, uuid, content, split)
                 if contamination is not None:
-                    contamination.add(pk, side, stored_hash, (instruction, context, input_), messages)
+                    contamination.add(pk, side, stored_hash, (instruction, context, input_), messages, signature)
                 if preflight is not None:
                     preflight.add(pk, uuid, split, spec, fields, completion, messages)
             done += 1

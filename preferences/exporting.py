@@ -156,17 +156,18 @@ def _origin() -> Case:
 def _layout(row: tuple) -> tuple:
     """A row of COLUMNS -> approved_rows' layout; the only work left per pair in Python (one tuple)."""
     return (row[0], row[1], row[2], row[3], row[4], row[5], (row[6], row[7]), row[8], row[9], "", row[11], row[10],
-            None, row[12])  # fmt: skip  # "": a pair has no warning codes; None: no reasoning
+            None, None, row[12])  # fmt: skip  # "": no warning codes; None: no reasoning, no stored prompt signature
 
 
 @contextmanager
 def pair_rows(export) -> Iterator[tuple[int, Iterator[list[tuple]]]]:
-    """How many pairs the export writes, and their rows in id order, in batches, in approved_rows' layout: (id,
-    uuid, template id, instruction, context, input, (chosen, rejected), source, prior turns, warning codes,
-    metadata JSON, prompt hash, reasoning (None), side of the split). On PostgreSQL, as approved_rows reads examples:
-    the side of the split and the metadata computed by the database; one snapshot on a connection of its own
-    (REPEATABLE READ, read only), a named cursor streaming the rows, UUIDs and JSON as text, the next batch fetched
-    by a thread while this one is written (inside a transaction, the tests, on this thread and connection)."""
+    """How many pairs the export writes, and their rows in id order, in batches, in approved_rows' layout: (id, uuid,
+    template id, instruction, context, input, (chosen, rejected), source, prior turns, warning codes, metadata JSON,
+    prompt hash, reasoning (None), prompt signature (None: the check signs it), side of the split). On PostgreSQL, as
+    approved_rows reads examples: the side of the split and the metadata computed by the database; one snapshot on a
+    connection of its own (REPEATABLE READ, read only), a named cursor streaming the rows, UUIDs and JSON as text, the
+    next batch fetched by a thread while this one is written (inside a transaction, the tests, on this thread and
+    connection)."""
     filters = export.filters or {}
     if filters.get("pairs_from_edits") and edit_pairs_sync(task=export.task):
         from .checks import pair_checks_run

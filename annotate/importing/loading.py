@@ -18,6 +18,7 @@ from django.utils import timezone
 from .. import quality
 from ..audit import audit_record
 from ..models import AuditEvent, Example, PromptTemplate, Revision, Task, Transition
+from ..quality import prompt_signature
 from ..quality.text import fold, prompt_key
 from ..rendering import required_fields
 from ..scans import findings_of, warning_fields
@@ -188,6 +189,7 @@ class _OrmLoader(_Loader):
 
     def write(self, batch: list[Record]) -> None:
         derived = [self.derived(r) for r in batch]
+        signatures = prompt_signature.stored([((r.instruction, r.context, r.input), r.messages) for r in batch])
         examples = Example.objects.bulk_create(
             [
                 Example(
@@ -204,11 +206,12 @@ class _OrmLoader(_Loader):
                     metadata=orjson.loads(r.metadata) if r.metadata else {},
                     external_id=r.external_id,
                     prompt_hash=key,
+                    prompt_signature=signature,
                     status=self.status,
                     **self.entered_review,
                     **warned,
                 )
-                for r, (key, warned) in zip(batch, derived, strict=True)
+                for r, (key, warned), signature in zip(batch, derived, signatures, strict=True)
             ]
         )
         Revision.objects.bulk_create(
@@ -306,9 +309,9 @@ class _CopyLoader(_Loader):
     """
 
     EXAMPLE = ("id", "task_id", "template_id", "uuid", "instruction", "context", "input", "messages", "completion",
-               "kind", "source", "external_id", "prompt_hash", "warnings", "warning_codes", "risk", "status", "version",
-               "author_id", "claimed_by_id", "claim_expires_at", "created_at", "updated_at", "metadata",
-               "reasoning")  # fmt: skip
+               "kind", "source", "external_id", "prompt_hash", "prompt_signature", "warnings", "warning_codes", "risk",
+               "status", "version", "author_id", "claimed_by_id", "claim_expires_at", "created_at", "updated_at",
+               "metadata", "reasoning")  # fmt: skip
     REVISION = ("example_id", "text", "kind", "author_id", "reason", "example_version", "created_at", "reasoning")
     TRANSITION = ("example_id", "from_status", "to_status", "actor_id", "note", "created_at")
     QUEUED_BATCHES = 2  # formatted batches waiting: bounds the memory of the pipeline
@@ -429,7 +432,9 @@ class _CopyLoader(_Loader):
         head = f"\t{self.task.pk}\t{self.template_id}\t"
         examples, revisions, transitions = [], [], []
         moved = self.status != NEW  # a transition only when the status moves (submitted, approved)
-        for pk, uid, r in zip(ids, _uuid4s(len(batch)), batch, strict=True):
+        # The prompts' signatures, a batch at a time (numpy), as bytea in COPY text: \\x and hex, or empty.
+        signatures = prompt_signature.stored([((r.instruction, r.context, r.input), r.messages) for r in batch])
+        for pk, uid, r, signature in zip(ids, _uuid4s(len(batch)), batch, signatures, strict=True):
             completion = _escaped(r.completion)
             messages = _escaped(orjson.dumps(r.messages).decode()) if r.messages else "[]"
             key, found = self.derived(r)
@@ -447,7 +452,7 @@ class _CopyLoader(_Loader):
             examples.append(
                 f"{pk}{head}{uid}\t{_escaped(r.instruction)}\t{_escaped(r.context)}\t"
                 f"{_escaped(r.input)}\t{messages}\t{completion}\t{r.kind}\t{IMPORTED}\t"
-                f"{_escaped(r.external_id)}\t{key}\t{warned}{tail}"
+                f"{_escaped(r.external_id)}\t{key}\t\\\\x{signature.hex()}\t{warned}{tail}"
             )
             if completion:
                 revisions.append(f"{pk}\t{completion}\t{r.kind}{self.revision_head}{reasoning}{self.revision_rest}")

@@ -6,7 +6,9 @@ import uuid as uuid_module
 
 import pytest
 
+from annotate.models import Example
 from annotate.quality import near_duplicates
+from annotate.quality.prompt_signature import prompt_signature, stored
 from annotate.services import prompt_hash
 from exports.contamination import WINDOW, Contamination
 from exports.services import split_of
@@ -130,8 +132,9 @@ def test_batch_signatures_equal_the_scans_signatures_of_the_folded_fields():
 
     import numpy as np
 
+    from annotate.quality.prompt_signature import FIELDS
     from annotate.quality.text import fold
-    from exports.contamination import FIELDS, _prepare
+    from exports.contamination import _prepare
 
     rng = random.Random(7)
     words = [
@@ -162,11 +165,18 @@ def test_batch_signatures_equal_the_scans_signatures_of_the_folded_fields():
         if i % 17 == 0:
             fields = ("!!! ...", "", "  ")
         turns = [{"role": "user", "content": " ".join(rng.choices(words, k=12))}] if i % 5 == 0 else None
-        batch.append((i, i % 3, "" if i % 7 == 0 else f"{i:016x}" + "0" * 48, fields, turns))
+        batch.append((i, i % 3, "" if i % 7 == 0 else f"{i:016x}" + "0" * 48, fields, turns, None))
     ids, sides, keys, signed, signature = _prepare(batch)
+    # The same batch with the signatures stored (as a save or an import stores them), all or every other row: the
+    # same result, read instead of computed.
+    kept = stored([(fields, turns) for _, _, _, fields, turns, _ in batch])
+    for every in (1, 2):
+        mixed = [(*row[:5], kept[i] if i % every == 0 else None) for i, row in enumerate(batch)]
+        _, _, _, signed_again, signature_again = _prepare(mixed)
+        assert (signed_again == signed).all() and (signature_again == signature).all()
 
     segments, segment_row, segment_field, expected_signed = [], [], [], []
-    for i, (_, _, _, fields, turns) in enumerate(batch):
+    for i, (_, _, _, fields, turns, _) in enumerate(batch):
         folded = [fold(text) for text in fields]
         folded.append(b" ".join(fold(turn["content"]) for turn in turns) if turns else b"")
         if sum(part.count(b" ") + 1 for part in folded if part) >= near_duplicates.NEAR_DUP_MIN_WORDS:
@@ -218,3 +228,23 @@ def test_held_out_rows_matched_a_chunk_at_a_time_give_the_same_report(tmp_path, 
     )  # fmt: skip
     exact_pairs = [(p["train"], p["kind"]) for p in whole["pairs"] if p["kind"] == "exact"]
     assert exact_pairs == [(p["train"], p["kind"]) for p in chunked["pairs"] if p["kind"] == "exact"]
+
+
+def test_the_check_reads_the_stored_signatures(task, lead):
+    """Examples store their prompt's signature when written; the check reads it (the same report as signing the
+    texts), and signs only rows without one. A stored signature is what the check compares: a train example given
+    a held-out prompt's signature is reported near, whatever its text."""
+    filler(task)
+    one(task, "test", LONG, start=3)
+    near = one(task, "train", LONG.replace("Monday", "Tuesday"), start=4)
+    other = one(task, "train", "Write a short poem about the sea at night and the lighthouse keeper", start=5)
+    signed = export_of(task, lead).contamination  # nothing stored (bulk_create): the check signs every prompt
+    for example in Example.objects.filter(task=task):
+        fields = {"instruction": example.instruction, "context": example.context, "input": example.input}
+        Example.objects.filter(pk=example.pk).update(prompt_signature=prompt_signature(fields, example.messages))
+    read = export_of(task, lead).contamination
+    assert (read["exact"], read["near"], read["pairs"]) == (signed["exact"], signed["near"], signed["pairs"])
+    assert [pair["train"]["id"] for pair in read["pairs"]] == [near.pk]
+    Example.objects.filter(pk=other.pk).update(prompt_signature=prompt_signature({"instruction": LONG}))
+    forged = export_of(task, lead).contamination
+    assert forged["near"] == 2 and {pair["train"]["id"] for pair in forged["pairs"]} == {near.pk, other.pk}
