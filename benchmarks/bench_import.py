@@ -70,6 +70,7 @@ def copy_baseline(slug: str, path: Path) -> float:
     task = Task.objects.get(slug=slug)
     loader = _CopyLoader(task=task, template_id=task.current_template.pk, status="new", actor=None)
     lines = path.read_bytes().split(b"\n")[:-1]
+    signature = "\\\\x" + "5a" * 64
     e, r = [], []
     with connection.cursor() as cursor:
         cursor.execute("SELECT nextval(pg_get_serial_sequence('annotate_example', 'id')) FROM generate_series(1, %s)",
@@ -78,9 +79,11 @@ def copy_baseline(slug: str, path: Path) -> float:
     for i, (line, pk) in enumerate(zip(lines, ids, strict=True)):
         record = orjson.loads(line)
         text = [_copy_text(record[k]) for k in ("instruction", "context", "completion", "kind", "id")]
+        # the columns of _CopyLoader.EXAMPLE and REVISION, as it writes them: prompt hash, prompt signature (64 bytes,
+        # as bytea COPY text), no warnings, the common tail; a revision without reasoning
         e.append(f"{pk}\t{task.pk}\t{loader.template_id}\t{uuid.uuid4()}\t{text[0]}\t{text[1]}\t\t[]\t{text[2]}\t"
-                 f"{text[3]}\timported\t{text[4]}\t{i:064x}\t[]\t\t0{loader.example_tail}")  # fmt: skip
-        r.append(f"{pk}\t{text[2]}\t{text[3]}{loader.revision_tail}")
+                 f"{text[3]}\timported\t{text[4]}\t{i:064x}\t{signature}\t[]\t\t0{loader.example_tail}")  # fmt: skip
+        r.append(f"{pk}\t{text[2]}\t{text[3]}{loader.revision_head}{loader.revision_rest}")
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
