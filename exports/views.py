@@ -22,6 +22,7 @@ from . import preflight, retention, services
 from .formats import PAIR_FORMATS
 from .forms import ChangeFilterForm, ExportForm, TokenForm, TokenizerForm
 from .models import FILE_NAMES, ApiToken, Export, ExportChange, TaskTokenizer
+from .storage import export_key
 
 READERS = (Role.LEAD, Role.REVIEWER)
 CONTENT_TYPES = {".jsonl": "application/jsonl", ".json": "application/json", ".md": "text/markdown; charset=utf-8"}
@@ -214,7 +215,7 @@ def _file_response(export: Export, name: str) -> FileResponse:
 def _stored_file_response(export: Export, name: str, content_type: str) -> HttpResponse:
     """A file in the object store: a redirect to a short-lived presigned URL (STORAGE_PRESIGNED_DOWNLOADS), else
     streamed through this node a piece at a time. A store that is down answers 503 saying so."""
-    where = services.export_key(export, name)
+    where = export_key(export, name)
     try:
         if settings.STORAGE_PRESIGNED_DOWNLOADS:
             url = filestore.presigned_url("exports", where, filename=name, content_type=content_type)

@@ -119,7 +119,7 @@ def test_manifest_card_and_row_describe_the_files(task, lead):
     for name in ("train.jsonl", "validation.jsonl"):  # each entry: id, uuid, hash of that very line
         lines = (folder / name).read_bytes().split(b"\n")[:-1]
         for (pk, uuid, content, _), line in zip(manifest["examples"][name], lines, strict=True):
-            assert services.sha256(line).hexdigest()[:16] == content
+            assert sha256(line).hexdigest()[:16] == content
             assert Example.objects.get(pk=pk).uuid.hex == uuid.replace("-", "")
     card = (folder / "README.md").read_text()
     assert task.name in card and 'load_dataset("json"' in card and "fine_tuning.jobs.create" in card

@@ -2,6 +2,7 @@
 independent reading written here from the trainers' documented rules (not from the module)."""
 
 import json
+from hashlib import sha256
 
 import pytest
 
@@ -162,8 +163,7 @@ def test_sharegpt_carries_the_system_prompt_in_its_column_and_writes_dataset_inf
         for split in ("train", "validation", "test")
     }
     assert (
-        export.files["dataset_info.json"]["sha256"]
-        == services.sha256((folder / "dataset_info.json").read_bytes()).hexdigest()
+        export.files["dataset_info.json"]["sha256"] == sha256((folder / "dataset_info.json").read_bytes()).hexdigest()
     )
     summary = services.export_summary(export=export)
     assert summary["files"]["dataset_info"].endswith("/dataset_info.json") and "dataset_info" in summary["sha256"]

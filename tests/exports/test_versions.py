@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from annotate.models import Example
-from exports import services
+from exports import building, services
 from exports.models import Export, ExportChange
 from exports.tasks import export_build_task
 from pairsmith.jobs import JobState, job_cancel, job_claim, job_fail, job_finish, job_heartbeat
@@ -93,7 +93,7 @@ def test_a_new_ratio_moves_examples_between_splits(task, lead):
 
 def test_cancel_stops_a_running_export_and_leaves_nothing(task, lead, monkeypatch):
     approve(task, 300)
-    monkeypatch.setattr(services, "HEARTBEAT_SECONDS", 0)
+    monkeypatch.setattr(building, "HEARTBEAT_SECONDS", 0)
     export = services.export_request(task=task, export_format="alpaca", user=lead)
 
     def heartbeat_then_cancel(job, *, progress, total=None):
@@ -101,7 +101,7 @@ def test_cancel_stops_a_running_export_and_leaves_nothing(task, lead, monkeypatc
             services.export_cancel(export=job)  # the lead presses Cancel while the worker writes
         return job_heartbeat(job, progress=progress, total=total)
 
-    monkeypatch.setattr(services, "job_heartbeat", heartbeat_then_cancel)
+    monkeypatch.setattr(building, "job_heartbeat", heartbeat_then_cancel)
     export_build_task(job_id=export.pk)
     export.refresh_from_db()
     assert export.state == JobState.CANCELLED
@@ -169,7 +169,7 @@ def test_an_unexpected_error_fails_the_export_with_the_reason(task, lead, monkey
     def broken_card(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(services, "dataset_card", broken_card)
+    monkeypatch.setattr(building, "dataset_card", broken_card)
     export = build(task, user=lead)
     assert export.state == JobState.FAILED
     assert export.error == "The export stopped on an unexpected error: RuntimeError: disk on fire"
@@ -212,7 +212,7 @@ def test_a_database_outage_leaves_the_export_running_for_the_sweep_to_retry(task
     def outage(*args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(services, "_write_files", outage)
+    monkeypatch.setattr(building, "write_files", outage)
     with pytest.raises(OperationalError):
         export_build_task(job_id=export.pk)
     export.refresh_from_db()
