@@ -87,7 +87,6 @@ def test_every_example_has_the_fields_its_task_format_needs():
             assert not {"instruction", "input"} & set(example), f"{where}: a tools example gives messages only"
             final = example.get("completion") or {"content": "", "tool_calls": []}
             assert set(final) == {"content", "tool_calls"}, f"{where}: the final turn is {{content, tool_calls}}"
-            assert example.get("via") != "editor" or example["problems"], f"{where}: typed in the editor for a reason"
         else:
             assert "messages" not in example, where
             assert example.get("instruction", "").strip(), f"{where}: the import refuses an empty instruction"
