@@ -13,8 +13,9 @@ check (false alarms), the share of the clean examples flagged (over the clean ex
 fire on: `short` only reads text tasks, `label_case` only label tasks, ...), precision, and whether it meets the
 targets of issue 14: recall 100%; at most 1% of clean examples flagged by a per-example check (and by the group
 checks duplicate, near_duplicate and contradiction), at most 3% by a task-wide style check (opening, sign-off,
-length); for the summary checks (coverage, label balance: findings about a task, scored per label and per coverage
-target), no false alarm. Then it lists every false alarm and every miss.
+length); for the summary checks (coverage, label balance, tool coverage, no-call share: findings about a task, scored
+per label, per coverage target, per function of a tool set and per tools task), no false alarm. Then it lists every
+false alarm and every miss.
 
 `--kind KIND` (repeatable) measures only those kinds; `--no-list` leaves out the lists.
 """
@@ -25,80 +26,33 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
-EVAL_DIR = Path(__file__).resolve().parent / "quality_eval"
-FORMATS = frozenset({"text", "json", "label", "chat"})
-STATUSES = ("approved", "submitted", "new")  # what an import can set; imported in this order
-EXAMPLE_KEYS = frozenset(
-    {"id", "instruction", "context", "input", "messages", "completion", "kind", "status", "problems", "note"}
+from .quality_eval_set import (  # noqa: F401  (EvalSetError, FORMATS: the set's names, read from here too)
+    EVAL_DIR,
+    FORMATS,
+    EvalSetError,
+    EvalTask,
+    Item,
+    load_eval_set,
+    load_task,
+    unit_of,
 )
+
 # Which output formats a check can fire on, by its own rules (annotate/quality): its share of clean examples flagged
 # counts the clean examples of those tasks only. A code missing here reads every format.
 APPLIES = {
-    "format": frozenset({"json", "label", "chat"}),
+    "format": frozenset({"json", "label", "chat", "tools"}),
     "label_case": frozenset({"label"}),
     "short": frozenset({"text"}),
     "inconsistent_prefix": frozenset({"text", "chat"}),
     "inconsistent_signoff": frozenset({"text", "chat"}),
     "length_outlier": frozenset({"text", "json", "chat"}),
     "label_balance": frozenset({"label"}),
+    **{code: frozenset({"tools"}) for code in ("unknown_tool", "tool_arguments", "tool_coverage", "no_call_share")},
 }
 STYLE_CHECKS = frozenset({"inconsistent_prefix", "inconsistent_signoff", "length_outlier"})
 # Issue 14's targets: the share of clean examples (or, for summary checks, of clean task units) a check may flag.
 CLEAN_LIMIT = {"example": 0.01, "style": 0.03, "summary": 0.0}
 MESSAGE_CHARS = 150  # of a finding's message, in the lists
-
-
-class EvalSetError(ValueError):
-    """The evaluation set is malformed: the message names the file, the line and the field."""
-
-
-@dataclass(frozen=True)
-class EvalTask:
-    """One task kind of the set: its definition (`<kind>.task.json`) and its examples (`<kind>.jsonl`)."""
-
-    kind: str
-    definition: dict
-    examples: list[dict]
-
-    @property
-    def output_format(self) -> str:
-        return self.definition["task"]["output_format"]
-
-    def units(self) -> list["Item"]:
-        """The task-level units the summary checks judge: each label of a label task, each coverage target."""
-        expected = self.definition.get("expected_task_findings", [])
-        planted = {
-            (f["code"], f"label:{f['label']}" if "label" in f else f"coverage:{f.get('kind')}") for f in expected
-        }
-        spec = self.definition["task"]
-        units = [("label_balance", f"label:{label}") for label in spec.get("labels", [])]
-        units += [("coverage", f"coverage:{kind}") for kind in sorted(spec.get("coverage_targets") or {})]
-        return [
-            Item(self.kind, unit, self.output_format, frozenset({code} if (code, unit) in planted else ()), level=code)
-            for code, unit in units
-        ]
-
-    def items(self) -> list["Item"]:
-        examples = [
-            Item(self.kind, e["id"], self.output_format, frozenset(e.get("problems", ())), note=e.get("note", ""))
-            for e in self.examples
-        ]
-        return examples + self.units()
-
-
-@dataclass(frozen=True)
-class Item:
-    """What is scored, with its true problems: an example (level "example"), or a unit of a task that a summary check
-    judges (level: that check's code; a label for label_balance, a coverage target for coverage)."""
-
-    kind: str
-    id: str
-    output_format: str
-    problems: frozenset[str]
-    level: str = "example"
-    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -184,78 +138,6 @@ def score(items: Iterable[Item], flags: Iterable[Flag], scopes: dict[str, str]) 
     return scores
 
 
-# --- the evaluation set -------------------------------------------------------------------------------------------
-
-
-def _problem(path: Path, line: int | None, what: str) -> EvalSetError:
-    where = f"{path.name}, line {line}" if line else path.name
-    return EvalSetError(f"{where}: {what}")
-
-
-def load_eval_set(directory: Path = EVAL_DIR, *, kinds: Iterable[str] = ()) -> list[EvalTask]:
-    """Every task kind of the set, in name order (or those named). Raise EvalSetError naming what is malformed."""
-    wanted = set(kinds)
-    tasks = []
-    for definition_path in sorted(directory.glob("*.task.json")):
-        kind = definition_path.name.removesuffix(".task.json")
-        if wanted and kind not in wanted:
-            continue
-        try:
-            definition = orjson.loads(definition_path.read_bytes())
-        except orjson.JSONDecodeError as exc:
-            raise _problem(definition_path, None, f"not valid JSON: {exc}") from exc
-        if definition.get("task", {}).get("output_format") not in FORMATS:
-            raise _problem(definition_path, None, f"task.output_format must be one of {', '.join(sorted(FORMATS))}")
-        examples_path = definition_path.with_name(f"{kind}.jsonl")
-        if not examples_path.exists():
-            raise _problem(definition_path, None, f"no examples beside it ({examples_path.name})")
-        examples = []
-        for number, line in enumerate(examples_path.read_bytes().split(b"\n"), 1):
-            if not line.strip():
-                continue
-            try:
-                example = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise _problem(examples_path, number, f"not valid JSON: {exc}") from exc
-            if type(example) is not dict or not isinstance(example.get("id"), str):
-                raise _problem(examples_path, number, 'expected an object with a string "id"')
-            if unknown := set(example) - EXAMPLE_KEYS:
-                raise _problem(examples_path, number, f"unknown keys {', '.join(sorted(unknown))}")
-            if example.get("status", "approved") not in STATUSES:
-                raise _problem(examples_path, number, f"status must be one of {', '.join(STATUSES)}")
-            if example.get("status", "approved") != "new" and not example.get("completion"):
-                raise _problem(examples_path, number, "an approved or submitted example needs a completion")
-            examples.append(example)
-        ids = [e["id"] for e in examples]
-        if len(set(ids)) != len(ids):
-            raise _problem(examples_path, None, "example ids repeat")
-        tasks.append(EvalTask(kind, definition, examples))
-    missing = wanted - {t.kind for t in tasks}
-    if missing:
-        raise EvalSetError(f"no such kind in {directory}: {', '.join(sorted(missing))}")
-    return tasks
-
-
-def _import_record(example: dict) -> dict:
-    """The example as the import reads it: the set's own keys (status, problems, note) left out."""
-    record = {"id": example["id"], "kind": example.get("kind", "happy")}
-    completion = example.get("completion", "")
-    if "messages" in example:
-        turns = list(example["messages"])
-        if completion:
-            turns.append({"role": "assistant", "content": completion})
-        record["messages"] = turns
-        if example.get("context"):
-            record["context"] = example["context"]
-        return record
-    for name in ("instruction", "context", "input"):
-        if example.get(name):
-            record[name] = example[name]
-    if completion:
-        record["completion"] = completion
-    return record
-
-
 # --- measuring ----------------------------------------------------------------------------------------------------
 
 
@@ -265,33 +147,6 @@ class Measurement:
     flags: list[Flag]
     lost_by_scan: list[Flag]  # per-example warnings the import stored and the task-wide scan then dropped
     scopes: dict[str, str]
-
-
-def _load_task(eval_task: EvalTask, workdir: Path):
-    from annotate import importing, services
-
-    spec = eval_task.definition["task"]
-    settings = {
-        key: spec[key] for key in ("json_schema", "coverage_targets", "system_prompt", "input_reuse") if spec.get(key)
-    }
-    task = services.task_create(
-        slug=f"quality-eval-{eval_task.kind}".replace("_", "-"),
-        name=spec.get("name", eval_task.kind),
-        output_format=spec["output_format"],
-        labels=spec.get("labels") or [],
-        preset=spec.get("preset", ""),
-        **settings,
-    )
-    if template := eval_task.definition.get("template"):
-        services.template_save(task=task, values=template)
-    for status in STATUSES:
-        records = [_import_record(e) for e in eval_task.examples if e.get("status", "approved") == status]
-        if not records:
-            continue
-        path = workdir / f"{eval_task.kind}-{status}.jsonl"
-        path.write_bytes(b"\n".join(orjson.dumps(r) for r in records) + b"\n")
-        importing.examples_import(task=task, path=path, file_format="jsonl", status=status)
-    return task
 
 
 def measure(tasks: list[EvalTask]) -> Measurement:
@@ -307,7 +162,7 @@ def measure(tasks: list[EvalTask]) -> Measurement:
     lost: list[Flag] = []
     with tempfile.TemporaryDirectory(prefix="quality-eval-") as workdir, transaction.atomic():
         for eval_task in tasks:
-            task = _load_task(eval_task, Path(workdir))
+            task = load_task(eval_task, Path(workdir))
             at_import = dict(task.examples.values_list("external_id", "warnings"))
             scan = QualityScan.objects.create(task=task)
             scan_run(scan_id=scan.pk)
@@ -323,10 +178,7 @@ def measure(tasks: list[EvalTask]) -> Measurement:
                     if w["code"] in EXAMPLE_SCOPE and w["code"] not in stored
                 ]
             for finding in scan.report.get("task_findings", []):
-                detail = finding.get("detail", {})
-                unit = f"label:{detail.get('label')}" if finding["code"] == "label_balance" else None
-                unit = f"coverage:{detail.get('kind')}" if finding["code"] == "coverage" else unit
-                flags.append(Flag(eval_task.kind, unit or finding["code"], finding["code"], finding["message"]))
+                flags.append(Flag(eval_task.kind, unit_of(finding), finding["code"], finding["message"]))
             items += eval_task.items()
         transaction.set_rollback(True)
     scopes = {code: check.scope for code, check in quality.CHECKS.items()}
@@ -352,7 +204,8 @@ def report(measurement: Measurement, scores: dict[str, CheckScore], *, lists: bo
     kinds = len({i.kind for i in examples})
     lines = [
         f"   {len(examples)} examples in {kinds} task kinds ({clean} clean, {len(examples) - clean} with planted "
-        f"problems), {len(measurement.items) - len(examples)} task-level units (labels, coverage targets)",
+        f"problems), {len(measurement.items) - len(examples)} task-level units (labels, coverage targets, "
+        "functions, no-call shares)",
         f"   {'check':<21}{'scope':<9}{'planted':>8}{'found':>7}{'recall':>9}{'false alarms':>14}"
         f"{'clean flagged':>22}{'precision':>11}  target",
     ]

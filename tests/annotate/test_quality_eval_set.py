@@ -11,7 +11,6 @@ import pytest
 
 from annotate.models import Kind, Task
 from annotate.quality import CHECKS
-from annotate.quality.tools import CODES as TOOL_CODES
 from benchmarks.bench_precision import (
     APPLIES,
     FORMATS,
@@ -22,6 +21,7 @@ from benchmarks.bench_precision import (
     measure,
     report,
     score,
+    unit_of,
 )
 
 SET = load_eval_set()
@@ -55,14 +55,13 @@ def test_every_label_is_a_check_code_the_task_format_can_raise():
         for finding in task.definition.get("expected_task_findings", []):
             assert CHECKS[finding["code"]].scope == "summary", f"{task.kind}: {finding}"
             units = {unit.id for unit in task.units()}
-            key = finding.get("label") or finding.get("kind")
-            assert f"label:{key}" in units or f"coverage:{key}" in units, f"{task.kind}: {finding} names no unit"
+            assert unit_of(finding) in units, f"{task.kind}: {finding} names no unit"
 
 
 def test_every_check_has_at_least_three_planted_problems():
     counts = planted()
-    # The evaluation set has no tools task yet: the tool checks are tested in test_tools_quality.py.
-    too_few = {code: counts[code] for code in CHECKS if counts[code] < 3 and code not in TOOL_CODES}
+    # no_call_share judges a whole tools task (its examples all call, or none does): one planted, in tool_commands.
+    too_few = {code: counts[code] for code in CHECKS if counts[code] < (1 if code == "no_call_share" else 3)}
     assert not too_few, f"plant at least 3 of each (see benchmarks/quality_eval/README.md): {too_few}"
 
 
@@ -82,6 +81,12 @@ def test_every_example_has_the_fields_its_task_format_needs():
             turns = example["messages"]
             assert turns and turns[-1]["role"] == "user", f"{where}: the last prior turn must be the user's"
             assert not {"instruction", "input"} & set(example), f"{where}: a chat example gives messages only"
+        elif task.output_format == "tools":
+            turns = example["messages"]
+            assert turns and turns[-1]["role"] in ("user", "tool"), f"{where}: the prior turns end with a user or tool"
+            assert not {"instruction", "input"} & set(example), f"{where}: a tools example gives messages only"
+            final = example.get("completion") or {"content": "", "tool_calls": []}
+            assert set(final) == {"content", "tool_calls"}, f"{where}: the final turn is {{content, tool_calls}}"
         else:
             assert "messages" not in example, where
             assert example.get("instruction", "").strip(), f"{where}: the import refuses an empty instruction"
@@ -95,6 +100,7 @@ def test_task_definitions_name_a_known_format_labels_and_schema():
         assert spec["output_format"] in FORMATS, task.kind
         assert (spec["output_format"] == "label") == bool(spec.get("labels")), task.kind
         assert ("json_schema" in spec) <= (spec["output_format"] == "json"), task.kind
+        assert ("tools" in spec) == (spec["output_format"] == "tools"), task.kind
         assert task.definition.get("description"), task.kind
 
 
@@ -197,3 +203,49 @@ def test_measure_loads_scans_and_reads_back_each_example_then_leaves_the_databas
     assert [i.id for i in measurement.items if i.level == "label_balance"] == ["label:yes", "label:no"]
     lines = report(measurement, scores)
     assert any(line.split()[:4] == ["label_case", "example", "1", "1"] for line in lines)
+
+
+def _call(call_id: str, name: str, arguments: str) -> dict:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+@pytest.mark.django_db
+def test_measure_loads_a_tools_task_with_its_tool_set_and_types_what_the_import_refuses_in_the_editor(tmp_path):
+    tools = [
+        {"type": "function", "function": {"name": "lights", "parameters": {"type": "object", "properties": {
+            "on": {"type": "boolean"}}, "required": ["on"], "additionalProperties": False}}},
+        {"type": "function", "function": {"name": "unused", "parameters": {"type": "object", "properties": {}}}},
+    ]  # fmt: skip
+    definition = {
+        "task": {"output_format": "tools", "tools": tools},
+        "expected_task_findings": [{"code": "tool_coverage", "function": "unused"}, {"code": "no_call_share"}],
+    }
+    examples = [
+        {"id": f"ok-{i}", "messages": [{"role": "user", "content": text}], "problems": [],
+         "completion": {"content": "", "tool_calls": [_call(f"c{i}", "lights", '{"on": true}')]}}
+        for i, text in enumerate(["Lights on", "Light please", "Turn the lamp on", "Can I get some light", "On!",
+                                  "Switch the lights on", "It's dark in here", "Lamp on", "Need light", "Lights!"])
+    ]  # fmt: skip
+    typed = {"status": "submitted", "via": "editor"}
+    examples += [
+        {"id": "ghost", "messages": [{"role": "user", "content": "Lock up"}], "problems": ["unknown_tool"], **typed,
+         "completion": {"content": "", "tool_calls": [_call("g", "lock_door", "{}")]}},
+        {"id": "bad", "messages": [{"role": "user", "content": "Lights off"}], "problems": ["tool_arguments"], **typed,
+         "completion": {"content": "", "tool_calls": [_call("b", "lights", '{"on": "no"}')]}},
+    ]  # fmt: skip
+    (tmp_path / "home.task.json").write_text(json.dumps(definition))
+    (tmp_path / "home.jsonl").write_text("\n".join(json.dumps(e) for e in examples))
+
+    measurement = measure(load_eval_set(tmp_path))
+
+    found = {(f.id, f.code) for f in measurement.flags}
+    assert {("ghost", "unknown_tool"), ("bad", "tool_arguments")} <= found
+    assert {("function:unused", "tool_coverage"), ("no_call_share", "no_call_share")} <= found
+    assert not {code for item_id, code in found if item_id.startswith("ok-") or item_id == "function:lights"}
+    scores = score(measurement.items, measurement.flags, measurement.scopes)
+    assert all(scores[code].meets for code in ("unknown_tool", "tool_arguments", "tool_coverage", "no_call_share"))
+    assert [i.id for i in measurement.items if i.level != "example"] == [
+        "function:lights",
+        "function:unused",
+        "no_call_share",
+    ]
