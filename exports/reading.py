@@ -34,15 +34,8 @@ def approved_rows(export: Export) -> Iterator[tuple[int, Iterator[list[tuple]]]]
     stored warning codes (",leak,short,"), the stored prompt hash, the reasoning, the stored prompt signature (bytes,
     or None), and its side of the split (0 train, 1 validation, 2 test: splits.SIDES).
 
-    On PostgreSQL a worker reads on a connection of its own, in one REPEATABLE READ, read-only transaction, with a
-    named (server-side) cursor: the count and the rows come from one snapshot; the cursor streams (Django's
-    `.iterator()` outside a transaction declares its cursor WITH HOLD, which copies the whole result on the server
-    before the first row); and the progress the job writes on the default connection is seen at once. UUIDs and
-    JSON arrive as text, which is what the export writes: decoding them into objects would be wasted work (on 100k
-    rows, measured: 139k rows/s against 51k for values_list().iterator()). A thread fetches the next batch while
-    this one is processed. Inside a transaction (the tests), the rows are read in it, on this thread, since another
-    connection would not see them.
-    """
+    On PostgreSQL through snapshot_rows: the count and the rows from one snapshot, on a connection of the worker's
+    own, so that the progress the job writes on the default connection is seen at once."""
     if export.format in PAIR_FORMATS:  # preference pairs, in the same layout (preferences.exporting)
         from preferences.exporting import pair_rows
 
@@ -64,10 +57,28 @@ def approved_rows(export: Export) -> Iterator[tuple[int, Iterator[list[tuple]]]]
         yield examples.count(), batches
         return
     side = side_sql(export.split_seed, export.validation_ratio, export.test_ratio)
-    queryset = examples.annotate(split_side=side).values_list(*columns, "split_side")
+    sql, params = examples.annotate(split_side=side).values_list(*columns, "split_side").query.sql_with_params()
+    count_sql, count_params = examples.order_by().values("id").query.sql_with_params()
+    with snapshot_rows(sql, params, count_sql, count_params, name=f"export_{export.pk}") as found:
+        yield found
+
+
+@contextmanager
+def snapshot_rows(
+    sql: str, params, count_sql: str, count_params, *, name: str, convert: Callable[[tuple], tuple] | None = None
+) -> Iterator[tuple[int, Iterator[list[tuple]]]]:
+    """On PostgreSQL: how many rows `count_sql` counts, and the rows of `sql` in batches (each row through `convert`,
+    if given), both from one snapshot; examples (approved_rows) and preference pairs (preferences.exporting) alike.
+
+    A worker reads on a connection of its own, in one REPEATABLE READ, read-only transaction, with a named
+    (server-side) cursor that streams (Django's `.iterator()` outside a transaction declares its cursor WITH HOLD,
+    which copies the whole result on the server before the first row). UUIDs and JSON arrive as text, which is what
+    the export writes: decoding them into objects would be wasted work (on 100k rows, measured: 139k rows/s against
+    51k for values_list().iterator()). A thread fetches the next batch while this one is processed (read_ahead).
+    Inside a transaction (the tests) the rows are read in it, on this thread and connection, since another connection
+    would not see them."""
     from psycopg.types.string import TextLoader
 
-    sql, params = queryset.query.sql_with_params()
     if connection.in_atomic_block:
         connection.ensure_connection()
         reader, own = connection.connection, False
@@ -78,17 +89,19 @@ def approved_rows(export: Export) -> Iterator[tuple[int, Iterator[list[tuple]]]]
     try:
         # In the caller's transaction no savepoint: rolling one back would undo the job's own writes (a cancel).
         with reader.transaction() if own else nullcontext():
-            with reader.cursor() as cursor:
-                count_sql, count_params = examples.order_by().values("id").query.sql_with_params()
-                total = cursor.execute(f"SELECT count(*) FROM ({count_sql}) AS approved", count_params).fetchone()[0]
-            with reader.cursor(name=f"export_{export.pk}") as cursor:
+            total = reader.execute(f"SELECT count(*) FROM ({count_sql}) AS counted", count_params).fetchone()[0]
+            with reader.cursor(name=name) as cursor:
                 cursor.adapters.register_loader("uuid", TextLoader)
                 cursor.adapters.register_loader("jsonb", TextLoader)
                 cursor.execute(sql, params)
+                if convert is None:
+                    fetch = lambda: cursor.fetchmany(CHUNK)  # noqa: E731
+                else:
+                    fetch = lambda: [convert(row) for row in cursor.fetchmany(CHUNK)]  # noqa: E731
                 if not own:  # the caller's connection: stay on this thread
-                    yield total, iter(lambda: cursor.fetchmany(CHUNK), [])
+                    yield total, iter(fetch, [])
                     return
-                batches = read_ahead(lambda: cursor.fetchmany(CHUNK))
+                batches = read_ahead(fetch)
                 try:
                     yield total, batches
                 finally:

@@ -10,7 +10,7 @@ metadata column says where each pair came from (source, and the example of an ed
 """
 
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from itertools import islice
 
 from django.db import connection, transaction
@@ -18,6 +18,7 @@ from django.db.models import Case, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast, Concat
 
 from annotate.models import Example, Revision, Task
+from exports.reading import snapshot_rows
 from exports.splits import side_sql, splitter
 from models_loop.change import similarity
 
@@ -163,11 +164,9 @@ def _layout(row: tuple) -> tuple:
 def pair_rows(export) -> Iterator[tuple[int, Iterator[list[tuple]]]]:
     """How many pairs the export writes, and their rows in id order, in batches, in approved_rows' layout: (id, uuid,
     template id, instruction, context, input, (chosen, rejected), source, prior turns, warning codes, metadata JSON,
-    prompt hash, reasoning (None), prompt signature (None: the check signs it), side of the split). On PostgreSQL, as
-    approved_rows reads examples: the side of the split and the metadata computed by the database; one snapshot on a
-    connection of its own (REPEATABLE READ, read only), a named cursor streaming the rows, UUIDs and JSON as text, the
-    next batch fetched by a thread while this one is written (inside a transaction, the tests, on this thread and
-    connection)."""
+    prompt hash, reasoning (None), prompt signature (None: the check signs it), side of the split). On PostgreSQL the
+    side of the split and the metadata are computed by the database, and the rows read as approved_rows reads
+    examples (exports.reading.snapshot_rows)."""
     filters = export.filters or {}
     if filters.get("pairs_from_edits") and edit_pairs_sync(task=export.task):
         from .checks import pair_checks_run
@@ -185,38 +184,9 @@ def pair_rows(export) -> Iterator[tuple[int, Iterator[list[tuple]]]]:
             ),
         )
         return
-    import psycopg
-    from psycopg.types.string import TextLoader
-
-    from exports.reading import read_ahead
 
     side = side_sql(export.split_seed, export.validation_ratio, export.test_ratio, table=PreferencePair._meta.db_table)
     sql, params = pairs.annotate(origin=_origin(), split_side=side).values_list(*COLUMNS).query.sql_with_params()
     count_sql, count_params = pairs.order_by().values("id").query.sql_with_params()
-    if connection.in_atomic_block:  # the caller's transaction (the tests): another connection would not see it
-        connection.ensure_connection()
-        reader, own = connection.connection, False
-    else:
-        reader, own = psycopg.connect(**connection.get_connection_params()), True
-        reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        reader.read_only = True
-    try:
-        # In the caller's transaction no savepoint: rolling one back would undo the job's own writes (a cancel).
-        with reader.transaction() if own else nullcontext():
-            total = reader.execute(f"SELECT count(*) FROM ({count_sql}) AS pairs", count_params).fetchone()[0]
-            with reader.cursor(name=f"pairs_{export.pk}") as cursor:
-                cursor.adapters.register_loader("uuid", TextLoader)
-                cursor.adapters.register_loader("jsonb", TextLoader)
-                cursor.execute(sql, params)
-                fetch = lambda: [_layout(row) for row in cursor.fetchmany(CHUNK)]  # noqa: E731
-                if not own:
-                    yield total, iter(fetch, [])
-                    return
-                batches = read_ahead(fetch)
-                try:
-                    yield total, batches
-                finally:
-                    batches.close()
-    finally:
-        if own:
-            reader.close()
+    with snapshot_rows(sql, params, count_sql, count_params, name=f"pairs_{export.pk}", convert=_layout) as found:
+        yield found
