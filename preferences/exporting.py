@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import islice
 
+import orjson
 from django.db import connection, transaction
 from django.db.models import Case, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast, Concat
@@ -175,11 +176,20 @@ def pair_rows(export) -> Iterator[tuple[int, Iterator[list[tuple]]]]:
     pairs = exported_pairs(export.task, filters).order_by("id")
     if connection.vendor != "postgresql":
         side = splitter(export.split_seed, export.validation_ratio, export.test_ratio)
-        rows = pairs.annotate(origin=_origin()).values_list(*COLUMNS[:-1]).iterator(chunk_size=CHUNK)
+        # The metadata made here, not by the database: SQLite keeps a UUID as 32 hex digits, PostgreSQL's text of it
+        # (and the manifest) has the dashes.
+        rows = pairs.values_list(*COLUMNS[:-2], "example__uuid").iterator(chunk_size=CHUNK)
+
+        def origin(source: str, example) -> str:
+            return orjson.dumps({"source": source, "example": str(example)} if example else {"source": source}).decode()
+
         yield (
             pairs.count(),
             iter(
-                lambda: [_layout((*row[:1], str(row[1]), *row[2:], side(str(row[1])))) for row in islice(rows, CHUNK)],
+                lambda: [
+                    _layout((*row[:1], str(row[1]), *row[2:-1], origin(row[8], row[-1]), side(str(row[1]))))
+                    for row in islice(rows, CHUNK)
+                ],
                 [],
             ),
         )
