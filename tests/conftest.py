@@ -312,6 +312,15 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture
+def offline_hf(monkeypatch, tmp_path):
+    """`datasets` reads the export's files without reaching for the Hugging Face Hub (nothing is downloaded here),
+    with a cache of its own in the test's folder."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Debian's chromium, driven by Playwright (launched by path: browser downloads do not work here)."""

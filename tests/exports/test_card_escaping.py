@@ -131,11 +131,9 @@ def test_the_yaml_header_leaves_out_an_empty_split(task, lead):
     assert header["configs"][0]["data_files"] == [{"split": "train", "path": "train.jsonl"}]
 
 
-def test_hf_datasets_loads_the_folder_through_the_card(hostile_export, tmp_path, monkeypatch):
+@pytest.mark.usefixtures("offline_hf")
+def test_hf_datasets_loads_the_folder_through_the_card(hostile_export, tmp_path):
     """`load_dataset(<folder>)` reads the card's YAML header (a header it cannot parse would stop it)."""
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     from datasets import load_dataset
 
     dataset = load_dataset(str(version_folder(hostile_export)), cache_dir=str(tmp_path / "hf-cache"))

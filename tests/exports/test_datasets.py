@@ -7,14 +7,7 @@ from exports.services import record_problem
 
 from .conftest import approve, build, read_lines, version_folder
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _offline_hf(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("offline_hf")]
 
 
 @pytest.mark.parametrize("export_format", ["openai-chat", "prompt-completion", "alpaca"])

@@ -8,7 +8,7 @@ from exports.services import record_problem
 
 from .conftest import approve, build, read_lines, version_folder
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("offline_hf")]
 
 # Every kind of text the other export tests use: quotes, backslashes, line breaks, tabs, non-ASCII, emoji, markup,
 # what looks like a template placeholder, and a completion that itself mentions think tags.
@@ -18,13 +18,6 @@ TRICKY = [
     ("<b>bold</b> {instruction} & ampersands", "Plain <think> mention in the answer."),
     ("", "An example with no reasoning written."),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _offline_hf(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
 
 
 @pytest.fixture

@@ -19,14 +19,7 @@ from tests.tool_fixtures import RECORDS, TOOLS, call, jsonl
 
 from .conftest import build, version_folder
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _offline_hf(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("offline_hf")]
 
 
 def _task(tmp_path, tools=TOOLS, records=RECORDS) -> Task:

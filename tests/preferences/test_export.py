@@ -164,14 +164,7 @@ def test_pairs_from_edits_when_turned_on_leave_typo_fixes_out(task, lead, review
     assert PreferencePair.objects.filter(source=Source.EDIT).count() == 2
 
 
-@pytest.fixture
-def _offline_hf(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-
-
-@pytest.mark.usefixtures("_offline_hf")
+@pytest.mark.usefixtures("offline_hf")
 @pytest.mark.parametrize(("export_format", "make"), [("trl-preference", trl), ("openai-preference", openai)])
 def test_files_load_with_datasets_in_the_documented_shape(task, lead, tmp_path, export_format, make):
     from datasets import load_dataset

@@ -161,12 +161,10 @@ def test_tool_calls_on_a_task_without_tools_are_refused_naming_the_field(task, t
 @pytest.mark.parametrize(
     ("export_format", "make"), [("openai-preference", openai_records), ("trl-preference", trl_records)]
 )
-def test_tool_pair_files_load_with_datasets(tool_task, lead, tmp_path, monkeypatch, export_format, make):
+@pytest.mark.usefixtures("offline_hf")
+def test_tool_pair_files_load_with_datasets(tool_task, lead, tmp_path, export_format, make):
     from datasets import load_dataset
 
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     records = make()
     examples_import(task=tool_task, path=jsonl(tmp_path, records), file_format="jsonl", status="approved")
     export = build(tool_task, export_format=export_format, user=lead, validation_ratio=0)
