@@ -31,7 +31,7 @@ from django.utils import timezone
 from annotate.audit import audit_record
 from annotate.importing import limits
 from annotate.importing.checking import Progress, Reporter, _check_file, _check_status, _Problems
-from annotate.importing.common import ImportFailed, _shown, max_import_rows
+from annotate.importing.common import ImportFailed, _shown, locked_task, max_import_rows
 from annotate.importing.mapping import Mapping
 from annotate.importing.reading import _Fatal, _reader
 from annotate.importing.records import EXTERNAL_ID_MAX, _type_name
@@ -242,10 +242,7 @@ def pairs_import(
     problems = None
     try:
         with transaction.atomic():
-            task = Task.objects.select_for_update().get(pk=task.pk)
-            template = task.current_template
-            if template is None:
-                raise ImportFailed(["The task has no prompt template yet; create one first."])
+            task, template = locked_task(task)
             batch_pairs: list[PreferencePair] = []
             batch_comparisons: list[Comparison] = []
 

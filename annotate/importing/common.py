@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, reset_queries
 
-from ..models import Example, Kind, Revision
+from ..models import Example, Kind, PromptTemplate, Revision, Task
 from . import limits
 
 IMPORT_STATUSES = (Example.Status.NEW, Example.Status.SUBMITTED, Example.Status.APPROVED)
@@ -77,6 +77,22 @@ def _json_problem(exc: orjson.JSONDecodeError) -> str:
     return f"invalid JSON: {exc.msg} at column {exc.colno}"
 
 
+_UNREADABLE = object()
+
+
+def popped_messages(values: dict, keys: dict, problems: list):
+    """The record's messages, popped from `values`: as given, or read from the JSON text a CSV cell holds. A JSON
+    error is noted in `problems` (against the messages' key) and gives _UNREADABLE."""
+    messages = values.pop("messages")
+    if isinstance(messages, str):  # a CSV cell holding the JSON of the messages
+        try:
+            return orjson.loads(messages)
+        except orjson.JSONDecodeError as exc:
+            problems.append((keys["messages"], _json_problem(exc)))
+            return _UNREADABLE
+    return messages
+
+
 # orjson stops at 1,024 levels; Python's json (JSON arrays) at its recursion limit (1,000 frames, less what is in use).
 TOO_DEEP = "arrays and objects nested too deeply (the limit is about 1,000 levels)"
 # Python's json refuses to convert an integer of more than 4,300 digits (sys.int_info.str_digits_check_threshold).
@@ -94,3 +110,14 @@ def _forget_queries() -> None:
     import would hold hundreds of them, so it drops the log as it goes."""
     if connection.queries_logged:
         reset_queries()
+
+
+def locked_task(task: Task) -> tuple[Task, PromptTemplate]:
+    """The task, locked for the rest of the caller's transaction, and its current template. Imports into one task (and
+    template edits) wait for each other, so the template and the ids stay as checked. Raise ImportFailed when the
+    task has no template yet."""
+    task = Task.objects.select_for_update().get(pk=task.pk)
+    template = task.current_template
+    if template is None:
+        raise ImportFailed(["The task has no prompt template yet; create one first."])
+    return task, template

@@ -26,7 +26,7 @@ from ..scans import findings_of, warning_fields
 from ..tools import ToolSet
 from . import limits
 from .checking import Progress, Reporter, _check_file, _check_status, _Tally, import_check
-from .common import IMPORTED, NEW, REASON_IMPORT, ImportFailed, _forget_queries, _shown, max_import_rows
+from .common import IMPORTED, NEW, REASON_IMPORT, ImportFailed, _forget_queries, _shown, locked_task, max_import_rows
 from .mapping import Mapping
 from .reading import _Fatal, _Reader, _reader
 from .records import Mapper, Record, _records
@@ -94,11 +94,7 @@ def examples_import(
 
     try:
         with transaction.atomic():
-            # Serialise imports into one task (and template edits): the template and the ids stay as checked.
-            task = Task.objects.select_for_update().get(pk=task.pk)
-            template = task.current_template
-            if template is None:
-                raise ImportFailed(["The task has no prompt template yet; create one first."])
+            task, template = locked_task(task)
             mapper.tools = ToolSet.of(template)  # as locked: the tool set the records were checked against
             loader_class = _CopyLoader if connection.vendor == "postgresql" else _OrmLoader
             loader = loader_class(task=task, template_id=template.pk, status=status, actor=actor)

@@ -10,7 +10,7 @@ from ..models import Example, Kind
 from ..rendering import CHAT_ROLES
 from ..tools import ToolSet
 from . import limits
-from .common import HAPPY, ImportFailed, _json_problem, _shown, _unstorable_problem
+from .common import _UNREADABLE, HAPPY, ImportFailed, _shown, _unstorable_problem, popped_messages
 from .mapping import MISSING, Mapping, Mismatch, PathError, has_rest, key_label, path_text, pick, tries_of
 from .reading import _Reader
 from .tool_records import record_tools, tool_messages
@@ -282,13 +282,9 @@ class Mapper:
     def _messages(values: dict, keys: dict, problems: list) -> list:
         """Split OpenAI chat messages into prior turns, the instruction and the completion (set in `values`)."""
         key = keys["messages"]
-        messages = values.pop("messages")
-        if isinstance(messages, str):  # a CSV cell holding the JSON of the messages
-            try:
-                messages = orjson.loads(messages)
-            except orjson.JSONDecodeError as exc:
-                problems.append((key, _json_problem(exc)))
-                return []
+        messages = popped_messages(values, keys, problems)
+        if messages is _UNREADABLE:
+            return []
         if type(messages) is not list:
             problems.append((key, f"expected an array of {{role, content}} messages, got {_type_name(messages)}"))
             return []

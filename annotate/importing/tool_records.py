@@ -12,10 +12,8 @@ problems do, and the import refuses the whole file when any record has one.
 
 from typing import Any
 
-import orjson
-
 from ..tools import ToolSet, check_conversation, completion_text, read_calls
-from .common import _json_problem, _shown, _unstorable_problem
+from .common import _UNREADABLE, _shown, _unstorable_problem, popped_messages
 from .limits import MAX_FIELD_CHARS
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
@@ -62,13 +60,9 @@ def _definition_of(toolset: ToolSet, name: str) -> dict | None:
 def tool_messages(values: dict, keys: dict, problems: list, toolset: ToolSet) -> list:
     """Split the messages of a tools record into the stored turns (set the instruction and completion in `values`)."""
     key = keys["messages"]
-    messages = values.pop("messages")
-    if isinstance(messages, str):  # a CSV cell holding the JSON of the messages
-        try:
-            messages = orjson.loads(messages)
-        except orjson.JSONDecodeError as exc:
-            problems.append((key, _json_problem(exc)))
-            return []
+    messages = popped_messages(values, keys, problems)
+    if messages is _UNREADABLE:
+        return []
     if type(messages) is not list:
         problems.append((key, "expected an array of messages"))
         return []
