@@ -102,6 +102,7 @@ def test_a_late_header_swap_leaves_the_comment_focused(page, task, annotator, re
     held = []
     page.route("**/account/flagged/", lambda route: held.append(route))  # the badge answers when we say so
     page.goto(f"/tasks/{task.slug}/review/next/")
+    expect(page.get_by_role("button", name="Start reviewing")).to_be_focused()  # autofocus lands at a paint, after load
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/review/[0-9a-f-]+/$"))
     page.keyboard.press("f")
