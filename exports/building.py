@@ -159,13 +159,13 @@ def write_files(export: Export, folder: Path) -> Built:
             version, spec, render, fast = template
             try:
                 fields = {"instruction": instruction, "context": context, "input": input_}
-                # A preference pair's line straight from its texts (plainly valid, the same bytes), else the record
-                # rendered and checked the full way; only chat formats carry prior turns.
-                line = fast(fields, completion, messages) if fast is not None else None
+                # A plain record's line straight from its texts (plainly valid, the same bytes: the format's
+                # line_renderer), else the record rendered and checked the full way; only chat formats carry prior
+                # turns.
+                prior, thought = messages if chat else None, reasoning if asks_reasoning else None
+                line = fast(fields, completion, prior, thought) if fast is not None else None
                 if line is None:
-                    record = render(
-                        fields, completion, messages if chat else None, reasoning if asks_reasoning else None
-                    )
+                    record = render(fields, completion, prior, thought)
                     problem = None if record_ok(record) else record_explain(record)
                     if problem is None:
                         line = dumps(record)
@@ -311,7 +311,8 @@ def _sum_by(tally: Counter, split: str) -> dict[str, int]:
 
 
 def _renderers(spec: TemplateSpec, export_format: str, version: int) -> tuple[Callable[..., dict], Callable | None]:
-    """_renderer, and the format's line renderer when it has one (preference formats) and the template is usable."""
+    """_renderer, and the format's line renderer (the JSON line of a plain record from its texts) when it has one and
+    the template is usable."""
     lines = getattr(FORMATS[export_format], "line_renderer", None)
     fast = lines(spec) if lines is not None and spec_limits_error(spec, export_format) is None else None
     return _renderer(spec, export_format, version), fast

@@ -66,8 +66,8 @@ def pair_lines(spec: TemplateSpec, *, head: bytes, middle: bytes, rejected_key: 
     user_format = spec.chat_user_format
     dumps = orjson.dumps
 
-    def line(fields: Mapping[str, str], completion, messages: list | None = None) -> bytes | None:
-        if messages or completion.__class__ is not tuple:
+    def line(fields: Mapping[str, str], completion, messages: list | None = None, reasoning=None) -> bytes | None:
+        if messages or completion.__class__ is not tuple:  # a pair has no reasoning
             return None
         chosen, rejected = completion
         if chosen.__class__ is not str or rejected.__class__ is not str:

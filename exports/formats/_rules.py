@@ -6,6 +6,8 @@ render through exactly the same code.
 
 from collections.abc import Callable, Mapping
 
+import orjson
+
 from annotate.rendering import CHAT_ROLES, TemplateSpec, render_text
 
 ROLES = frozenset(CHAT_ROLES)
@@ -90,6 +92,45 @@ def chat_turns(spec: TemplateSpec) -> Callable[[Mapping[str, str], str, list | N
         return out
 
     return turns
+
+
+# (fields, completion, prior turns or None, reasoning or None) -> the record's JSON line, or None: take the full way.
+LineRenderer = Callable[..., bytes | None]
+
+
+def chat_lines(
+    spec: TemplateSpec, *, frame: Callable[[str], tuple[bytes, bytes]], user: bytes, assistant: bytes
+) -> LineRenderer | None:
+    """The JSON line of a plain chat record (a system turn as the template gives it, the user's turn, the completion as
+    the assistant's) built from the JSON of its texts: the bytes orjson.dumps gives the record the format's renderer
+    makes (the same strings, keys in the same order, no spaces), without building the record, checking it turn by turn
+    and encoding it whole; this runs once a record on an export. None (the line renderer, or a line) where the record
+    would not be plainly valid or is not plain: prior turns, a reasoning, a completion that is not a non-blank string,
+    a user turn rendering blank, a blank system prompt, a tools task. The export then renders and checks it the full
+    way, which names any problem. `frame(system)` gives what opens the record up to the user's turn and what closes it
+    after the completion's text; `user` opens the user's text, `assistant` closes it and opens the completion's."""
+    if spec.tools is not None:
+        return None
+    system = spec.system_message
+    if system and system.isspace():
+        return None
+    head, tail = frame(system)
+    user_format = spec.chat_user_format
+    dumps = orjson.dumps
+
+    def line(
+        fields: Mapping[str, str], completion: str, messages: list | None = None, reasoning: str | None = None
+    ) -> bytes | None:
+        if messages or reasoning is not None or completion.__class__ is not str:
+            return None
+        if not completion or completion.isspace():
+            return None
+        text = render_text(user_format, fields)
+        if not text or text.isspace():
+            return None
+        return b"".join((head, user, dumps(text), assistant, dumps(completion), tail))
+
+    return line
 
 
 def turn_problem(position: int, message) -> str | None:

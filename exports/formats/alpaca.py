@@ -7,9 +7,11 @@ the response). Checked here: exactly those three keys in that order, all strings
 
 from collections.abc import Mapping
 
+import orjson
+
 from annotate.rendering import TemplateSpec, render_text, rendered_length
 
-from ._rules import INLINE_REASONING, Renderer, flat_problem, text_ok, with_thinking
+from ._rules import INLINE_REASONING, LineRenderer, Renderer, flat_problem, text_ok, with_thinking
 
 NAME = "alpaca"
 LABEL = "Alpaca"
@@ -31,6 +33,27 @@ def renderer(spec: TemplateSpec) -> Renderer:
         "input": render_text(input_format, fields),
         "output": with_thinking(completion, reasoning),
     }
+
+
+def line_renderer(spec: TemplateSpec) -> LineRenderer:
+    """The JSON line of a record without building it: the bytes orjson.dumps gives the renderer's record (the same
+    strings, the keys in order, no spaces). None (the full way, which names the problem) for a reasoning, an
+    instruction that is not a string, or a completion that is not a non-blank string."""
+    input_format = spec.alpaca_input_format
+    dumps = orjson.dumps
+
+    def line(fields: Mapping[str, str], completion: str, messages=None, reasoning: str | None = None) -> bytes | None:
+        instruction = fields.get("instruction", "")
+        if reasoning or instruction.__class__ is not str or completion.__class__ is not str:
+            return None
+        if not completion or completion.isspace():
+            return None
+        return b"".join(
+            (b'{"instruction":', dumps(instruction), b',"input":', dumps(render_text(input_format, fields)),
+             b',"output":', dumps(completion), b"}")
+        )  # fmt: skip
+
+    return line
 
 
 def record_ok(record) -> bool:

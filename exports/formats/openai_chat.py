@@ -14,12 +14,16 @@ after the turn whose call it answers.
 
 from collections.abc import Mapping
 
+import orjson
+
 from annotate.rendering import TemplateSpec
 
 from ._rules import (
     INLINE_REASONING,
+    LineRenderer,
     Renderer,
     chat_chars,
+    chat_lines,
     chat_turns,
     keys_problem,
     turns_ok,
@@ -58,6 +62,19 @@ def renderer(spec: TemplateSpec) -> Renderer:
     return lambda fields, completion, messages=None, reasoning=None: {
         "messages": turns(fields, with_thinking(completion, reasoning), messages)
     }
+
+
+def line_renderer(spec: TemplateSpec) -> LineRenderer | None:
+    """The JSON line of a plain record without building it (_rules.chat_lines), or None for a tools task."""
+    return chat_lines(
+        spec,
+        frame=lambda system: (
+            b'{"messages":[' + (b'{"role":"system","content":' + orjson.dumps(system) + b"}," if system else b""),
+            b"}]}",
+        ),
+        user=b'{"role":"user","content":',
+        assistant=b'},{"role":"assistant","content":',
+    )
 
 
 def _tool_renderer(spec: TemplateSpec) -> Renderer:

@@ -7,9 +7,11 @@ completion not empty.
 
 from collections.abc import Mapping
 
+import orjson
+
 from annotate.rendering import TemplateSpec, render_text, rendered_length
 
-from ._rules import INLINE_REASONING, Renderer, flat_problem, text_ok, with_thinking
+from ._rules import INLINE_REASONING, LineRenderer, Renderer, flat_problem, text_ok, with_thinking
 
 NAME = "prompt-completion"
 LABEL = "Prompt / completion"
@@ -30,6 +32,23 @@ def renderer(spec: TemplateSpec) -> Renderer:
         "prompt": render_text(prompt_format, fields),
         "completion": with_thinking(completion, reasoning),
     }
+
+
+def line_renderer(spec: TemplateSpec) -> LineRenderer:
+    """The JSON line of a record without building it: the bytes orjson.dumps gives the renderer's record (the same
+    strings, the keys in order, no spaces). None (the full way, which names the problem) for a reasoning or a
+    completion that is not a non-blank string."""
+    prompt_format = spec.prompt_format
+    dumps = orjson.dumps
+
+    def line(fields: Mapping[str, str], completion: str, messages=None, reasoning: str | None = None) -> bytes | None:
+        if reasoning or completion.__class__ is not str or not completion or completion.isspace():
+            return None
+        return b"".join(
+            (b'{"prompt":', dumps(render_text(prompt_format, fields)), b',"completion":', dumps(completion), b"}")
+        )
+
+    return line
 
 
 def record_ok(record) -> bool:

@@ -27,7 +27,17 @@ import orjson
 
 from annotate.rendering import TemplateSpec
 
-from ._rules import INLINE_REASONING, Renderer, chat_chars, chat_turns, keys_problem, text_ok, with_thinking
+from ._rules import (
+    INLINE_REASONING,
+    LineRenderer,
+    Renderer,
+    chat_chars,
+    chat_lines,
+    chat_turns,
+    keys_problem,
+    text_ok,
+    with_thinking,
+)
 from ._tools import arguments_text, refuse_reasoning, tool_turns
 
 NAME = "sharegpt"
@@ -111,6 +121,16 @@ def renderer(spec: TemplateSpec) -> Renderer:
         return {"conversations": conversations, "system": system}
 
     return render
+
+
+def line_renderer(spec: TemplateSpec) -> LineRenderer | None:
+    """The JSON line of a plain record without building it (_rules.chat_lines), or None for a tools task."""
+    return chat_lines(
+        spec,
+        frame=lambda system: (b'{"conversations":[', b'}],"system":' + orjson.dumps(system) + b"}"),
+        user=b'{"from":"human","value":',
+        assistant=b'},{"from":"gpt","value":',
+    )
 
 
 def record_ok(record) -> bool:

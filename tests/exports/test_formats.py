@@ -252,3 +252,51 @@ def test_template_preview_renders_every_format(export_format):
     record = preview_record(spec, export_format, fields={"instruction": "Hi"}, completion="Yo")
     assert export_format in EXPORT_FORMATS
     READERS[export_format](record)
+
+
+@pytest.mark.parametrize("export_format", list(READERS))
+@pytest.mark.parametrize("system", ["", SYSTEM, "  "])
+@pytest.mark.parametrize(
+    "user_format", ["[[Context:\n{context}\n\n]]Q: {instruction}", "[[{context}]]", "{instruction}\n{input}"]
+)
+def test_a_plain_records_line_from_its_texts_is_the_rendered_records_json(export_format, system, user_format):
+    """The export writes a plain record's line straight from its texts (the format's line_renderer): the same bytes
+    as the record the renderer makes, encoded whole, for any text; None where the record is not plain (prior turns, a
+    reasoning) or would not be plainly valid, so that the full path renders it and names the problem."""
+    import orjson
+
+    module = FORMATS[export_format]
+    spec = TemplateSpec(
+        prompt_format=user_format, chat_user_format=user_format, alpaca_input_format=user_format, system_message=system
+    )
+    render, line = module.renderer(spec), module.line_renderer(spec)
+    if line is None:  # a blank system prompt: every record the full way
+        assert module.USES_TURNS and system.isspace()
+        return
+    texts = [*(value for row in TRICKY for value in row.values()), "  ", "", "tab\tnul\x00\x1f\x7f", "\ud7ff 🚚"]
+    made = 0
+    for position, instruction in enumerate(texts):
+        for context in ("", "  ", texts[(position * 7) % len(texts)]):
+            for completion in (texts[(position * 3) % len(texts)], "  ", "", "Fine."):
+                fields = {"instruction": instruction, "context": context, "input": texts[position % 5]}
+                record = render(fields, completion, None, None)
+                fast = line(fields, completion, None, None)
+                if fast is not None:
+                    made += 1
+                    assert module.record_ok(record) and fast == orjson.dumps(record)
+                elif module.record_ok(record):  # the full path only when the text path cannot say yes
+                    assert module.USES_TURNS and not render_text_ok(spec, fields)
+                else:
+                    assert module.problem(record)
+                if module.USES_TURNS:  # prior turns: the full way (other formats are never given them)
+                    assert line(fields, completion, TURNS, None) is None
+                assert line(fields, completion, None, "Because.") is None  # a reasoning: the full way
+    assert made >= 20  # the text path was taken, not only refused
+
+
+def render_text_ok(spec: TemplateSpec, fields) -> bool:
+    """Whether a chat record's user turn renders non-blank (the text path takes only those)."""
+    from annotate.rendering import render_text
+
+    text = render_text(spec.chat_user_format, fields)
+    return bool(text) and not text.isspace()
