@@ -53,6 +53,29 @@ HELD_ROW = np.dtype(
 HELD_CHUNK = 32_768
 
 
+def _items(signatures: np.ndarray) -> np.ndarray:
+    """(n, PERMUTATIONS) uint8 signatures as n items of PERMUTATIONS bytes: a gather by row numbers then copies one
+    item a row instead of PERMUTATIONS one-byte items (about 3 times faster, measured on 16,384 rows)."""
+    return signatures.view(f"V{near_duplicates.PERMUTATIONS}").reshape(-1)
+
+
+def _rows(items: np.ndarray) -> np.ndarray:
+    """Items (_items) back as (n, PERMUTATIONS) uint8 rows, without a copy."""
+    return items.view(np.uint8).reshape(-1, near_duplicates.PERMUTATIONS)
+
+
+_BYTE_SUM = np.uint64(0x0101010101010101)
+
+
+def _equal_bytes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row of two (n, PERMUTATIONS) uint8 arrays, how many bytes are equal: the 0/1 bytes of the comparison added
+    8 at a time as 64-bit words (each byte lane stays at most PERMUTATIONS / 8), then the lanes of each sum added by
+    one multiplication (the top byte of x × 0x0101…01 is the sum of x's bytes): the counts of (a == b).sum(axis=1),
+    faster."""
+    words = (a == b).view(np.uint64).sum(axis=1, dtype=np.uint64)
+    return (words * _BYTE_SUM) >> np.uint64(56)
+
+
 class Contamination:
     """Feed every exported row with `add`, then `finish` for the report. `scratch` is a file in the partial folder
     (the held-out rows go to a second one beside it)."""
@@ -200,8 +223,8 @@ class Contamination:
         order = np.argsort(held["key"], kind="stable")
         held_sorted = held["key"][order]
         signed_rows = np.flatnonzero(held["signed"])  # the chunk's rows long enough to sign
-        held_signature = np.ascontiguousarray(held["signature"][signed_rows])
-        bands = held_signature.view(np.uint32)
+        held_signature = _items(np.ascontiguousarray(held["signature"][signed_rows]))
+        bands = _rows(held_signature).view(np.uint32)
         index = []
         for band in range(bands.shape[1] if len(signed_rows) else 0):
             band_order = np.argsort(bands[:, band], kind="stable")
@@ -229,7 +252,7 @@ class Contamination:
         """(rows with a verified near duplicate, the best held-out signature row per row, its similarity) for one
         block of train rows; a match ends a row's search."""
         signature = np.ascontiguousarray(rows["signature"])
-        keys = signature.view(np.uint32)
+        keys, items = signature.view(np.uint32), _items(signature)
         open_rows = open_rows & rows["signed"].astype(bool)
         chance = 2.0**-near_duplicates.SIGNATURE_BITS
         width = near_duplicates.PERMUTATIONS
@@ -249,7 +272,7 @@ class Contamination:
                 self.compared += len(a)
                 for s in range(0, len(a), VERIFY):  # bounded temporaries: VERIFY pairs × 64 bytes at a time
                     a_part, b_part = a[s : s + VERIFY], b[s : s + VERIFY]
-                    agree = (signature[a_part] == held_signature[b_part]).sum(axis=1) / width
+                    agree = _equal_bytes(_rows(items[a_part]), _rows(held_signature[b_part])) / width
                     similarity = np.maximum(0, (agree - chance) / (1 - chance))
                     ok = similarity >= near_duplicates.NEAR_DUP_THRESHOLD
                     a_ok, b_ok, s_ok = a_part[ok], b_part[ok], similarity[ok]

@@ -248,3 +248,23 @@ def test_the_check_reads_the_stored_signatures(task, lead):
     Example.objects.filter(pk=other.pk).update(prompt_signature=prompt_signature({"instruction": LONG}))
     forged = export_of(task, lead).contamination
     assert forged["near"] == 2 and {pair["train"]["id"] for pair in forged["pairs"]} == {near.pk, other.pk}
+
+
+def test_equal_bytes_counts_what_a_plain_comparison_counts():
+    """Near matching counts equal signature bytes with word additions (contamination._equal_bytes) and gathers rows
+    as 64-byte items: the same counts as comparing the rows byte by byte, from 0 to 64 equal bytes."""
+    import numpy as np
+
+    from exports.contamination import _equal_bytes, _items, _rows
+
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 3, (500, 64), dtype=np.uint8)
+    b = rng.integers(0, 3, (700, 64), dtype=np.uint8)
+    b[:65] = a[:65]
+    for row in range(65):  # 64 - row bytes equal
+        b[row, :row] = a[row, :row] + 1
+    pick_a, pick_b = rng.integers(0, 500, 2_000), rng.integers(0, 700, 2_000)
+    pick_a[:65] = pick_b[:65] = np.arange(65)
+    counts = _equal_bytes(_rows(_items(a)[pick_a]), _rows(_items(b)[pick_b]))
+    assert counts.tolist() == (a[pick_a] == b[pick_b]).sum(axis=1).tolist()
+    assert counts[:65].tolist() == [64 - row for row in range(65)]
