@@ -51,18 +51,35 @@ def peak_rss(pid: int | str = "self") -> int:
 def run_watched(args: list[str], **popen) -> tuple[int, str, float, int]:
     """Run a command to its end: (exit code, its standard output, seconds, peak RSS in bytes). The peak is read from
     /proc twenty times a second while it runs (VmHWM only grows, so the last reading is the peak but for the last
-    50 ms)."""
+    50 ms), and is the command's own peak plus the peaks of the processes it starts (an export's matching process),
+    added as if they had all peaked at once."""
     started = time.perf_counter()
     process = subprocess.Popen(args, stdout=subprocess.PIPE, **popen)
     chunks: list[bytes] = []
     reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: process.stdout.read(65536), b"")))
     reader.start()
     peak = 0
+    started_peaks: dict[int, int] = {}  # pid of a process it started -> its peak
     while process.poll() is None:
         peak = max(peak, peak_rss(process.pid))
+        for pid in _children(process.pid):
+            started_peaks[pid] = max(started_peaks.get(pid, 0), peak_rss(pid))
         time.sleep(0.05)
     reader.join()
-    return process.returncode, b"".join(chunks).decode(errors="replace"), time.perf_counter() - started, peak
+    total = peak + sum(started_peaks.values())
+    return process.returncode, b"".join(chunks).decode(errors="replace"), time.perf_counter() - started, total
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started and that still run (its threads' children lists), and theirs."""
+    found: list[int] = []
+    try:
+        for thread in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{thread}/children") as children:
+                found += [int(child) for child in children.read().split()]
+    except OSError:  # it just ended
+        return found
+    return found + [grandchild for child in found for grandchild in _children(child)]
 
 
 def percentile(values: list[float], q: float) -> float:

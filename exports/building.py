@@ -23,6 +23,7 @@ from annotate.rendering import TemplateError, TemplateSpec, limit, record_render
 from pairsmith import filestore
 from pairsmith.jobs import job_heartbeat
 
+from . import matching
 from .card import dataset_card
 from .changes import Diff, base_export, manifest_entries
 from .contamination import Contamination, contamination_summary
@@ -105,11 +106,14 @@ def write_files(export: Export, folder: Path) -> Built:
     last_beat = time.monotonic()
     splits = _splits_of(export)
     held_out = export.validation_ratio > 0 or export.test_ratio > 0
-    contamination = Contamination(folder / ".signatures") if held_out else None
+    contamination = None
     tokenizer = TaskTokenizer.objects.filter(task=task).first()
     preflight = Preflight(tokenizer, max_length=export.max_length) if tokenizer else None
     with ExitStack() as stack:
         total, batches = stack.enter_context(approved_rows(export))
+        if held_out:  # matched in a process of its own on a large export (exports/matching.py)
+            contamination = Contamination(folder / ".signatures", process=total >= matching.PROCESS_MIN_ROWS)
+            stack.callback(contamination.close)
         changes = stack.enter_context(open(folder / ".changes", "wb"))
         pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-write"))  # in order
         writers = {
@@ -120,8 +124,6 @@ def write_files(export: Export, folder: Path) -> Built:
             )
             for split in splits
         }
-        if contamination is not None:
-            stack.callback(contamination.close)
         # Compared with the previous version as the records go by; the first version has nothing to compare with.
         try:
             diff = Diff(manifest_entries(_base_manifest(base, folder)), changes) if base else None

@@ -24,75 +24,48 @@ twin per train example), so a task of look-alike prompts costs a few comparisons
 first MAX_REPORTED pairs are kept (the counts cover all).
 """
 
+import subprocess
+import sys
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from annotate.quality import near_duplicates, prompt_signature
 from annotate.quality.prompt_signature import SIZE
 from annotate.quality.text import fold, prompt_key
 
-MAX_REPORTED = 20  # pairs named in the manifest, on the row and on the page
-WINDOW = 4  # held-out candidates compared per band and train row: neighbours in the sorted band, as the scan does
-BLOCK = 16_384  # train signatures matched per step
-VERIFY = 16_384  # candidate pairs verified at once
+from . import matching
+from .matching import HELD_ROW, TRAIN_ROW, Matcher
+
+ROOT = Path(__file__).resolve().parent.parent  # where `python -m exports.matching` runs
+
 BATCH = 2_000  # rows handed to the background thread at once
-# A train row in the scratch file: id, 64-bit prompt hash, signed (long enough to sign), signature (zeros if not).
-TRAIN_ROW = np.dtype(
-    [("id", "<i8"), ("key", "<u8"), ("signed", "u1"), ("signature", "u1", (near_duplicates.PERMUTATIONS,))]
-)
-# A held-out row in its scratch file: the same, with its side (1 validation, 2 test).
-HELD_ROW = np.dtype(
-    [("id", "<i8"), ("side", "i1"), ("key", "<u8"), ("signed", "u1"),
-     ("signature", "u1", (near_duplicates.PERMUTATIONS,))]
-)  # fmt: skip
-# Held-out rows matched at once, whatever the export's size. Measured on 1,000,000 templated prompts (150,000 held
-# out, nearly all near twins), the matching's CPU and its memory on top of the rest: 65,536 a chunk, 2.4 s and
-# +31 MB; 32,768, 2.7 s and +21 MB; 16,384, 4.0 s and +15 MB.
-HELD_CHUNK = 32_768
-
-
-def _items(signatures: np.ndarray) -> np.ndarray:
-    """(n, PERMUTATIONS) uint8 signatures as n items of PERMUTATIONS bytes: a gather by row numbers then copies one
-    item a row instead of PERMUTATIONS one-byte items (about 3 times faster, measured on 16,384 rows)."""
-    return signatures.view(f"V{near_duplicates.PERMUTATIONS}").reshape(-1)
-
-
-def _rows(items: np.ndarray) -> np.ndarray:
-    """Items (_items) back as (n, PERMUTATIONS) uint8 rows, without a copy."""
-    return items.view(np.uint8).reshape(-1, near_duplicates.PERMUTATIONS)
-
-
-_BYTE_SUM = np.uint64(0x0101010101010101)
-
-
-def _equal_bytes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per row of two (n, PERMUTATIONS) uint8 arrays, how many bytes are equal: the 0/1 bytes of the comparison added
-    8 at a time as 64-bit words (each byte lane stays at most PERMUTATIONS / 8), then the lanes of each sum added by
-    one multiplication (the top byte of x × 0x0101…01 is the sum of x's bytes): the counts of (a == b).sum(axis=1),
-    faster."""
-    words = (a == b).view(np.uint64).sum(axis=1, dtype=np.uint64)
-    return (words * _BYTE_SUM) >> np.uint64(56)
+PENDING = 2  # batches handed over and not yet taken, at most (the export's thread waits beyond)
 
 
 class Contamination:
     """Feed every exported row with `add`, then `finish` for the report. `scratch` is a file in the partial folder
-    (the held-out rows go to a second one beside it)."""
+    (the held-out rows go to a second one beside it). With `process` (a large export: matching.PROCESS_MIN_ROWS) the
+    matching runs in a process of its own while the rows come; otherwise `finish` matches in this one."""
 
-    def __init__(self, scratch: Path) -> None:
+    def __init__(self, scratch: Path, *, process: bool = False) -> None:
         self.scratch = scratch
         self.held_scratch = scratch.with_name(f"{scratch.name}-held")
+        self.process = process
         self._batch: list[tuple] = []  # rows as given to add, until a batch goes to the background thread
         self._pending: list[Future] = []
         self._pool: ThreadPoolExecutor | None = None
-        # Both sides go to scratch files (TRAIN_ROW, HELD_ROW) as they come, so that memory does not grow with the
-        # export: finish matches a chunk of HELD_CHUNK held-out rows at a time against the train rows.
+        # Both sides go to scratch files (matching.TRAIN_ROW, HELD_ROW) as they come, so that memory does not grow
+        # with the export; the matcher reads them back. Written on the background thread only.
         self._held_count = 0
         self._train_count = 0
-        self._train_file = None
-        self._held_file = None
-        self.compared = 0  # candidate pairs verified: at most bands × WINDOW a train row and held-out chunk
+        self._train_file = open(scratch, "wb")  # noqa: SIM115 (closed by close)
+        self._held_file = open(self.held_scratch, "wb")  # noqa: SIM115 (closed by close)
+        self._matcher: subprocess.Popen | None = None
+        self.compared = 0  # candidate pairs verified (matching.Matcher.compared)
 
     def add(
         self, pk: int, side: int, stored_hash: str, fields: tuple[str, str, str], turns, signature: bytes | None = None
@@ -100,7 +73,7 @@ class Contamination:
         """One exported example: its id, side (0 train, 1 validation, 2 test), stored prompt hash, prompt fields,
         prior turns (a list of {"role", "content"}, or None) and stored signature (None: not stored). Only kept
         here: the export's own thread does nothing more per row; a batch is read (or folded and signed, for rows
-        without a stored signature) on the background thread."""
+        without a stored signature) and written on the background thread."""
         self._batch.append((pk, side, stored_hash, fields, turns, signature))
         if len(self._batch) >= BATCH:
             self._submit()
@@ -111,13 +84,14 @@ class Contamination:
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-contamination")
-        self._pending.append(self._pool.submit(_prepare, batch))
-        while len(self._pending) > 2 or (self._pending and self._pending[0].done()):
-            self._collect(self._pending.pop(0).result())
+        self._pending.append(self._pool.submit(self._take, batch))
+        while len(self._pending) > PENDING or (self._pending and self._pending[0].done()):
+            self._pending.pop(0).result()  # the background thread's error, if any, raised here
 
-    def _collect(self, prepared: tuple) -> None:
-        """Write a prepared batch's held-out rows and train rows to their scratch files."""
-        ids, sides, keys, signed, signature = prepared
+    def _take(self, batch: list[tuple]) -> None:
+        """On the background thread: a batch's rows read (or signed) and written to the scratch files; the matching
+        process, if any, told how many there are."""
+        ids, sides, keys, signed, signature = _prepare(batch)
         signatures = np.zeros((len(ids), near_duplicates.PERMUTATIONS), dtype=np.uint8)
         signatures[signed] = signature
         held = sides != 0
@@ -125,8 +99,6 @@ class Contamination:
             rows = np.zeros(int(held.sum()), dtype=HELD_ROW)
             rows["id"], rows["side"], rows["key"] = ids[held], sides[held], keys[held]
             rows["signed"], rows["signature"] = signed[held], signatures[held]
-            if self._held_file is None:
-                self._held_file = open(self.held_scratch, "wb")  # noqa: SIM115 (closed in finish)
             self._held_file.write(rows.tobytes())
             self._held_count += len(rows)
         train = ~held
@@ -134,37 +106,74 @@ class Contamination:
             rows = np.zeros(int(train.sum()), dtype=TRAIN_ROW)
             rows["id"], rows["key"] = ids[train], keys[train]
             rows["signed"], rows["signature"] = signed[train], signatures[train]
-            if self._train_file is None:
-                self._train_file = open(self.scratch, "wb")  # noqa: SIM115 (closed in finish)
             self._train_file.write(rows.tobytes())
             self._train_count += len(rows)
+        if self.process:
+            self._tell(f"{self._train_count} {self._held_count}\n")
+
+    def _tell(self, line: str) -> None:
+        """Flush the scratch files, then tell the matching process (started on the first call) `line`."""
+        self._train_file.flush()
+        self._held_file.flush()
+        if self._matcher is None:
+            self._matcher = subprocess.Popen(  # noqa: S603 (our own module, with this interpreter)
+                [sys.executable, "-m", "exports.matching"],
+                cwd=ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            start = {"train": str(self.scratch), "held": str(self.held_scratch), "tuning": matching.tuning()}
+            self._matcher.stdin.write(orjson.dumps(start).decode() + "\n")
+        try:
+            self._matcher.stdin.write(line)
+            self._matcher.stdin.flush()
+        except BrokenPipeError:
+            raise MatchingFailed(self._matcher_error()) from None
+
+    def _matcher_error(self) -> str:
+        self._matcher.wait()
+        last = self._matcher.stderr.read().strip().splitlines()[-1:] or [f"exit code {self._matcher.returncode}"]
+        return f"the contamination check's matching stopped: {last[0]}"
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
-        for handle in (self._train_file, self._held_file):
-            if handle is not None:
-                handle.close()
+        if self._matcher is not None:
+            if self._matcher.poll() is None:
+                self._matcher.kill()
+            self._matcher.wait()
+            for stream in (self._matcher.stdin, self._matcher.stdout, self._matcher.stderr):
+                with suppress(OSError):
+                    stream.close()
+            self._matcher = None
+        self._train_file.close()
+        self._held_file.close()
 
     def finish(self) -> dict:
         """The report: counts of train examples that repeat a held-out prompt exactly or nearly, and the first
-        MAX_REPORTED pairs (ids of the train and the held-out example, the held-out split, kind, similarity). Both
-        sides are read back from their scratch files a chunk at a time; what stays in memory is one chunk of
-        held-out rows and its band index, one block of train rows, and one byte of state a train row, however many
-        rows there are and however many are found."""
-        exact, near = 0, 0
-        pairs: dict[int, tuple[int, int, str, float]] = {}  # train id -> (held-out id, side, kind, similarity)
+        MAX_REPORTED pairs (ids of the train and the held-out example, the held-out split, kind, similarity)."""
         try:
             self._submit()
             for pending in self._pending:
-                self._collect(pending.result())
+                pending.result()
             self._pending = []
-            for handle in (self._train_file, self._held_file):
-                if handle is not None:
-                    handle.close()
-            if self._held_count and self._train_count:
-                exact, near = self._match(pairs)
+            if self.process and self._train_count + self._held_count:
+                self._tell("end\n")
+                self._matcher.stdin.close()
+                output = self._matcher.stdout.read()
+                if self._matcher.wait() != 0:
+                    raise MatchingFailed(self._matcher_error())
+                found = orjson.loads(output)
+                exact, near, pairs, self.compared = found["exact"], found["near"], found["pairs"], found["compared"]
+            else:
+                self._train_file.flush()
+                self._held_file.flush()
+                matcher = Matcher(self.scratch, self.held_scratch)
+                matcher.grow(self._train_count, self._held_count)
+                exact, near, pairs, self.compared = matcher.finish()
         finally:
             self.close()
             self.scratch.unlink(missing_ok=True)
@@ -177,7 +186,7 @@ class Contamination:
                 "kind": kind,
                 "similarity": round(float(similarity), 2),
             }
-            for train, (held_id, held_side, kind, similarity) in sorted(pairs.items())[:MAX_REPORTED]
+            for train, held_id, held_side, kind, similarity in pairs
         ]
         return {
             "held_out": self._held_count,
@@ -189,98 +198,9 @@ class Contamination:
             "pairs": reported,
         }
 
-    @staticmethod
-    def _keep(pairs: dict, ids: np.ndarray, held: np.ndarray, kind: str, similarity: np.ndarray) -> None:
-        """Add the pairs of the lowest train ids to `pairs` (`held`: HELD_ROW rows), keeping only the MAX_REPORTED
-        lowest ids overall. An exact pair replaces a near one found in an earlier chunk (a train row counts as exact
-        then); otherwise the first pair found stays."""
-        first = np.argsort(ids, kind="stable")[:MAX_REPORTED]
-        for i in first.tolist():
-            entry = (int(held["id"][i]), int(held["side"][i]), kind, float(similarity[i]))
-            if kind == "exact":
-                pairs[int(ids[i])] = entry
-            else:
-                pairs.setdefault(int(ids[i]), entry)
-        for train in sorted(pairs)[MAX_REPORTED:]:
-            del pairs[train]
 
-    def _match(self, pairs: dict) -> tuple[int, int]:
-        """(exact, near): train prompts whose hash a held-out prompt has, and, of the others, those with a verified
-        near duplicate held out; held-out rows a chunk at a time (HELD_CHUNK), each chunk against every block of train
-        rows. State per train row: 2 exact, 1 near, 0 neither yet (a train row found near in one chunk and exact in a
-        later one counts as exact, as it would in one pass; a near match ends its near search). Up to HELD_CHUNK
-        held-out rows this is the one-pass check exactly; beyond, each chunk offers its own WINDOW neighbours per band,
-        so in a crowded band the near count can differ slightly from one pass (on the prompts above: 835,262 near
-        twins of 850,000 train rows with 32,768 a chunk, 830,875 with 65,536); exact counts are the same."""
-        status = np.zeros(self._train_count, dtype=np.uint8)
-        with open(self.held_scratch, "rb") as held_file:
-            while chunk := held_file.read(HELD_CHUNK * HELD_ROW.itemsize):
-                self._match_chunk(np.frombuffer(chunk, dtype=HELD_ROW), status, pairs)
-        exact = int(np.count_nonzero(status & 2))
-        return exact, int(np.count_nonzero(status)) - exact
-
-    def _match_chunk(self, held: np.ndarray, status: np.ndarray, pairs: dict) -> None:
-        order = np.argsort(held["key"], kind="stable")
-        held_sorted = held["key"][order]
-        signed_rows = np.flatnonzero(held["signed"])  # the chunk's rows long enough to sign
-        held_signature = _items(np.ascontiguousarray(held["signature"][signed_rows]))
-        bands = _rows(held_signature).view(np.uint32)
-        index = []
-        for band in range(bands.shape[1] if len(signed_rows) else 0):
-            band_order = np.argsort(bands[:, band], kind="stable")
-            # int32 row numbers: 8 bytes a held-out row and band instead of 12 (a chunk stays below 2**31 rows)
-            index.append((bands[band_order, band], band_order.astype(np.int32)))
-        last = len(held_sorted) - 1
-        start = 0
-        with open(self.scratch, "rb") as scratch:
-            while block := scratch.read(BLOCK * TRAIN_ROW.itemsize):
-                rows = np.frombuffer(block, dtype=TRAIN_ROW)
-                state = status[start : start + len(rows)]  # a view: updates land in status
-                start += len(rows)
-                at = np.searchsorted(held_sorted, rows["key"])
-                same = (at <= last) & (held_sorted[np.minimum(at, last)] == rows["key"])
-                found = np.flatnonzero(same & (state & 2 == 0))
-                state[found] |= 2
-                self._keep(pairs, rows["id"][found], held[order[at[found]]], "exact", np.ones(len(found)))
-                if index:  # exact ones are reported as exact only; a near match ends a row's search
-                    hits, best_held, best_similarity = self._near_block(rows, state == 0, index, held_signature)
-                    state[hits] |= 1
-                    matched = held[signed_rows[best_held[hits]]]
-                    self._keep(pairs, rows["id"][hits], matched, "near", best_similarity[hits])
-
-    def _near_block(self, rows: np.ndarray, open_rows: np.ndarray, index: list, held_signature: np.ndarray):
-        """(rows with a verified near duplicate, the best held-out signature row per row, its similarity) for one
-        block of train rows; a match ends a row's search."""
-        signature = np.ascontiguousarray(rows["signature"])
-        keys, items = signature.view(np.uint32), _items(signature)
-        open_rows = open_rows & rows["signed"].astype(bool)
-        chance = 2.0**-near_duplicates.SIGNATURE_BITS
-        width = near_duplicates.PERMUTATIONS
-        best_held = np.full(len(rows), -1, dtype=np.int64)
-        best_similarity = np.zeros(len(rows), dtype=np.float64)
-        for band, (sorted_keys, order) in enumerate(index):
-            todo = np.flatnonzero(open_rows)
-            if not len(todo):
-                break
-            low = np.searchsorted(sorted_keys, keys[todo, band], side="left")
-            high = np.searchsorted(sorted_keys, keys[todo, band], side="right")
-            for offset in range(WINDOW):
-                hit = low + offset < high
-                if not hit.any():
-                    break
-                a, b = todo[hit], order[low[hit] + offset]
-                self.compared += len(a)
-                for s in range(0, len(a), VERIFY):  # bounded temporaries: VERIFY pairs × 64 bytes at a time
-                    a_part, b_part = a[s : s + VERIFY], b[s : s + VERIFY]
-                    agree = _equal_bytes(_rows(items[a_part]), _rows(held_signature[b_part])) / width
-                    similarity = np.maximum(0, (agree - chance) / (1 - chance))
-                    ok = similarity >= near_duplicates.NEAR_DUP_THRESHOLD
-                    a_ok, b_ok, s_ok = a_part[ok], b_part[ok], similarity[ok]
-                    better = s_ok > best_similarity[a_ok]
-                    best_held[a_ok[better]] = b_ok[better]
-                    best_similarity[a_ok[better]] = s_ok[better]
-                    open_rows[a_ok] = False
-        return np.flatnonzero(best_held >= 0), best_held, best_similarity
+class MatchingFailed(Exception):
+    """The matching process stopped without a report (killed, out of memory, a full disk)."""
 
 
 def _prepare(batch: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

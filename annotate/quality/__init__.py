@@ -17,10 +17,27 @@ read through the task's relations (`current_template`, and `templates` for the s
 TaskRules.tools_for).
 """
 
-from .checks import CHECKS, Check, Finding, TaskRules, check_choices, check_example, check_folded
-from .near_duplicates import NEAR_DUP_MIN_WORDS, NEAR_DUP_THRESHOLD
-from .task import TaskReport, TaskScan, check_task
-from .text import count_tokens, estimate_training_cost, fold, normalise, prompt_key
+import importlib
+
+# Loaded on first use (PEP 562), so that importing one submodule (exports.matching's process imports near_duplicates
+# alone) does not load the checks and pandas: name -> the submodule that defines it.
+_SOURCES = {
+    **dict.fromkeys(("CHECKS", "Check", "Finding", "TaskRules", "check_choices", "check_example", "check_folded"),
+                    "checks"),
+    **dict.fromkeys(("NEAR_DUP_MIN_WORDS", "NEAR_DUP_THRESHOLD"), "near_duplicates"),
+    **dict.fromkeys(("TaskReport", "TaskScan", "check_task"), "task"),
+    **dict.fromkeys(("count_tokens", "estimate_training_cost", "fold", "normalise", "prompt_key"), "text"),
+}  # fmt: skip
+
+
+def __getattr__(name: str):
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{source}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CHECKS",

@@ -10,7 +10,8 @@ from annotate.models import Example
 from annotate.quality import near_duplicates
 from annotate.quality.prompt_signature import prompt_signature, stored
 from annotate.services import prompt_hash
-from exports.contamination import WINDOW, Contamination
+from exports.contamination import Contamination
+from exports.matching import WINDOW
 from exports.services import split_of
 from pairsmith.jobs import JobState
 
@@ -50,7 +51,12 @@ def export_of(task, lead, **options):
     return build(task, user=lead, validation_ratio=RATIOS["ratio"], test_ratio=RATIOS["test_ratio"], **options)
 
 
-def test_exact_and_near_duplicates_of_held_out_prompts_are_reported(task, lead):
+@pytest.mark.parametrize("matching", ["here", "own process"])
+def test_exact_and_near_duplicates_of_held_out_prompts_are_reported(task, lead, matching, monkeypatch):
+    """Both ways of matching (in the export's process, or, on a large export, in a process of its own reading the
+    scratch files as they grow: exports/matching.py) give this report."""
+    if matching == "own process":
+        monkeypatch.setattr("exports.matching.PROCESS_MIN_ROWS", 1)
     filler(task)
     held_exact = one(task, "validation", "Where is my parcel?", start=1)
     train_exact = one(task, "train", "WHERE is my   parcel", start=2, stored_hash=False)  # folded: the same prompt
@@ -199,16 +205,22 @@ def test_batch_signatures_equal_the_scans_signatures_of_the_folded_fields():
 
 
 def test_held_out_rows_matched_a_chunk_at_a_time_give_the_same_report(tmp_path, monkeypatch):
-    """Held-out rows wait in a scratch file and are matched a chunk at a time, so memory stays flat however large the
-    export: a train row found near in one chunk and exact in a later one counts as exact, as in one pass; nothing
-    is counted twice."""
+    """Held-out rows are matched a chunk at a time, so memory stays flat however large the export: a train row found
+    near in one chunk and exact in a later one counts as exact, as in one pass; nothing is counted twice. On a large
+    export the matching runs in a process of its own while the rows come (each chunk meeting the train rows before
+    it a few blocks at a time, and the later ones as they come; chunks beyond LIVE_CHUNKS at the end): the report is
+    the one the export's own process makes at the end, the pairs it names included."""
     import exports.contamination as module
+    import exports.matching as matching
 
     words = "the parcel was shipped on monday and should arrive soon please check the tracking page"
+    monkeypatch.setattr(module, "BATCH", 16)  # many batches: chunks fill and catch up while rows still come
 
-    def run(chunk: int, folder) -> dict:
-        monkeypatch.setattr(module, "HELD_CHUNK", chunk)
-        check = Contamination(folder / ".signatures")
+    def run(folder, chunk: int, *, process: bool = False, live: int = 4, block: int = 16_384, catch_up: int = 4):
+        for name, value in (("HELD_CHUNK", chunk), ("LIVE_CHUNKS", live), ("BLOCK", block), ("CATCH_UP", catch_up)):
+            monkeypatch.setattr(matching, name, value)  # the matching process is given the same
+        folder.mkdir()
+        check = Contamination(folder / ".signatures", process=process)
         for pk in range(1, 401):
             side = (1, 2, 0, 0, 0)[pk % 5]
             key = f"{(pk % 37 if pk % 4 == 0 else 1000 + pk) + 1:016x}" * 4  # some prompts repeat exactly
@@ -218,9 +230,7 @@ def test_held_out_rows_matched_a_chunk_at_a_time_give_the_same_report(tmp_path, 
         assert not list(folder.glob(".signatures*"))
         return report
 
-    (tmp_path / "one").mkdir()
-    (tmp_path / "many").mkdir()
-    whole, chunked = run(10_000, tmp_path / "one"), run(7, tmp_path / "many")
+    whole, chunked = run(tmp_path / "one", 10_000), run(tmp_path / "many", 7)
     assert whole["exact"] > 0 and whole["near"] > 0
     assert whole["exact"] + whole["near"] <= whole["train"]
     assert (chunked["exact"], chunked["near"], chunked["held_out"], chunked["train"]) == (
@@ -228,6 +238,29 @@ def test_held_out_rows_matched_a_chunk_at_a_time_give_the_same_report(tmp_path, 
     )  # fmt: skip
     exact_pairs = [(p["train"], p["kind"]) for p in whole["pairs"] if p["kind"] == "exact"]
     assert exact_pairs == [(p["train"], p["kind"]) for p in chunked["pairs"] if p["kind"] == "exact"]
+    # in a process of its own, catching up 5 rows a block of 5: chunks fill while rows come, several behind at once
+    assert run(tmp_path / "process", 7, process=True, live=3, block=5, catch_up=1) == chunked
+    assert run(tmp_path / "at-the-end", 7, process=True, live=0) == chunked  # every chunk matched at the end
+    assert run(tmp_path / "all-live", 7, process=True, live=1_000) == chunked
+
+
+def test_a_matching_process_that_dies_fails_the_check_with_its_reason(tmp_path):
+    """The matching process killed (out of memory, say) while rows come: the check raises, naming the matching, and
+    leaves no scratch file."""
+    import signal
+
+    from exports.contamination import MatchingFailed
+
+    check = Contamination(tmp_path / ".signatures", process=True)
+    check.add(1, 1, "1" * 64, ("a held-out prompt", "", ""), None)
+    check.add(2, 0, "2" * 64, ("a train prompt", "", ""), None)
+    check._submit()
+    check._pending[0].result()
+    check._matcher.send_signal(signal.SIGKILL)
+    check._matcher.wait()
+    with pytest.raises(MatchingFailed, match="the contamination check's matching stopped"):
+        check.finish()
+    assert not list(tmp_path.glob(".signatures*"))
 
 
 def test_the_check_reads_the_stored_signatures(task, lead):
@@ -251,11 +284,11 @@ def test_the_check_reads_the_stored_signatures(task, lead):
 
 
 def test_equal_bytes_counts_what_a_plain_comparison_counts():
-    """Near matching counts equal signature bytes with word additions (contamination._equal_bytes) and gathers rows
+    """Near matching counts equal signature bytes with word additions (matching._equal_bytes) and gathers rows
     as 64-byte items: the same counts as comparing the rows byte by byte, from 0 to 64 equal bytes."""
     import numpy as np
 
-    from exports.contamination import _equal_bytes, _items, _rows
+    from exports.matching import _equal_bytes, _items, _rows
 
     rng = np.random.default_rng(7)
     a = rng.integers(0, 3, (500, 64), dtype=np.uint8)
