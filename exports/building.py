@@ -134,6 +134,8 @@ def write_files(export: Export, folder: Path) -> Built:
         target = FORMATS[export_format]
         chat, record_ok, record_explain = target.USES_TURNS, target.record_ok, target.problem
         asks_reasoning = task.asks_reasoning  # else records without reasoning, as before the setting
+        if contamination is not None:  # each batch handed to the check whole (it reads what it needs)
+            batches = map(_feeding(contamination), batches)
         rows = chain.from_iterable(batches)
         for (
             pk,
@@ -147,9 +149,9 @@ def write_files(export: Export, folder: Path) -> Built:
             messages,
             codes,
             metadata,
-            stored_hash,
+            _stored_hash,
             reasoning,
-            signature,
+            _signature,
             side,
         ) in rows:
             if messages.__class__ is str:  # jsonb as text, from PostgreSQL
@@ -208,8 +210,6 @@ def write_files(export: Export, folder: Path) -> Built:
                 tally[split, kind, version] += 1
                 if diff is not None:
                     diff.feed(pk, uuid, content, split)
-                if contamination is not None:
-                    contamination.add(pk, side, stored_hash, (instruction, context, input_), messages, signature)
                 if preflight is not None:
                     preflight.add(pk, uuid, split, spec, fields, completion, messages)
             done += 1
@@ -281,6 +281,14 @@ def write_files(export: Export, folder: Path) -> Built:
     for split in splits:
         (folder / f".{split}.index").unlink()
     return built
+
+
+def _feeding(contamination: Contamination) -> Callable[[list], list]:
+    def feed(batch: list) -> list:
+        contamination.add_rows(batch)
+        return batch
+
+    return feed
 
 
 def _splits_of(export: Export) -> tuple[str, ...]:

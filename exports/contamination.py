@@ -28,6 +28,7 @@ import subprocess
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -67,16 +68,24 @@ class Contamination:
         self._matcher: subprocess.Popen | None = None
         self.compared = 0  # candidate pairs verified (matching.Matcher.compared)
 
+    def add_rows(self, rows: list[tuple]) -> None:
+        """A batch of exported rows in exports.reading.approved_rows' layout (id, uuid, template, instruction, context,
+        input, completion, kind, prior turns, codes, metadata, stored prompt hash, reasoning, stored signature, side).
+        Only kept here: the export's own thread does nothing per row; the batch is read (or folded and signed, for
+        rows without a stored signature) and written on the background thread."""
+        self._batch.extend(rows)
+        if len(self._batch) >= BATCH:
+            self._submit()
+
     def add(
         self, pk: int, side: int, stored_hash: str, fields: tuple[str, str, str], turns, signature: bytes | None = None
     ) -> None:
-        """One exported example: its id, side (0 train, 1 validation, 2 test), stored prompt hash, prompt fields,
-        prior turns (a list of {"role", "content"}, or None) and stored signature (None: not stored). Only kept
-        here: the export's own thread does nothing more per row; a batch is read (or folded and signed, for rows
-        without a stored signature) and written on the background thread."""
-        self._batch.append((pk, side, stored_hash, fields, turns, signature))
-        if len(self._batch) >= BATCH:
-            self._submit()
+        """One example: its id, side (0 train, 1 validation, 2 test), stored prompt hash, prompt fields, prior turns
+        (a list of {"role", "content"}, or None) and stored signature (None: not stored)."""
+        instruction, context, input_ = fields
+        self.add_rows(
+            [(pk, "", 0, instruction, context, input_, "", "", turns, "", "", stored_hash, "", signature, side)]
+        )
 
     def _submit(self) -> None:
         batch, self._batch = self._batch, []
@@ -203,24 +212,41 @@ class MatchingFailed(Exception):
     """The matching process stopped without a report (killed, out of memory, a full disk)."""
 
 
+_IDS, _SIDES, _HASHES, _SIGNATURES = itemgetter(0), itemgetter(14), itemgetter(11), itemgetter(13)
+
+
+def _texts(row: tuple) -> tuple[tuple[str, str, str], list | None]:
+    """A row's prompt fields and prior turns (JSON text from PostgreSQL, parsed here)."""
+    turns = row[8]
+    if turns.__class__ is str:
+        turns = orjson.loads(turns)
+    return (row[3], row[4], row[5]), turns or None
+
+
 def _prepare(batch: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """On the background thread, for a batch of rows as given to Contamination.add: (ids, sides, 64-bit prompt
-    hashes, which rows are signed (at least NEAR_DUP_MIN_WORDS folded words), their signatures).
+    """On the background thread, for a batch of rows as given to Contamination.add_rows: (ids, sides, 64-bit prompt
+    hashes, which rows are signed (at least NEAR_DUP_MIN_WORDS folded words), their signatures). Read column by
+    column (itemgetter over the batch, no Python per row but where a hash or signature is missing).
 
     A row's stored signature (Example.prompt_signature: 64 bytes, or empty when the prompt is too short to sign) is
     read as it is; a row without one (stored before the column existed, or a preference pair) is signed here, as the
     example's save would have (annotate.quality.prompt_signature)."""
     n = len(batch)
-    ids = np.fromiter((row[0] for row in batch), dtype=np.int64, count=n)
-    sides = np.fromiter((row[1] for row in batch), dtype=np.int8, count=n)
-    hashes = [row[2] or "" for row in batch]
-    missing = [i for i, stored in enumerate(hashes) if len(stored) < 16]
-    for i in missing:  # examples saved before prompt hashes were stored: the same hash, from the folded texts
-        fields, turns = batch[i][3], batch[i][4]
-        hashes[i] = prompt_key([fold(text or "") for text in fields], turns or ())
-    keys = np.frombuffer(bytes.fromhex("".join(stored[:16] for stored in hashes)), dtype=">u8").astype(np.uint64)
-    known = [row[5] for row in batch]
-    if all(found.__class__ is bytes and len(found) == SIZE for found in known):  # the common case: all stored
+    ids = np.fromiter(map(_IDS, batch), dtype=np.int64, count=n)
+    sides = np.fromiter(map(_SIDES, batch), dtype=np.int8, count=n)
+    hashes = list(map(_HASHES, batch))
+    lengths = set(map(len, hashes)) if None not in hashes else {0}
+    if len(lengths) == 1 and min(lengths) >= 16 and min(lengths) % 16 == 0:  # the common case: all stored, alike
+        keys = np.frombuffer(bytes.fromhex("".join(hashes)), dtype=">u8")[:: min(lengths) // 16]  # the first 16 digits
+    else:
+        for i, stored in enumerate(hashes):
+            if len(stored or "") < 16:  # examples saved before prompt hashes were stored: the same hash, from the texts
+                fields, turns = _texts(batch[i])
+                hashes[i] = prompt_key([fold(text or "") for text in fields], turns or ())
+        keys = np.frombuffer(bytes.fromhex("".join(stored[:16] for stored in hashes)), dtype=">u8")
+    keys = keys.astype(np.uint64)
+    known = list(map(_SIGNATURES, batch))
+    if set(map(type, known)) == {bytes} and set(map(len, known)) == {SIZE}:  # the common case: all stored
         signed = np.ones(n, dtype=bool)
         return ids, sides, keys, signed, np.frombuffer(b"".join(known), dtype=np.uint8).reshape(n, SIZE)
     full = np.zeros((n, SIZE), dtype=np.uint8)
@@ -236,7 +262,7 @@ def _prepare(batch: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
             full[row] = np.frombuffer(found, dtype=np.uint8)
     if todo:
         rows = np.asarray(todo, dtype=np.int64)
-        computed, signature = prompt_signature.signatures([(batch[row][3], batch[row][4]) for row in todo])
+        computed, signature = prompt_signature.signatures([_texts(batch[row]) for row in todo])
         signed[rows[computed]] = True
         full[rows[computed]] = signature
     return ids, sides, keys, signed, full[signed]

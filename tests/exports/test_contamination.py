@@ -131,6 +131,12 @@ def test_matching_is_bounded_per_train_row_however_many_prompts_collide(tmp_path
     assert len(report["pairs"]) == 20 and not (tmp_path / ".signatures").exists()
 
 
+def laid_out(pk, side, stored_hash, fields, turns, signature) -> tuple:
+    """A row in exports.reading.approved_rows' layout, as the export hands it to the check (prior turns as JSON text,
+    as PostgreSQL gives them)."""
+    return (pk, "", 0, *fields, "", "", json.dumps(turns or []), "", "", stored_hash, "", signature, side)
+
+
 def test_batch_signatures_equal_the_scans_signatures_of_the_folded_fields():
     """The check folds ASCII text with numpy and signs each distinct field text once a batch; its signatures must be
     exactly the scan's (near_duplicates.signatures over text.fold of each field), whatever the text."""
@@ -172,12 +178,12 @@ def test_batch_signatures_equal_the_scans_signatures_of_the_folded_fields():
             fields = ("!!! ...", "", "  ")
         turns = [{"role": "user", "content": " ".join(rng.choices(words, k=12))}] if i % 5 == 0 else None
         batch.append((i, i % 3, "" if i % 7 == 0 else f"{i:016x}" + "0" * 48, fields, turns, None))
-    ids, sides, keys, signed, signature = _prepare(batch)
+    ids, sides, keys, signed, signature = _prepare([laid_out(*row) for row in batch])
     # The same batch with the signatures stored (as a save or an import stores them), all or every other row: the
     # same result, read instead of computed.
     kept = stored([(fields, turns) for _, _, _, fields, turns, _ in batch])
     for every in (1, 2):
-        mixed = [(*row[:5], kept[i] if i % every == 0 else None) for i, row in enumerate(batch)]
+        mixed = [laid_out(*row[:5], kept[i] if i % every == 0 else None) for i, row in enumerate(batch)]
         _, _, _, signed_again, signature_again = _prepare(mixed)
         assert (signed_again == signed).all() and (signature_again == signature).all()
 
