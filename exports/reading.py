@@ -31,8 +31,8 @@ def approved(task: Task, kinds: list[str]):
 def approved_rows(export: Export) -> Iterator[tuple[int, Iterator[list[tuple]]]]:
     """How many approved examples there are, and their rows in id order, in batches, streamed through a server-side
     cursor: (id, uuid as text, template id, instruction, context, input, completion, kind, prior messages, the
-    stored warning codes (",leak,short,"), the stored prompt hash, the reasoning, the stored prompt signature (bytes,
-    or None), and its side of the split (0 train, 1 validation, 2 test: splits.SIDES).
+    stored warning codes (",leak,short,"), the metadata, the stored prompt hash, the reasoning, the stored prompt
+    signature (bytes, or None), and its side of the split (0 train, 1 validation, 2 test: splits.SIDES).
 
     On PostgreSQL through snapshot_rows: the count and the rows from one snapshot, on a connection of the worker's
     own, so that the progress the job writes on the default connection is seen at once."""
