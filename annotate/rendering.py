@@ -181,12 +181,30 @@ def _compile(text: str) -> tuple:
 
 
 def render_text(text: str, values: Mapping[str, str]) -> str:
-    """Fill `text` with `values`; an optional section whose fields are all empty disappears. (Plain loops, no
-    generators: this runs once per exported record.)"""
+    """Fill `text` with `values`; an optional section whose fields are all empty disappears."""
+    return _fill(_compile(text), values)
+
+
+def text_renderer(text: str) -> Callable[[Mapping[str, str]], str]:
+    """render_text with `text` parsed once: values -> the filled text (an export renders each record through it)."""
+    try:
+        compiled = _compile(text)
+    except TemplateError as exc:  # refused at each use, as render_text would be
+        error = exc
+
+        def refuse(values: Mapping[str, str]) -> str:
+            raise error
+
+        return refuse
+    return lambda values: _fill(compiled, values)
+
+
+def _fill(compiled: tuple, values: Mapping[str, str]) -> str:
+    """(Plain loops, no generators: this runs once per exported record.)"""
     out: list[str] = []
     append = out.append
     get = values.get
-    for part in _compile(text):
+    for part in compiled:
         if part.__class__ is str:
             append(part)
         elif part.__class__ is tuple:

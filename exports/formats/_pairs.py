@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 import orjson
 
-from annotate.rendering import TemplateSpec, render_text
+from annotate.rendering import TemplateSpec, render_text, text_renderer
 from annotate.tools import arguments_of, completion_parts
 
 from ._rules import chat_turns, text_ok, turn_problem
@@ -63,7 +63,7 @@ def pair_lines(spec: TemplateSpec, *, head: bytes, middle: bytes, rejected_key: 
     if system and system.isspace():
         return None
     opening = head + (b'{"role":"system","content":' + orjson.dumps(system) + b"}," if system else b"")
-    user_format = spec.chat_user_format
+    user_turn = text_renderer(spec.chat_user_format)
     dumps = orjson.dumps
 
     def line(fields: Mapping[str, str], completion, messages: list | None = None, reasoning=None) -> bytes | None:
@@ -74,7 +74,7 @@ def pair_lines(spec: TemplateSpec, *, head: bytes, middle: bytes, rejected_key: 
             return None
         if not chosen or chosen.isspace() or not rejected or rejected.isspace():
             return None
-        user = render_text(user_format, fields)
+        user = user_turn(fields)
         if not user or user.isspace():
             return None
         return b"".join(

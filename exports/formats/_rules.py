@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 
 import orjson
 
-from annotate.rendering import CHAT_ROLES, TemplateSpec, render_text
+from annotate.rendering import CHAT_ROLES, TemplateSpec, render_text, text_renderer
 
 ROLES = frozenset(CHAT_ROLES)
 
@@ -115,7 +115,7 @@ def chat_lines(
     if system and system.isspace():
         return None
     head, tail = frame(system)
-    user_format = spec.chat_user_format
+    user_turn = text_renderer(spec.chat_user_format)
     dumps = orjson.dumps
 
     def line(
@@ -125,7 +125,7 @@ def chat_lines(
             return None
         if not completion or completion.isspace():
             return None
-        text = render_text(user_format, fields)
+        text = user_turn(fields)
         if not text or text.isspace():
             return None
         return b"".join((head, user, dumps(text), assistant, dumps(completion), tail))

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import orjson
 
-from annotate.rendering import TemplateSpec, render_text, rendered_length
+from annotate.rendering import TemplateSpec, render_text, rendered_length, text_renderer
 
 from ._rules import INLINE_REASONING, LineRenderer, Renderer, flat_problem, text_ok, with_thinking
 
@@ -39,7 +39,7 @@ def line_renderer(spec: TemplateSpec) -> LineRenderer:
     """The JSON line of a record without building it: the bytes orjson.dumps gives the renderer's record (the same
     strings, the keys in order, no spaces). None (the full way, which names the problem) for a reasoning, an
     instruction that is not a string, or a completion that is not a non-blank string."""
-    input_format = spec.alpaca_input_format
+    input_text = text_renderer(spec.alpaca_input_format)
     dumps = orjson.dumps
 
     def line(fields: Mapping[str, str], completion: str, messages=None, reasoning: str | None = None) -> bytes | None:
@@ -49,7 +49,7 @@ def line_renderer(spec: TemplateSpec) -> LineRenderer:
         if not completion or completion.isspace():
             return None
         return b"".join(
-            (b'{"instruction":', dumps(instruction), b',"input":', dumps(render_text(input_format, fields)),
+            (b'{"instruction":', dumps(instruction), b',"input":', dumps(input_text(fields)),
              b',"output":', dumps(completion), b"}")
         )  # fmt: skip
 

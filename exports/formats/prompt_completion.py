@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import orjson
 
-from annotate.rendering import TemplateSpec, render_text, rendered_length
+from annotate.rendering import TemplateSpec, render_text, rendered_length, text_renderer
 
 from ._rules import INLINE_REASONING, LineRenderer, Renderer, flat_problem, text_ok, with_thinking
 
@@ -38,15 +38,13 @@ def line_renderer(spec: TemplateSpec) -> LineRenderer:
     """The JSON line of a record without building it: the bytes orjson.dumps gives the renderer's record (the same
     strings, the keys in order, no spaces). None (the full way, which names the problem) for a reasoning or a
     completion that is not a non-blank string."""
-    prompt_format = spec.prompt_format
+    prompt = text_renderer(spec.prompt_format)
     dumps = orjson.dumps
 
     def line(fields: Mapping[str, str], completion: str, messages=None, reasoning: str | None = None) -> bytes | None:
         if reasoning or completion.__class__ is not str or not completion or completion.isspace():
             return None
-        return b"".join(
-            (b'{"prompt":', dumps(render_text(prompt_format, fields)), b',"completion":', dumps(completion), b"}")
-        )
+        return b"".join((b'{"prompt":', dumps(prompt(fields)), b',"completion":', dumps(completion), b"}"))
 
     return line
 
