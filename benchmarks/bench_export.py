@@ -2,16 +2,20 @@
 job's peak memory, at each size.
 
 `make bench BENCH_ARGS="export"` (sizes N/10 and N, N = 1,000,000 or BENCH_EXPORT_N), or
-`python -m benchmarks export --sizes 100000,1000000 --formats openai-chat,sharegpt [--no-extras] [--keep]`.
+`python -m benchmarks export --sizes 100000,1000000 --formats openai-chat,sharegpt [--no-extras] [--keep]
+[--repeat 3]`.
 Needs DATABASE_URL pointing at PostgreSQL: it creates its own database `<name>_bench_export` next to it (dropped at
 the end, unless --keep), loads one task of approved examples of about 1 KB per size with COPY (with their stored
 prompt hashes, as an import stores them), then runs each export in a child process, as a worker would run it
 (render, check, split 0.1 validation, contamination check, hash, write, fsync, rename), and reads the child's peak
-resident memory (VmHWM, read from /proc while it runs). The COPY (SELECT ...) TO STDOUT of the same columns, in
+resident memory (VmHWM, read from /proc while it runs) plus the peak of the matching process it starts (the
+contamination check's, exports/matching.py). The COPY (SELECT ...) TO STDOUT of the same columns, in
 the same order, right after each export, is the baseline: what PostgreSQL can hand out at best. Every format runs at
 every size (each on its own, with no earlier version to compare with); at the largest size, the extras: a second
 version compared with the first, a test split, and nothing held out (no contamination check), so that the check's
-cost shows. The generated prompts all look alike (a shared context, one of 97 questions), so about 90% of train is
+cost shows. Each format runs --repeat times at each size (after a CHECKPOINT of the load) and the table shows the
+run of median ratio, with the highest peak RSS of the runs: a shared machine slows single runs now and then. The
+generated prompts all look alike (a shared context, one of 97 questions), so about 90% of train is
 a near duplicate of a validation prompt: the contamination check's worst case. A table closes the run: per format
 records/s, ratio to COPY and peak RSS at each size, and whether each target is met (at least 0.25 of COPY, peak
 RSS growing less than x1.2 from the smallest size to the largest). The machine may be shared: CPU seconds per record
@@ -187,6 +191,12 @@ def _measure(label: str, slug: str, env: dict, conn, task_id: int, *args: str) -
     return figures
 
 
+def _median(runs: list[dict]) -> dict:
+    """The run of median speed (its COPY and ratio with it), with the highest peak RSS of all the runs."""
+    middle = sorted(runs, key=lambda run: run["ratio"])[len(runs) // 2]
+    return {**middle, "rss": max(run["rss"] for run in runs)}
+
+
 def _table(results: dict[tuple[str, int], dict], sizes: list[int], formats: tuple[str, ...]) -> None:
     """Per format: records/s, ratio to COPY and peak RSS at each size, and whether the targets are met."""
     head = " | ".join(f"{n:,}: rec/s · /COPY · MB" for n in sizes)
@@ -213,6 +223,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--formats", default=",".join(FORMATS), help="formats, comma-separated (default: all)")
     parser.add_argument("--no-extras", action="store_true", help="skip v2-vs-v1, test split and no-check runs")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each format at each size; the table shows the median (3)"
+    )
     args = parser.parse_args(argv or [])
     if args.n:
         args.sizes = f"{max(1, args.n // 10)},{args.n}"
@@ -283,9 +296,12 @@ def run(argv: list[str] | None = None) -> None:
                 # --fresh: no earlier version to compare with, so each figure is the format's own work (a diff
                 # against the version before would be measured too, and differ from format to format).
                 for export_format in formats:
-                    results[export_format, count] = _measure(
-                        export_format, task["slug"], env, conn, task["task"], "--format", export_format, "--fresh"
-                    )
+                    runs = [
+                        _measure(export_format, task["slug"], env, conn, task["task"], "--format", export_format,
+                                 "--fresh")
+                        for _ in range(args.repeat)
+                    ]  # fmt: skip
+                    results[export_format, count] = _median(runs)
             if not args.no_extras:
                 count, task = sizes[-1], setup["tasks"][str(sizes[-1])]
                 first = _measure("openai-chat, v1", task["slug"], env, conn, task["task"], "--fresh")
