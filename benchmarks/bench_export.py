@@ -6,20 +6,21 @@ job's peak memory, at each size.
 [--repeat 3]`.
 Needs DATABASE_URL pointing at PostgreSQL: it creates its own database `<name>_bench_export` next to it (dropped at
 the end, unless --keep), loads one task of approved examples of about 1 KB per size with COPY (with their stored
-prompt hashes, as an import stores them), then runs each export in a child process, as a worker would run it
-(render, check, split 0.1 validation, contamination check, hash, write, fsync, rename), and reads the child's peak
-resident memory (VmHWM, read from /proc while it runs) plus the peak of the matching process it starts (the
-contamination check's, exports/matching.py). The COPY (SELECT ...) TO STDOUT of the same columns, in
-the same order, right after each export, is the baseline: what PostgreSQL can hand out at best. Every format runs at
-every size (each on its own, with no earlier version to compare with); at the largest size, the extras: a second
-version compared with the first, a test split, and nothing held out (no contamination check), so that the check's
-cost shows. Each format runs --repeat times at each size (after a CHECKPOINT of the load) and the table shows the
-run of median ratio, with the highest peak RSS of the runs: a shared machine slows single runs now and then. The
-generated prompts all look alike (a shared context, one of 97 questions), so about 90% of train is
-a near duplicate of a validation prompt: the contamination check's worst case. A table closes the run: per format
-records/s, ratio to COPY and peak RSS at each size, and whether each target is met (at least 0.25 of COPY, peak
-RSS growing less than x1.2 from the smallest size to the largest). The machine may be shared: CPU seconds per record
-(the export process's threads, not the database's) compare runs better than wall time.
+prompt hashes, as an import stores them), then runs each export in a child process, as a worker would run it (render,
+check, split 0.1 validation, contamination check, hash, write, fsync, rename), and reads the child's peak resident
+memory (VmHWM, read from /proc while it runs) plus the peak of the matching process it starts (the contamination
+check's, exports/matching.py). The COPY (SELECT ...) TO STDOUT of the same columns, in the same order, right after
+each export, is the baseline: what PostgreSQL can hand out at best. Every format runs at every size (each on its own,
+with no earlier version to compare with); at the largest size, the extras: a second version compared with the first,
+a test split, and nothing held out (no contamination check), so that the check's cost shows. At each size every
+format runs once a round, for --repeat rounds (after a CHECKPOINT of the load), and the table shows each format's run
+of median ratio, with the highest peak RSS of its runs: a shared machine slows single runs now and then, and the
+first exports after the load run slower (measured: 8.8, 7.7, then 7.3 µs a record). The generated prompts all look
+alike (a shared context, one of 97 questions), so about 90% of train is a near duplicate of a validation prompt: the
+contamination check's worst case. A table closes the run: per format records/s, ratio to COPY and peak RSS at each
+size, and whether each target is met (at least 0.25 of COPY at the largest size, peak RSS growing less than x1.2 from
+the smallest size to the largest). The machine may be shared: CPU seconds per record (the export process's threads,
+not the database's) compare runs better than wall time.
 """
 
 import argparse
@@ -206,9 +207,10 @@ def _table(results: dict[tuple[str, int], dict], sizes: list[int], formats: tupl
         row = [results[export_format, n] for n in sizes]
         cells = " | ".join(f"{r['rate']:,.0f} · {r['ratio']:.2f} · {r['rss'] / 2**20:,.0f}" for r in row)
         growth = row[-1]["rss"] / row[0]["rss"]
-        ratio_ok = all(r["ratio"] >= MIN_RATIO for r in row)
+        ratio_ok = row[-1]["ratio"] >= MIN_RATIO  # the issue's target: at the largest size (1,000,000)
         flat = len(sizes) == 1 or growth < MAX_GROWTH
-        verdict = ("meets" if ratio_ok else "MISSES") + f" ≥ {MIN_RATIO} of COPY; " + ("flat" if flat else "NOT FLAT")
+        verdict = ("meets" if ratio_ok else "MISSES") + f" ≥ {MIN_RATIO} of COPY at {sizes[-1]:,}; "
+        verdict += "flat" if flat else "NOT FLAT"
         _say(f"   | {export_format} | {cells} | ×{growth:.2f} | {verdict} |")
 
 
@@ -295,13 +297,17 @@ def run(argv: list[str] | None = None) -> None:
                 task = setup["tasks"][str(count)]
                 # --fresh: no earlier version to compare with, so each figure is the format's own work (a diff
                 # against the version before would be measured too, and differ from format to format).
+                # Round after round of every format, so that a slow spell of a shared machine (or the first exports
+                # after the load) falls on each format alike rather than on the one that runs first.
+                runs: dict[str, list[dict]] = {export_format: [] for export_format in formats}
+                for _ in range(args.repeat):
+                    for export_format in formats:
+                        runs[export_format].append(
+                            _measure(export_format, task["slug"], env, conn, task["task"], "--format", export_format,
+                                     "--fresh")
+                        )  # fmt: skip
                 for export_format in formats:
-                    runs = [
-                        _measure(export_format, task["slug"], env, conn, task["task"], "--format", export_format,
-                                 "--fresh")
-                        for _ in range(args.repeat)
-                    ]  # fmt: skip
-                    results[export_format, count] = _median(runs)
+                    results[export_format, count] = _median(runs[export_format])
             if not args.no_extras:
                 count, task = sizes[-1], setup["tasks"][str(sizes[-1])]
                 first = _measure("openai-chat, v1", task["slug"], env, conn, task["task"], "--fresh")
