@@ -133,6 +133,20 @@ def chat_lines(
     return line
 
 
+def messages_lines(spec: TemplateSpec) -> LineRenderer | None:
+    """chat_lines for `{"messages": [...]}` records of role and content turns (openai-chat, and messages, which is the
+    same record when plain), or None for a tools task."""
+    return chat_lines(
+        spec,
+        frame=lambda system: (
+            b'{"messages":[' + (b'{"role":"system","content":' + orjson.dumps(system) + b"}," if system else b""),
+            b"}]}",
+        ),
+        user=b'{"role":"user","content":',
+        assistant=b'},{"role":"assistant","content":',
+    )
+
+
 def turn_problem(position: int, message) -> str | None:
     """Why one {"role", "content"} message breaks the rules every chat format shares, or None."""
     if not isinstance(message, dict):

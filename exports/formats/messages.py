@@ -27,11 +27,18 @@ read both; either way `datasets.load_dataset("json", ...)` loads every file.
 
 from collections.abc import Mapping
 
-import orjson
-
 from annotate.rendering import TemplateSpec
 
-from ._rules import LineRenderer, Renderer, chat_chars, chat_lines, chat_turns, keys_problem, turns_ok, turns_problem
+from ._rules import (
+    LineRenderer,
+    Renderer,
+    chat_chars,
+    chat_turns,
+    keys_problem,
+    messages_lines,
+    turns_ok,
+    turns_problem,
+)
 from ._tools import arguments_text, call_names, conversation_problem, refuse_reasoning, tool_turns
 
 NAME = "messages"
@@ -79,16 +86,8 @@ def renderer(spec: TemplateSpec) -> Renderer:
 
 
 def line_renderer(spec: TemplateSpec) -> LineRenderer | None:
-    """The JSON line of a plain record without building it (_rules.chat_lines), or None for a tools task."""
-    return chat_lines(
-        spec,
-        frame=lambda system: (
-            b'{"messages":[' + (b'{"role":"system","content":' + orjson.dumps(system) + b"}," if system else b""),
-            b"}]}",
-        ),
-        user=b'{"role":"user","content":',
-        assistant=b'},{"role":"assistant","content":',
-    )
+    """The JSON line of a plain record without building it (_rules.messages_lines), or None for a tools task."""
+    return messages_lines(spec)
 
 
 def _tool_renderer(spec: TemplateSpec) -> Renderer:

@@ -14,8 +14,6 @@ after the turn whose call it answers.
 
 from collections.abc import Mapping
 
-import orjson
-
 from annotate.rendering import TemplateSpec
 
 from ._rules import (
@@ -23,9 +21,9 @@ from ._rules import (
     LineRenderer,
     Renderer,
     chat_chars,
-    chat_lines,
     chat_turns,
     keys_problem,
+    messages_lines,
     turns_ok,
     turns_problem,
     with_thinking,
@@ -65,16 +63,8 @@ def renderer(spec: TemplateSpec) -> Renderer:
 
 
 def line_renderer(spec: TemplateSpec) -> LineRenderer | None:
-    """The JSON line of a plain record without building it (_rules.chat_lines), or None for a tools task."""
-    return chat_lines(
-        spec,
-        frame=lambda system: (
-            b'{"messages":[' + (b'{"role":"system","content":' + orjson.dumps(system) + b"}," if system else b""),
-            b"}]}",
-        ),
-        user=b'{"role":"user","content":',
-        assistant=b'},{"role":"assistant","content":',
-    )
+    """The JSON line of a plain record without building it (_rules.messages_lines), or None for a tools task."""
+    return messages_lines(spec)
 
 
 def _tool_renderer(spec: TemplateSpec) -> Renderer:
