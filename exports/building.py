@@ -284,6 +284,8 @@ def write_files(export: Export, folder: Path) -> Built:
 
 
 def _feeding(contamination: Contamination) -> Callable[[list], list]:
+    """batch -> batch, handed to the contamination check on its way (exports.reading's batches, unchanged)."""
+
     def feed(batch: list) -> list:
         contamination.add_rows(batch)
         return batch
