@@ -32,8 +32,13 @@ _SOURCES = {
 
 def __getattr__(name: str):
     source = _SOURCES.get(name)
-    if source is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if source is None:  # a submodule, as `from annotate import quality; quality.text` found it when all were loaded
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     value = getattr(importlib.import_module(f".{source}", __name__), name)
     globals()[name] = value
     return value
