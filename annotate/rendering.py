@@ -189,11 +189,11 @@ def text_renderer(text: str) -> Callable[[Mapping[str, str]], str]:
     """render_text with `text` parsed once: values -> the filled text (an export renders each record through it)."""
     try:
         compiled = _compile(text)
-    except TemplateError as exc:  # refused at each use, as render_text would be
-        error = exc
+    except TemplateError as exc:  # refused at each use, as render_text would be, each time a new error
+        message = str(exc)
 
         def refuse(values: Mapping[str, str]) -> str:
-            raise error
+            raise TemplateError(message)  # (one error raised again would keep every raising frame in its traceback)
 
         return refuse
     return lambda values: _fill(compiled, values)

@@ -26,6 +26,7 @@ first MAX_REPORTED pairs are kept (the counts cover all).
 
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from operator import itemgetter
@@ -66,6 +67,7 @@ class Contamination:
         self._train_file = open(scratch, "wb")  # noqa: SIM115 (closed by close)
         self._held_file = open(self.held_scratch, "wb")  # noqa: SIM115 (closed by close)
         self._matcher: subprocess.Popen | None = None
+        self._errors = None  # the matching process's standard error, a temporary file
         self.compared = 0  # candidate pairs verified (matching.Matcher.compared)
 
     def add_rows(self, rows: list[tuple]) -> None:
@@ -125,15 +127,18 @@ class Contamination:
         self._train_file.flush()
         self._held_file.flush()
         if self._matcher is None:
+            # Its errors go to a file, read once it has stopped: a pipe nobody reads could fill and stall it.
+            self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close)
             self._matcher = subprocess.Popen(  # noqa: S603 (our own module, with this interpreter)
                 [sys.executable, "-m", "exports.matching"],
                 cwd=ROOT,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                stderr=self._errors,
                 text=True,
             )
-            start = {"train": str(self.scratch), "held": str(self.held_scratch), "tuning": matching.tuning()}
+            paths = {"train": str(self.scratch.resolve()), "held": str(self.held_scratch.resolve())}
+            start = {**paths, "tuning": matching.tuning()}
             self._matcher.stdin.write(orjson.dumps(start).decode() + "\n")
         try:
             self._matcher.stdin.write(line)
@@ -143,23 +148,29 @@ class Contamination:
 
     def _matcher_error(self) -> str:
         self._matcher.wait()
-        last = self._matcher.stderr.read().strip().splitlines()[-1:] or [f"exit code {self._matcher.returncode}"]
-        return f"the contamination check's matching stopped: {last[0]}"
+        self._errors.seek(0)
+        said = self._errors.read().decode(errors="replace").strip().splitlines()
+        return f"the contamination check's matching stopped: {(said or [f'exit code {self._matcher.returncode}'])[-1]}"
 
     def close(self) -> None:
+        self._stop_matcher()  # first: a batch being handed over then fails at once rather than wait on it
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
-        if self._matcher is not None:
-            if self._matcher.poll() is None:
-                self._matcher.kill()
-            self._matcher.wait()
-            for stream in (self._matcher.stdin, self._matcher.stdout, self._matcher.stderr):
-                with suppress(OSError):
-                    stream.close()
-            self._matcher = None
+        self._stop_matcher()  # one the last batch may have started meanwhile
         self._train_file.close()
         self._held_file.close()
+
+    def _stop_matcher(self) -> None:
+        matcher, self._matcher = self._matcher, None
+        if matcher is None:
+            return
+        if matcher.poll() is None:
+            matcher.kill()
+        matcher.wait()
+        for stream in (matcher.stdin, matcher.stdout, self._errors):
+            with suppress(OSError):
+                stream.close()
 
     def finish(self) -> dict:
         """The report: counts of train examples that repeat a held-out prompt exactly or nearly, and the first

@@ -111,8 +111,8 @@ def chat_lines(
     after the completion's text; `user` opens the user's text, `assistant` closes it and opens the completion's."""
     if spec.tools is not None:
         return None
-    system = spec.system_message
-    if system and system.isspace():
+    system = spec.system_message or ""
+    if system.isspace():
         return None
     head, tail = frame(system)
     user_turn = text_renderer(spec.chat_user_format)

@@ -3,6 +3,7 @@ the manifest, the card and on the page, and blocking the export when the task sa
 
 import json
 import uuid as uuid_module
+from pathlib import Path
 
 import pytest
 
@@ -307,3 +308,17 @@ def test_equal_bytes_counts_what_a_plain_comparison_counts():
     counts = _equal_bytes(_rows(_items(a)[pick_a]), _rows(_items(b)[pick_b]))
     assert counts.tolist() == (a[pick_a] == b[pick_b]).sum(axis=1).tolist()
     assert counts[:65].tolist() == [64 - row for row in range(65)]
+
+
+def test_the_matching_process_finds_scratch_files_given_relative_to_the_workers_folder(tmp_path, monkeypatch):
+    """EXPORT_ROOT or SCRATCH_DIR may be relative to the worker's folder; the matching process runs in the project's
+    folder, so it is given the scratch files' absolute paths."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "relative").mkdir()
+    check = Contamination(Path("relative") / ".signatures", process=True)
+    words = "the parcel was shipped on monday and should arrive soon please check the tracking page"
+    for pk in range(1, 61):
+        check.add(pk, 1 if pk % 3 == 0 else 0, f"{pk % 7 + 1:016x}" * 4, (f"{words} {pk % 5}", "", ""), None)
+    report = check.finish()
+    assert (report["train"], report["held_out"], report["exact"]) == (40, 20, 40)  # each key repeats held out
+    assert not list((tmp_path / "relative").iterdir())

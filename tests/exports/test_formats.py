@@ -3,6 +3,7 @@ independent reading written here from the trainers' documented rules (not from t
 
 import json
 from hashlib import sha256
+from traceback import walk_tb
 
 import pytest
 
@@ -300,3 +301,19 @@ def render_text_ok(spec: TemplateSpec, fields) -> bool:
 
     text = render_text(spec.chat_user_format, fields)
     return bool(text) and not text.isspace()
+
+
+def test_a_template_the_line_renderer_cannot_parse_is_refused_at_each_record_with_a_fresh_error():
+    """A template stored before its checks existed is refused at each record, as render_text refuses it; each time a
+    new error, so that refusing a million records keeps none of them alive in one traceback."""
+    from annotate.rendering import TemplateError
+
+    spec = TemplateSpec(prompt_format="[[{instruction}", chat_user_format="[[{instruction}", alpaca_input_format="")
+    line = FORMATS["openai-chat"].line_renderer(spec)
+    errors = []
+    for _ in range(3):
+        with pytest.raises(TemplateError) as caught:
+            line({"instruction": "Where?", "context": "", "input": ""}, "Here.", None, None)
+        errors.append(caught.value)
+    assert errors[0] is not errors[1] and str(errors[0]) == str(errors[2])
+    assert len(list(walk_tb(errors[2].__traceback__))) <= 3
