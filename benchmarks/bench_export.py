@@ -232,6 +232,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if args.n:
         args.sizes = f"{max(1, args.n // 10)},{args.n}"
     args.sizes = sorted({int(size) for size in args.sizes.split(",")})
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     args.formats = tuple(args.formats.split(","))
     unknown = set(args.formats) - set(FORMATS)
     if unknown:

@@ -49,7 +49,7 @@ PENDING = 2  # batches handed over and not yet taken, at most (the export's thre
 
 
 class Contamination:
-    """Feed every exported row with `add`, then `finish` for the report. `scratch` is a file in the partial folder
+    """Feed every exported row with `add_rows`, then `finish` for the report. `scratch` is a file in the partial folder
     (the held-out rows go to a second one beside it). With `process` (a large export: matching.PROCESS_MIN_ROWS) the
     matching runs in a process of its own while the rows come; otherwise `finish` matches in this one."""
 
@@ -57,7 +57,7 @@ class Contamination:
         self.scratch = scratch
         self.held_scratch = scratch.with_name(f"{scratch.name}-held")
         self.process = process
-        self._batch: list[tuple] = []  # rows as given to add, until a batch goes to the background thread
+        self._batch: list[tuple] = []  # rows as given to add_rows, until a batch goes to the background thread
         self._pending: list[Future] = []
         self._pool: ThreadPoolExecutor | None = None
         # Both sides go to scratch files (matching.TRAIN_ROW, HELD_ROW) as they come, so that memory does not grow
@@ -78,16 +78,6 @@ class Contamination:
         self._batch.extend(rows)
         if len(self._batch) >= BATCH:
             self._submit()
-
-    def add(
-        self, pk: int, side: int, stored_hash: str, fields: tuple[str, str, str], turns, signature: bytes | None = None
-    ) -> None:
-        """One example: its id, side (0 train, 1 validation, 2 test), stored prompt hash, prompt fields, prior turns
-        (a list of {"role", "content"}, or None) and stored signature (None: not stored)."""
-        instruction, context, input_ = fields
-        self.add_rows(
-            [(pk, "", 0, instruction, context, input_, "", "", turns, "", "", stored_hash, "", signature, side)]
-        )
 
     def _submit(self) -> None:
         batch, self._batch = self._batch, []

@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping
 
 import orjson
 
-from annotate.rendering import TemplateSpec, render_text, text_renderer
+from annotate.rendering import TemplateSpec, render_text
 from annotate.tools import arguments_of, completion_parts
 
-from ._rules import chat_turns, text_ok, turn_problem
+from ._rules import chat_turns, plain_chat, system_turn, text_ok, turn_problem
 from ._tools import calls_problem
 
 PREVIEW_REJECTED = "(the rejected completion)"
@@ -51,28 +51,22 @@ def prompt_and_sides(
 
 def pair_lines(spec: TemplateSpec, *, head: bytes, middle: bytes, rejected_key: bytes, tail: bytes):
     """(fields, (chosen, rejected), prior turns) -> the JSON line of a pair without prior turns, built from the JSON
-    of its four texts: the bytes orjson.dumps gives the record the renderer makes (the same strings, keys in the same
-    order, no spaces), without building the record, checking it turn by turn and encoding it whole; this runs once a
-    pair on an export. None when the record would not be plainly valid (prior turns, a blank text or system prompt, a
-    user turn rendering empty) or the spec is a tools task's: the export then renders and checks it the full way,
-    which names the problem. `head` opens the record up to the prompt's turns, `middle` closes them and opens the
-    chosen side's content, `rejected_key` the rejected side's, `tail` closes the record."""
-    if spec.tools is not None:
+    of its four texts as _rules.chat_lines builds a record's: the bytes orjson.dumps gives the record the renderer
+    makes; None when the record would not be plainly valid (prior turns, a blank text or system prompt, a user turn
+    rendering empty) or the spec is a tools task's: the export then renders and checks it the full way, which names
+    the problem. `head` opens the record up to the prompt's turns, `middle` closes them and opens the chosen side's
+    content, `rejected_key` the rejected side's, `tail` closes the record."""
+    plain = plain_chat(spec, lambda system: (head + system_turn(system), tail))
+    if plain is None:
         return None
-    system = spec.system_message
-    if system and system.isspace():
-        return None
-    opening = head + (b'{"role":"system","content":' + orjson.dumps(system) + b"}," if system else b"")
-    user_turn = text_renderer(spec.chat_user_format)
+    opening, tail, user_turn = plain
     dumps = orjson.dumps
 
     def line(fields: Mapping[str, str], completion, messages: list | None = None, reasoning=None) -> bytes | None:
         if messages or completion.__class__ is not tuple:  # a pair has no reasoning
             return None
         chosen, rejected = completion
-        if chosen.__class__ is not str or rejected.__class__ is not str:
-            return None
-        if not chosen or chosen.isspace() or not rejected or rejected.isspace():
+        if not text_ok(chosen) or not text_ok(rejected):
             return None
         user = user_turn(fields)
         if not user or user.isspace():

@@ -98,6 +98,18 @@ def chat_turns(spec: TemplateSpec) -> Callable[[Mapping[str, str], str, list | N
 LineRenderer = Callable[..., bytes | None]
 
 
+def plain_chat(
+    spec: TemplateSpec, frame: Callable[[str], tuple[bytes, bytes]]
+) -> tuple[bytes, bytes, Callable[[Mapping[str, str]], str]] | None:
+    """What a line renderer of plain chat records needs (chat_lines, _pairs.pair_lines): what opens a record up to
+    the user's turn and what closes it (`frame(system)`), and the user turn's template, parsed once; None for a tools
+    task or a blank system prompt, whose records go the full way."""
+    system = spec.system_message or ""
+    if spec.tools is not None or system.isspace():
+        return None
+    return *frame(system), text_renderer(spec.chat_user_format)
+
+
 def chat_lines(
     spec: TemplateSpec, *, frame: Callable[[str], tuple[bytes, bytes]], user: bytes, assistant: bytes
 ) -> LineRenderer | None:
@@ -109,13 +121,10 @@ def chat_lines(
     a user turn rendering blank, a blank system prompt, a tools task. The export then renders and checks it the full
     way, which names any problem. `frame(system)` gives what opens the record up to the user's turn and what closes it
     after the completion's text; `user` opens the user's text, `assistant` closes it and opens the completion's."""
-    if spec.tools is not None:
+    plain = plain_chat(spec, frame)
+    if plain is None:
         return None
-    system = spec.system_message or ""
-    if system.isspace():
-        return None
-    head, tail = frame(system)
-    user_turn = text_renderer(spec.chat_user_format)
+    head, tail, user_turn = plain
     dumps = orjson.dumps
 
     def line(
@@ -133,15 +142,17 @@ def chat_lines(
     return line
 
 
+def system_turn(system: str) -> bytes:
+    """The system message as the first of a list of role and content turns (with its comma), or nothing."""
+    return b'{"role":"system","content":' + orjson.dumps(system) + b"}," if system else b""
+
+
 def messages_lines(spec: TemplateSpec) -> LineRenderer | None:
     """chat_lines for `{"messages": [...]}` records of role and content turns (openai-chat, and messages, which is the
     same record when plain), or None for a tools task."""
     return chat_lines(
         spec,
-        frame=lambda system: (
-            b'{"messages":[' + (b'{"role":"system","content":' + orjson.dumps(system) + b"}," if system else b""),
-            b"}]}",
-        ),
+        frame=lambda system: (b'{"messages":[' + system_turn(system), b"}]}"),
         user=b'{"role":"user","content":',
         assistant=b'},{"role":"assistant","content":',
     )

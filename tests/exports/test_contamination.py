@@ -124,7 +124,7 @@ def test_matching_is_bounded_per_train_row_however_many_prompts_collide(tmp_path
     words = "the parcel was shipped on monday and should arrive soon please check the tracking page"
     for pk in range(1200):
         side = 1 if pk % 2 else 0
-        check.add(pk, side, f"{pk + 1:016x}" * 4, (f"{words} {pk % 3}", "", ""), None)
+        check.add_rows([laid_out(pk, side, f"{pk + 1:016x}" * 4, (f"{words} {pk % 3}", "", ""))])
     report = check.finish()
     bands = near_duplicates.BANDS
     assert 0 < check.compared <= report["train"] * WINDOW < report["train"] * bands * WINDOW  # a match ends the search
@@ -132,7 +132,7 @@ def test_matching_is_bounded_per_train_row_however_many_prompts_collide(tmp_path
     assert len(report["pairs"]) == 20 and not (tmp_path / ".signatures").exists()
 
 
-def laid_out(pk, side, stored_hash, fields, turns, signature) -> tuple:
+def laid_out(pk, side, stored_hash, fields, turns=None, signature=None) -> tuple:
     """A row in exports.reading.approved_rows' layout, as the export hands it to the check (prior turns as JSON text,
     as PostgreSQL gives them)."""
     return (pk, "", 0, *fields, "", "", json.dumps(turns or []), "", "", stored_hash, "", signature, side)
@@ -232,7 +232,7 @@ def test_held_out_rows_matched_a_chunk_at_a_time_give_the_same_report(tmp_path, 
             side = (1, 2, 0, 0, 0)[pk % 5]
             key = f"{(pk % 37 if pk % 4 == 0 else 1000 + pk) + 1:016x}" * 4  # some prompts repeat exactly
             text = f"{words} {pk % 11}" if pk % 3 else f"question {pk} alone"  # and nearly
-            check.add(pk, side, key, (text, "", ""), None)
+            check.add_rows([laid_out(pk, side, key, (text, "", ""))])
         report = check.finish()
         assert not list(folder.glob(".signatures*"))
         return report
@@ -259,8 +259,8 @@ def test_a_matching_process_that_dies_fails_the_check_with_its_reason(tmp_path):
     from exports.contamination import MatchingFailed
 
     check = Contamination(tmp_path / ".signatures", process=True)
-    check.add(1, 1, "1" * 64, ("a held-out prompt", "", ""), None)
-    check.add(2, 0, "2" * 64, ("a train prompt", "", ""), None)
+    check.add_rows([laid_out(1, 1, "1" * 64, ("a held-out prompt", "", ""))])
+    check.add_rows([laid_out(2, 0, "2" * 64, ("a train prompt", "", ""))])
     check._submit()
     check._pending[0].result()
     check._matcher.send_signal(signal.SIGKILL)
@@ -318,7 +318,24 @@ def test_the_matching_process_finds_scratch_files_given_relative_to_the_workers_
     check = Contamination(Path("relative") / ".signatures", process=True)
     words = "the parcel was shipped on monday and should arrive soon please check the tracking page"
     for pk in range(1, 61):
-        check.add(pk, 1 if pk % 3 == 0 else 0, f"{pk % 7 + 1:016x}" * 4, (f"{words} {pk % 5}", "", ""), None)
+        check.add_rows([laid_out(pk, 1 if pk % 3 == 0 else 0, f"{pk % 7 + 1:016x}" * 4, (f"{words} {pk % 5}", "", ""))])
     report = check.finish()
     assert (report["train"], report["held_out"], report["exact"]) == (40, 20, 40)  # each key repeats held out
     assert not list((tmp_path / "relative").iterdir())
+
+
+@pytest.mark.parametrize("process", [False, True])
+def test_a_train_row_meets_the_held_out_chunks_in_id_order(tmp_path, monkeypatch, process):
+    """A train prompt repeated by held-out rows in two chunks is reported with the first one's, as one pass over the
+    held-out rows in id order reports it, whichever chunk happens to be matched first (here both wait behind the
+    train rows, in this process or in the matching process)."""
+    import exports.matching as matching
+
+    monkeypatch.setattr(matching, "HELD_CHUNK", 2)
+    same = "a" * 64
+    check = Contamination(tmp_path / ".signatures", process=process)
+    rows = [(1, 0, same), (2, 0, "b" * 64), (3, 1, same), (4, 1, "c" * 64), (5, 2, "d" * 64), (6, 2, same)]
+    check.add_rows([laid_out(pk, side, key, ("short", "", "")) for pk, side, key in rows])
+    report = check.finish()
+    assert (report["exact"], report["near"]) == (1, 0)
+    assert [(p["train"], p["held_out"], p["split"]) for p in report["pairs"]] == [(1, 3, "validation")]
